@@ -1,0 +1,257 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { GroundworkError, type Issue } from '../kernel/errors.js';
+
+/**
+ * Configuration: environment variables plus an optional `groundwork.yaml`, parsed once at
+ * start-up, every problem reported together (naming the variable or file key), frozen and
+ * passed in. Nothing else in the code reads process.env.
+ */
+
+const price = z
+  .object({
+    input_per_mtok: z.number().nonnegative(),
+    output_per_mtok: z.number().nonnegative(),
+  })
+  .strict();
+
+const providerSchema = z
+  .object({
+    type: z.enum(['openai-compatible', 'anthropic', 'llama-cpp']),
+    /** Base URL for HTTP providers, e.g. https://api.openai.com/v1 or http://localhost:11434/v1. */
+    base_url: z.string().url().optional(),
+    /** Name of the environment variable that holds the API key (never the key itself). */
+    api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+    /** Extra request headers (e.g. api-version for Azure); values may not be secrets. */
+    headers: z.record(z.string(), z.string()).optional(),
+    /** OpenAI-compatible servers: use native json_schema response_format (else instructed JSON). */
+    native_structured_output: z.boolean().default(true),
+  })
+  .strict();
+
+const modelSchema = z
+  .object({
+    provider: z.string().min(1),
+    /** The provider's model id (HTTP providers). Defaults to the config key. */
+    id: z.string().min(1).optional(),
+    /** Path to a GGUF file (llama-cpp provider), relative to the config file. */
+    path: z.string().min(1).optional(),
+    /** USD per 1M tokens; overrides the built-in price table. */
+    price: price.optional(),
+    context_window: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const resilienceSchema = z
+  .object({
+    /** Retries after the first attempt, per tier, for retryable failures. */
+    retries: z.number().int().min(0).max(10).default(2),
+    backoff_base_ms: z.number().int().min(0).default(250),
+    backoff_max_ms: z.number().int().min(0).default(8_000),
+    /** Retry-After values above this are capped (a provider asking for an hour is not waited on). */
+    retry_after_cap_ms: z.number().int().min(0).default(30_000),
+    attempt_timeout_ms: z.number().int().positive().default(60_000),
+    breaker_failure_threshold: z.number().int().positive().default(5),
+    breaker_half_open_after_ms: z.number().int().positive().default(30_000),
+  })
+  .strict();
+
+const fileSchema = z
+  .object({
+    data_dir: z.string().optional(),
+    database_url: z.string().optional(),
+    tasks_dir: z.string().optional(),
+    host: z.string().optional(),
+    port: z.number().int().min(0).max(65_535).optional(),
+    body_limit_bytes: z.number().int().positive().optional(),
+    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+    shutdown_timeout_ms: z.number().int().positive().optional(),
+    providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i), providerSchema).default({}),
+    models: z.record(z.string().min(1), modelSchema).default({}),
+    routes: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).default({}),
+    resilience: resilienceSchema.default(resilienceSchema.parse({})),
+  })
+  .strict();
+
+export type ProviderConfig = z.infer<typeof providerSchema> & { name: string; api_key?: string };
+export type ModelConfig = z.infer<typeof modelSchema> & { name: string };
+export type ResilienceConfig = z.infer<typeof resilienceSchema>;
+
+export interface Config {
+  dataDir: string;
+  /** postgres://… for server mode; undefined for the embedded store in dataDir. */
+  databaseUrl: string | undefined;
+  tasksDir: string;
+  host: string;
+  port: number;
+  bodyLimitBytes: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  shutdownTimeoutMs: number;
+  providers: Readonly<Record<string, Readonly<ProviderConfig>>>;
+  models: Readonly<Record<string, Readonly<ModelConfig>>>;
+  routes: Readonly<Record<string, readonly string[]>>;
+  resilience: Readonly<ResilienceConfig>;
+  /** Absolute path of the config file that was read, if any. */
+  configFile: string | undefined;
+}
+
+export interface LoadConfigOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Explicit config file path (overrides GROUNDWORK_CONFIG). */
+  file?: string;
+  /** Values that win over everything (CLI flags). */
+  overrides?: Partial<Pick<Config, 'dataDir' | 'databaseUrl' | 'tasksDir' | 'host' | 'port' | 'logLevel'>>;
+}
+
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/** Reads, validates and freezes the configuration; throws CONFIG_INVALID listing every problem. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const issues: Issue[] = [];
+
+  const explicit = options.file ?? env.GROUNDWORK_CONFIG;
+  const candidate = resolve(cwd, explicit ?? 'groundwork.yaml');
+  let fileValues: z.infer<typeof fileSchema> = fileSchema.parse({});
+  let configFile: string | undefined;
+  if (existsSync(candidate)) {
+    configFile = candidate;
+    let raw: unknown;
+    try {
+      raw = parseYaml(readFileSync(candidate, 'utf8')) ?? {};
+    } catch (error) {
+      issues.push({ path: candidate, message: `not valid YAML: ${(error as Error).message.split('\n')[0]}` });
+    }
+    if (raw !== undefined) {
+      const parsed = fileSchema.safeParse(raw);
+      if (parsed.success) fileValues = parsed.data;
+      else for (const issue of parsed.error.issues) issues.push({ path: `${candidate}: ${issue.path.join('.') || '(root)'}`, message: issue.message });
+    }
+  } else if (explicit !== undefined) {
+    issues.push({ path: options.file ? '--config' : 'GROUNDWORK_CONFIG', message: `config file ${candidate} does not exist` });
+  }
+  const baseDir = configFile ? resolve(configFile, '..') : cwd;
+
+  const port = intFromEnv(env, 'GROUNDWORK_PORT', issues, { min: 0, max: 65_535 });
+  const bodyLimit = intFromEnv(env, 'GROUNDWORK_BODY_LIMIT_BYTES', issues, { min: 1 });
+  const shutdownTimeout = intFromEnv(env, 'GROUNDWORK_SHUTDOWN_TIMEOUT_MS', issues, { min: 1 });
+  const logLevel = env.GROUNDWORK_LOG_LEVEL;
+  const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+  if (logLevel !== undefined && !(logLevels as readonly string[]).includes(logLevel)) {
+    issues.push({ path: 'GROUNDWORK_LOG_LEVEL', message: `must be one of ${logLevels.join(', ')}` });
+  }
+  const databaseUrl = options.overrides?.databaseUrl ?? env.DATABASE_URL ?? fileValues.database_url;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    issues.push({ path: 'DATABASE_URL', message: 'must start with postgres:// or postgresql://' });
+  }
+
+  const providers: Record<string, ProviderConfig> = {};
+  for (const [name, provider] of Object.entries(fileValues.providers)) {
+    const resolved: ProviderConfig = { ...provider, name };
+    if (provider.type === 'openai-compatible' && !provider.base_url) {
+      issues.push({ path: `providers.${name}.base_url`, message: 'is required for openai-compatible providers' });
+    }
+    if (provider.api_key_env) {
+      const key = env[provider.api_key_env];
+      if (key) resolved.api_key = key;
+    }
+    providers[name] = Object.freeze(resolved);
+  }
+
+  const models: Record<string, ModelConfig> = {};
+  for (const [name, model] of Object.entries(fileValues.models)) {
+    const provider = providers[model.provider];
+    if (!provider) {
+      issues.push({ path: `models.${name}.provider`, message: `unknown provider "${model.provider}" (declared: ${Object.keys(providers).join(', ') || 'none'})` });
+    } else if (provider.type === 'llama-cpp') {
+      if (!model.path) issues.push({ path: `models.${name}.path`, message: 'is required for llama-cpp models (a .gguf file)' });
+      else if (!existsSync(resolve(baseDir, model.path))) issues.push({ path: `models.${name}.path`, message: `file ${resolve(baseDir, model.path)} does not exist` });
+    }
+    models[name] = Object.freeze({ ...model, name, path: model.path ? resolve(baseDir, model.path) : undefined });
+  }
+
+  const routes: Record<string, readonly string[]> = {};
+  for (const [name, tiers] of Object.entries(fileValues.routes)) {
+    tiers.forEach((model, index) => {
+      const issue = checkModelUsable(model, models, providers);
+      if (issue) issues.push({ path: `routes.${name}[${index}]`, message: issue });
+    });
+    routes[name] = Object.freeze([...tiers]);
+  }
+
+  if (issues.length > 0) {
+    throw new GroundworkError('CONFIG_INVALID', `configuration has ${issues.length} problem(s):\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, {
+      details: { issues },
+    });
+  }
+
+  const config: Config = {
+    dataDir: resolve(cwd, options.overrides?.dataDir ?? env.GROUNDWORK_DATA_DIR ?? fileValues.data_dir ?? '.groundwork'),
+    databaseUrl,
+    tasksDir: resolve(options.overrides?.tasksDir ? cwd : baseDir, options.overrides?.tasksDir ?? env.GROUNDWORK_TASKS_DIR ?? fileValues.tasks_dir ?? 'tasks'),
+    host: options.overrides?.host ?? env.GROUNDWORK_HOST ?? fileValues.host ?? '127.0.0.1',
+    port: options.overrides?.port ?? port ?? fileValues.port ?? 8080,
+    bodyLimitBytes: bodyLimit ?? fileValues.body_limit_bytes ?? DEFAULT_BODY_LIMIT,
+    logLevel: options.overrides?.logLevel ?? (logLevel as Config['logLevel'] | undefined) ?? fileValues.log_level ?? 'info',
+    shutdownTimeoutMs: shutdownTimeout ?? fileValues.shutdown_timeout_ms ?? 30_000,
+    providers: Object.freeze(providers),
+    models: Object.freeze(models),
+    routes: Object.freeze(routes),
+    resilience: Object.freeze({ ...fileValues.resilience }),
+    configFile,
+  };
+  return Object.freeze(config);
+}
+
+/**
+ * Why a model name cannot be used in a route, or undefined when it can. Shared by config
+ * routes and task definitions (which may list models inline).
+ */
+export function checkModelUsable(
+  model: string,
+  models: Readonly<Record<string, Readonly<ModelConfig>>>,
+  providers: Readonly<Record<string, Readonly<ProviderConfig>>>,
+): string | undefined {
+  const entry = models[model];
+  if (!entry) return `unknown model "${model}" (configured: ${Object.keys(models).join(', ') || 'none'})`;
+  const provider = providers[entry.provider];
+  if (!provider) return `model "${model}" uses unknown provider "${entry.provider}"`;
+  if (provider.api_key_env && !provider.api_key) {
+    return `provider "${provider.name}" of model "${model}" has no API key: environment variable ${provider.api_key_env} is not set`;
+  }
+  if (provider.type === 'anthropic' && !provider.api_key) {
+    return `provider "${provider.name}" of model "${model}" needs api_key_env (Anthropic requires an API key)`;
+  }
+  return undefined;
+}
+
+/** A config safe to print: API keys replaced by a marker. */
+export function redactConfig(config: Config): unknown {
+  return {
+    ...config,
+    databaseUrl: config.databaseUrl?.replace(/\/\/([^:@/]+):([^@/]+)@/, '//$1:***@'),
+    providers: Object.fromEntries(
+      Object.entries(config.providers).map(([name, p]) => [name, { ...p, api_key: p.api_key ? '***' : undefined }]),
+    ),
+  };
+}
+
+function intFromEnv(
+  env: Record<string, string | undefined>,
+  name: string,
+  issues: Issue[],
+  range: { min: number; max?: number },
+): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < range.min || (range.max !== undefined && value > range.max)) {
+    issues.push({ path: name, message: `must be an integer${range.max !== undefined ? ` between ${range.min} and ${range.max}` : ` ≥ ${range.min}`}, got "${raw}"` });
+    return undefined;
+  }
+  return value;
+}
