@@ -1,0 +1,57 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { GroundworkError, isGroundworkError, type ErrorCode } from '../kernel/errors.js';
+
+/**
+ * The one place that maps errors to HTTP responses. Known errors keep their status and
+ * code; request-shape failures become 400 with field paths; anything unknown becomes a
+ * generic 500 logged with the request id. No stack trace ever leaves the server.
+ */
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'REQUEST_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'REQUEST_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'REQUEST_INVALID_BODY',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'REQUEST_INVALID_BODY',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'REQUEST_INVALID_BODY',
+};
+
+export function toHttpError(error: unknown): GroundworkError | undefined {
+  if (isGroundworkError(error)) return error;
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const issues = error.validation.map((v) => ({
+      path: `${v.instancePath || '/'}`.replace(/^\/?/, `${error.validationContext ?? 'body'}/`),
+      message: v.message ?? 'is invalid',
+    }));
+    return new GroundworkError('REQUEST_INVALID_BODY', `request ${error.validationContext ?? 'body'} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
+      details: { issues },
+    });
+  }
+  const fastifyError = error as FastifyError;
+  if (fastifyError instanceof SyntaxError || fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    return new GroundworkError('REQUEST_INVALID_BODY', `request body is not valid JSON: ${fastifyError.message}`, { details: { issues: [{ path: 'body', message: 'malformed JSON' }] } });
+  }
+  const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
+  if (mapped) return new GroundworkError(mapped, fastifyError.message);
+  if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return new GroundworkError('REQUEST_INVALID_BODY', fastifyError.message);
+  }
+  return undefined;
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => {
+    const known = toHttpError(error);
+    if (known) {
+      if (known.httpStatus >= 500) request.log.warn({ code: known.code, run_id: known.runId }, known.message);
+      return reply.status(known.httpStatus).send(known.toBody());
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    const internal = new GroundworkError('INTERNAL', `internal error; quote request id ${request.id} when reporting it`);
+    return reply.status(500).send(internal.toBody());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const error = new GroundworkError('REQUEST_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
+    return reply.status(404).send(error.toBody());
+  });
+}

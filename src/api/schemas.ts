@@ -1,0 +1,97 @@
+import { z } from 'zod';
+
+/** Request/response shapes of the HTTP API (zod → validation and the OpenAPI document). */
+
+export const errorBody = z
+  .object({
+    error: z.object({
+      code: z.string().describe('stable UPPER_SNAKE error code'),
+      message: z.string(),
+      details: z.record(z.string(), z.unknown()),
+      run_id: z.string().optional(),
+    }),
+  })
+  .describe('Typed error');
+
+export const taskName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'task names are lowercase letters, digits and dashes');
+export const version = z.string().regex(/^[0-9a-f]{16}$/, 'a version is the 16-hex-digit content hash');
+
+export const runBody = z
+  .object({
+    input: z.record(z.string(), z.unknown()).describe('task input; validated against the task input schema'),
+    version: version.optional().describe('run this version instead of the active one'),
+  })
+  .strict();
+
+export const runResponse = z.object({
+  output: z.unknown().describe('validated against the task output schema'),
+  run_id: z.string(),
+  task_version: z.string(),
+  model: z.string(),
+  attempts: z.number().int().describe('model calls made, retries, re-asks and escalations included'),
+  usage: z.object({ input_tokens: z.number().int(), output_tokens: z.number().int(), cost_usd: z.number() }),
+  degraded: z.boolean().describe('true when a fallback tier (not the first) answered'),
+  latency_ms: z.number(),
+});
+
+export const taskSummary = z.object({
+  name: z.string(),
+  description: z.string(),
+  active_version: z.string(),
+  version_count: z.number().int(),
+  updated_at: z.string(),
+});
+
+export const taskDetail = z.object({
+  name: z.string(),
+  version: z.string(),
+  created_at: z.string(),
+  definition: z.record(z.string(), z.unknown()),
+});
+
+export const taskVersionItem = z.object({ version: z.string(), created_at: z.string(), active: z.boolean() });
+
+export const pushResponse = z.object({ name: z.string(), version: z.string(), created: z.boolean(), active: z.boolean() });
+
+export const attempt = z.object({
+  seq: z.number().int(),
+  tier: z.number().int(),
+  model: z.string(),
+  provider: z.string(),
+  outcome: z.enum(['ok', 'invalid_output', 'timeout', 'rate_limited', 'provider_error', 'circuit_open']),
+  input_tokens: z.number().int(),
+  output_tokens: z.number().int(),
+  tokens_estimated: z.boolean(),
+  cost_usd: z.number(),
+  latency_ms: z.number(),
+  error: z.string().optional(),
+  validation_errors: z.array(z.string()).optional(),
+  escalation_reason: z.string().optional(),
+  reask: z.boolean().optional(),
+  repaired: z.boolean().optional(),
+});
+
+const runBase = {
+  id: z.string(),
+  task: z.string(),
+  task_version: z.string(),
+  status: z.enum(['ok', 'error']),
+  model: z.string().optional(),
+  degraded: z.boolean(),
+  usage: z.object({ input_tokens: z.number().int(), output_tokens: z.number().int(), cost_usd: z.number() }),
+  latency_ms: z.number(),
+  created_at: z.string(),
+  error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()) }).optional(),
+};
+
+export const runSummary = z.object({ ...runBase, attempt_count: z.number().int() });
+export const runDetail = z.object({ ...runBase, input: z.unknown(), output: z.unknown().optional(), attempts: z.array(attempt) });
+
+export const runListQuery = z
+  .object({
+    task: taskName.optional(),
+    status: z.enum(['ok', 'error']).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    before: z.string().max(100).optional().describe('run id: return older runs (pagination)'),
+  })
+  .strict();

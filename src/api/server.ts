@@ -1,0 +1,58 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { App } from '../app/app.js';
+import { newId } from '../kernel/ids.js';
+import { registerErrorHandling } from './error-handler.js';
+import { healthRoutes } from './health.routes.js';
+import { runRoutes } from './runs.routes.js';
+import { taskRoutes } from './tasks.routes.js';
+
+/** Builds the HTTP server (not listening). Routes live in *.routes.ts, one file per resource. */
+
+export interface ServerOptions {
+  logger: FastifyServerOptions['logger'];
+  /** Flipped by graceful shutdown so /readyz reports not ready while draining. */
+  state?: { shuttingDown: boolean };
+}
+
+export async function buildServer(app: App, options: ServerOptions): Promise<FastifyInstance> {
+  const state = options.state ?? { shuttingDown: false };
+  const server = Fastify({
+    logger: options.logger,
+    bodyLimit: app.config.bodyLimitBytes,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => newId('req'),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<ZodTypeProvider>();
+
+  server.setValidatorCompiler(validatorCompiler);
+  server.setSerializerCompiler(serializerCompiler);
+  server.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  registerErrorHandling(server);
+
+  await server.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Groundwork API', version: '0.1.0', description: 'Typed AI tasks served as HTTP endpoints.' },
+      tags: [
+        { name: 'tasks', description: 'task definitions, versions and runs' },
+        { name: 'runs', description: 'recorded runs and their attempts' },
+        { name: 'health', description: 'liveness and readiness' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await server.register(swaggerUi, { routePrefix: '/docs' });
+  server.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
+
+  await server.register(healthRoutes(app, state));
+  await server.register(taskRoutes(app), { prefix: '/v1' });
+  await server.register(runRoutes(app), { prefix: '/v1' });
+  return server;
+}

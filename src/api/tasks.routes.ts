@@ -1,0 +1,69 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { App } from '../app/app.js';
+import { tenantOf } from './tenant.js';
+import { presentTaskSummary, presentTaskVersion } from './presenters.js';
+import { errorBody, pushResponse, runBody, runResponse, taskDetail, taskName, taskSummary, taskVersionItem } from './schemas.js';
+
+const nameParams = z.object({ name: taskName }).strict();
+
+export function taskRoutes(app: App): FastifyPluginAsyncZod {
+  return async (server) => {
+    server.get('/tasks', { schema: { tags: ['tasks'], summary: 'List tasks', response: { 200: z.object({ tasks: z.array(taskSummary) }) } } }, async () => ({
+      tasks: (await app.tasks.list(tenantOf())).map(presentTaskSummary),
+    }));
+
+    server.post(
+      '/tasks',
+      {
+        schema: {
+          tags: ['tasks'],
+          summary: 'Push a task definition',
+          description: 'Validates the definition (shape, JSON Schemas, template variables, route) and stores it as an immutable version, made active.',
+          body: z.record(z.string(), z.unknown()),
+          response: { 200: pushResponse, 201: pushResponse, 400: errorBody },
+        },
+      },
+      async (request, reply) => {
+        const result = await app.tasks.pushRaw(tenantOf(), request.body);
+        return reply.status(result.created ? 201 : 200).send(result);
+      },
+    );
+
+    server.get(
+      '/tasks/:name',
+      { schema: { tags: ['tasks'], summary: 'The active version of a task', params: nameParams, response: { 200: taskDetail, 404: errorBody } } },
+      async (request) => presentTaskVersion(await app.tasks.get(tenantOf(), request.params.name)),
+    );
+
+    server.get(
+      '/tasks/:name/versions',
+      { schema: { tags: ['tasks'], summary: 'All versions of a task, newest first', params: nameParams, response: { 200: z.object({ versions: z.array(taskVersionItem) }), 404: errorBody } } },
+      async (request) => ({
+        versions: (await app.tasks.versions(tenantOf(), request.params.name)).map((v) => ({ version: v.version, created_at: v.createdAt.toISOString(), active: v.active })),
+      }),
+    );
+
+    server.post(
+      '/tasks/:name/run',
+      {
+        schema: {
+          tags: ['tasks'],
+          summary: 'Run a task and return validated output',
+          params: nameParams,
+          body: runBody,
+          response: { 200: runResponse, 400: errorBody, 402: errorBody, 404: errorBody, 502: errorBody, 503: errorBody, 504: errorBody },
+        },
+      },
+      async (request) => {
+        const task = await app.tasks.resolve(tenantOf(), request.params.name, request.body.version);
+        // A client that disconnects cancels its run instead of burning tokens.
+        const abort = new AbortController();
+        request.raw.once('close', () => {
+          if (!request.raw.complete || request.raw.destroyed) abort.abort();
+        });
+        return app.runTask({ tenantId: tenantOf(), task, input: request.body.input, signal: abort.signal });
+      },
+    );
+  };
+}

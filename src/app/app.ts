@@ -1,0 +1,69 @@
+import { existsSync } from 'node:fs';
+import type { Config } from '../config/config.js';
+import { newId } from '../kernel/ids.js';
+import { costUsd } from '../models/pricing.js';
+import { createModelRegistry } from '../models/registry.js';
+import { openStore, type Store } from '../store/index.js';
+import { DEFAULT_TENANT } from '../store/ports.js';
+import { createTaskRunner, type RunLogger } from '../tasks/run-task.js';
+import { createTaskService, type PushResult, type TaskService } from '../tasks/task-service.js';
+import { loadTaskFiles } from '../tasks/task-files.js';
+
+/**
+ * Composition root: the only place that builds concrete parts (store, model registry,
+ * task service, runner) from the config. Entry points (HTTP server, CLI) receive an App.
+ */
+
+export interface App {
+  readonly config: Config;
+  readonly store: Store;
+  readonly tasks: TaskService;
+  readonly runTask: ReturnType<typeof createTaskRunner>;
+  /** Pushes every task file in the configured tasks folder (all or nothing). */
+  syncTaskFiles(tenantId?: string): Promise<PushResult[]>;
+  close(): Promise<void>;
+}
+
+export interface CreateAppOptions {
+  /** Data-folder lock role (embedded mode); false for none (tests with memory://). */
+  lock: { role: 'serve' | 'cli' | 'worker'; url?: string } | false;
+  logger: RunLogger;
+  /** For tests and tools: replace fetch used by HTTP providers. */
+  fetch?: typeof fetch;
+}
+
+export async function createApp(config: Config, options: CreateAppOptions): Promise<App> {
+  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, lock: options.lock });
+  const registry = createModelRegistry(
+    { providers: config.providers, models: config.models, resilience: config.resilience },
+    { fetch: options.fetch },
+  );
+  const tasks = createTaskService({ tasks: store.tasks, config });
+  const runTask = createTaskRunner({
+    runs: store.runs,
+    config,
+    models: {
+      route: (models) => registry.route(models),
+      cost: (model, usage) => costUsd(registry.price(model), usage),
+    },
+    newId,
+    now: Date.now,
+    logger: options.logger,
+  });
+
+  return {
+    config,
+    store,
+    tasks,
+    runTask,
+    async syncTaskFiles(tenantId = DEFAULT_TENANT) {
+      if (!existsSync(config.tasksDir)) return [];
+      const files = loadTaskFiles(config.tasksDir, config);
+      return tasks.push(tenantId, files.map((f) => f.definition));
+    },
+    async close() {
+      await registry.close();
+      await store.close();
+    },
+  };
+}

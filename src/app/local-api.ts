@@ -1,0 +1,29 @@
+import { presentRun, presentRunSummary, presentTaskSummary, presentTaskVersion } from '../api/presenters.js';
+import type { GroundworkApi } from '../client/client.js';
+import { GroundworkError } from '../kernel/errors.js';
+import { DEFAULT_TENANT } from '../store/ports.js';
+import type { App } from './app.js';
+
+/**
+ * The API's operations in-process, for CLI commands run while no server owns the data
+ * folder. Same JSON shapes as the HTTP API (the presenters are shared).
+ */
+export function createLocalApi(app: App, tenantId: string = DEFAULT_TENANT): GroundworkApi {
+  return {
+    listTasks: async () => (await app.tasks.list(tenantId)).map(presentTaskSummary),
+    getTask: async (name) => presentTaskVersion(await app.tasks.get(tenantId, name)),
+    listVersions: async (name) =>
+      (await app.tasks.versions(tenantId, name)).map((v) => ({ version: v.version, created_at: v.createdAt.toISOString(), active: v.active })),
+    pushTask: (definition) => app.tasks.pushRaw(tenantId, definition),
+    async runTask<Output>(name: string, input: Record<string, unknown>, options?: { version?: string }) {
+      const task = await app.tasks.resolve(tenantId, name, options?.version);
+      return (await app.runTask({ tenantId, task, input })) as Awaited<ReturnType<GroundworkApi['runTask']>> & { output: Output };
+    },
+    listRuns: async (query = {}) => (await app.store.runs.list(tenantId, { limit: 50, ...query })).map(presentRunSummary),
+    async getRun(id) {
+      const run = await app.store.runs.get(tenantId, id);
+      if (!run) throw new GroundworkError('RUN_NOT_FOUND', `no run with id "${id}"`, { details: { run_id: id } });
+      return presentRun(run);
+    },
+  };
+}

@@ -1,0 +1,78 @@
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from '../api/server.js';
+import type { Config } from '../config/config.js';
+import { createApp, type App } from './app.js';
+
+/**
+ * `groundwork serve`: open the store (taking the data-folder lock), push the task files,
+ * listen, and shut down gracefully on SIGTERM/SIGINT: stop accepting, let in-flight
+ * requests finish (bounded by shutdownTimeoutMs), close the store, release the lock.
+ */
+
+export interface RunningServer {
+  url: string;
+  app: App;
+  server: FastifyInstance;
+  /** Graceful shutdown; resolves when everything is closed. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, options: { installSignalHandlers?: boolean } = {}): Promise<RunningServer> {
+  const logger = { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] };
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  const state = { shuttingDown: false };
+  // The logger lives on the server; the runner needs one before it exists, so defer.
+  let server: FastifyInstance | undefined;
+  const app = await createApp(config, {
+    lock: { role: 'serve', url },
+    logger: { error: (details, message) => server?.log.error(details, message) },
+  });
+  try {
+    await app.syncTaskFiles();
+    server = await buildServer(app, { logger, state });
+    await server.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await server?.close().catch(() => undefined);
+    await app.close();
+    throw error;
+  }
+  const address = server.server.address();
+  const actualUrl = typeof address === 'object' && address ? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}` : url;
+
+  let closing: Promise<void> | undefined;
+  const running: RunningServer = {
+    url: actualUrl,
+    app,
+    server,
+    close() {
+      closing ??= (async () => {
+        state.shuttingDown = true;
+        const forced = setTimeout(() => server?.server.closeAllConnections(), config.shutdownTimeoutMs);
+        forced.unref();
+        try {
+          await server?.close();
+        } finally {
+          clearTimeout(forced);
+          await app.close();
+        }
+      })();
+      return closing;
+    },
+  };
+
+  if (options.installSignalHandlers) {
+    const onSignal = (signal: NodeJS.Signals) => {
+      server?.log.info({ signal }, 'shutting down: finishing in-flight requests');
+      running.close().then(
+        () => process.exit(0),
+        (error) => {
+          server?.log.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+  return running;
+}

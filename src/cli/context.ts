@@ -1,0 +1,85 @@
+import type { Command } from 'commander';
+import { createLocalApi } from '../app/local-api.js';
+import { createApp } from '../app/app.js';
+import { createClient, GroundworkApiError, type GroundworkApi } from '../client/client.js';
+import { loadConfig, type Config } from '../config/config.js';
+import { isGroundworkError } from '../kernel/errors.js';
+import { readDataDirLock } from '../store/index.js';
+
+/** Shared CLI plumbing: config from global flags, local-or-remote API, error printing. */
+
+export interface GlobalOptions {
+  config?: string;
+  dataDir?: string;
+  tasksDir?: string;
+  json?: boolean;
+}
+
+export function globalOptions(command: Command): GlobalOptions {
+  return command.optsWithGlobals() as GlobalOptions;
+}
+
+export function configFrom(command: Command, overrides: Partial<Config> = {}): Config {
+  const options = globalOptions(command);
+  return loadConfig({
+    file: options.config,
+    overrides: { dataDir: options.dataDir, tasksDir: options.tasksDir, ...overrides },
+  });
+}
+
+/**
+ * Runs `fn` against the API: through the running server's HTTP API when a `serve`
+ * process owns the embedded data folder (two processes must never open it), else
+ * in-process with the folder locked for the duration of the command.
+ */
+export async function withApi<T>(config: Config, fn: (api: GroundworkApi, where: string) => Promise<T>): Promise<T> {
+  if (!config.databaseUrl) {
+    const owner = readDataDirLock(config.dataDir);
+    if (owner?.role === 'serve' && owner.url) {
+      return fn(createClient({ baseUrl: owner.url }), `server ${owner.url} (pid ${owner.pid})`);
+    }
+  }
+  const app = await createApp(config, { lock: { role: 'cli' }, logger: { error: (details, message) => console.error(message, details) } });
+  try {
+    return await fn(createLocalApi(app), config.databaseUrl ? 'PostgreSQL server' : `embedded store ${config.dataDir}`);
+  } finally {
+    await app.close();
+  }
+}
+
+/** Prints an error the way a user can act on it (code, message, each issue) and sets the exit code. */
+export function reportError(error: unknown, json = false): void {
+  const typed = isGroundworkError(error)
+    ? { code: error.code, message: error.message, details: error.details, run_id: error.runId }
+    : error instanceof GroundworkApiError
+      ? { code: error.code, message: error.message, details: error.details, run_id: error.runId }
+      : undefined;
+  if (json) {
+    console.error(JSON.stringify({ error: typed ?? { code: 'INTERNAL', message: (error as Error).message } }));
+  } else if (typed) {
+    console.error(`error ${typed.code}: ${typed.message}`);
+    const issues = typed.details?.issues as Array<{ path: string; message: string; file?: string }> | undefined;
+    if (issues && !typed.message.includes('\n')) for (const i of issues) console.error(`  - ${i.file ? `${i.file}: ` : ''}${i.path}: ${i.message}`);
+    if (typed.details?.attempts) console.error(`  attempts: ${JSON.stringify(typed.details.attempts)}`);
+    if (typed.run_id) console.error(`  run: ${typed.run_id} (groundwork runs show ${typed.run_id})`);
+  } else {
+    console.error(`error: ${(error as Error).message}`);
+  }
+  process.exitCode = 1;
+}
+
+/** Wraps an action so every failure is reported, never thrown as a stack trace. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (error) {
+      const command = args.at(-1) as Command | undefined;
+      reportError(error, command && typeof command.optsWithGlobals === 'function' ? globalOptions(command).json : false);
+    }
+  };
+}
+
+export function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}

@@ -1,0 +1,24 @@
+import { Command } from 'commander';
+import { demoCommand } from './commands/demo.js';
+import { migrateCommand } from './commands/migrate.js';
+import { mockLlmCommand } from './commands/mock-llm.js';
+import { runCommand } from './commands/run.js';
+import { runsCommand } from './commands/runs.js';
+import { serveCommand } from './commands/serve.js';
+import { tasksCommand } from './commands/tasks.js';
+
+/** The `groundwork` CLI. Every command has --help; errors print a code and exit 1. */
+export function buildProgram(): Command {
+  const program = new Command('groundwork')
+    .description('Groundwork: a self-hosted AI application server: typed tasks served as HTTP endpoints')
+    .version('0.1.0')
+    .option('-c, --config <file>', 'config file (env GROUNDWORK_CONFIG, default ./groundwork.yaml if present)')
+    .option('--data-dir <dir>', 'embedded data folder (env GROUNDWORK_DATA_DIR, default ./.groundwork); ignored when DATABASE_URL is set')
+    .option('--tasks-dir <dir>', 'task files folder (env GROUNDWORK_TASKS_DIR, default ./tasks)')
+    .option('--json', 'machine-readable output')
+    .showHelpAfterError();
+  for (const command of [serveCommand(), migrateCommand(), tasksCommand(), runCommand(), runsCommand(), mockLlmCommand(), demoCommand()]) {
+    program.addCommand(command);
+  }
+  return program;
+}

@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { checkModelUsable, type Config } from '../config/config.js';
+import { GroundworkError, type Issue } from '../kernel/errors.js';
+import { compileSchema, schemaProblems } from './json-schema.js';
+import { templateProblems } from './template.js';
+
+/**
+ * A task definition: the file format (YAML or JSON) users review in git. Validated as a
+ * whole — shape, both JSON Schemas, template variables, route — so a bad file is
+ * rejected with every problem at once and nothing of it is applied.
+ */
+
+const jsonSchemaObject = z.record(z.string(), z.unknown());
+
+export const taskDefinitionSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes (max 63), starting with a letter or digit'),
+    description: z.string().max(2_000).default(''),
+    input_schema: jsonSchemaObject,
+    output_schema: jsonSchemaObject,
+    prompt: z
+      .object({
+        system: z.string().max(100_000).optional(),
+        user: z.string().min(1).max(100_000),
+      })
+      .strict(),
+    /** A route name from config `routes`, or an inline list of model names (cheapest first). */
+    route: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    temperature: z.number().min(0).max(2).optional(),
+    limits: z
+      .object({
+        timeout_ms: z.number().int().min(100).max(600_000).default(30_000),
+        max_output_tokens: z.number().int().min(1).max(200_000).default(1_024),
+        max_cost_usd: z.number().positive().optional(),
+      })
+      .strict()
+      .default({ timeout_ms: 30_000, max_output_tokens: 1_024 }),
+  })
+  .strict();
+
+export type TaskDefinition = z.infer<typeof taskDefinitionSchema>;
+
+/** Config parts a definition is checked against. */
+export type RouteConfig = Pick<Config, 'models' | 'providers' | 'routes'>;
+
+/**
+ * Validates a parsed definition (from a file or the API). Throws TASK_DEFINITION_INVALID
+ * listing every problem, each with a path like `prompt.user` or `route[1]`.
+ */
+export function parseTaskDefinition(raw: unknown, config: RouteConfig, source = 'definition'): TaskDefinition {
+  const parsed = taskDefinitionSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw invalid(source, parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
+  }
+  const definition = parsed.data;
+  const issues: Issue[] = [
+    ...schemaProblems(definition.input_schema).map((message) => ({ path: 'input_schema', message })),
+    ...schemaProblems(definition.output_schema).map((message) => ({ path: 'output_schema', message })),
+  ];
+  if (issues.length === 0) {
+    issues.push(...templateProblems(definition.prompt.user, definition.input_schema).map((message) => ({ path: 'prompt.user', message })));
+    if (definition.prompt.system !== undefined) {
+      issues.push(...templateProblems(definition.prompt.system, definition.input_schema).map((message) => ({ path: 'prompt.system', message })));
+    }
+    if (definition.input_schema.type !== 'object') {
+      issues.push({ path: 'input_schema.type', message: 'must be "object" (task input is a JSON object)' });
+    }
+    compileSchema(definition.output_schema);
+  }
+  issues.push(...routeProblems(definition.route, config));
+  if (issues.length > 0) throw invalid(source, issues);
+  return definition;
+}
+
+/** The route's model names, cheapest first. Assumes the definition was validated. */
+export function resolveRoute(route: TaskDefinition['route'], config: RouteConfig): string[] {
+  return typeof route === 'string' ? [...(config.routes[route] ?? [])] : [...route];
+}
+
+/** Content hash of a definition: the immutable version id. Key order does not matter. */
+export function taskVersion(definition: TaskDefinition): string {
+  return createHash('sha256').update(canonicalJson(definition)).digest('hex').slice(0, 16);
+}
+
+function routeProblems(route: TaskDefinition['route'], config: RouteConfig): Issue[] {
+  if (typeof route === 'string' && !config.routes[route]) {
+    return [{ path: 'route', message: `unknown route "${route}" (configured: ${Object.keys(config.routes).join(', ') || 'none'})` }];
+  }
+  const path = typeof route === 'string' ? `route (${route})` : 'route';
+  return resolveRoute(route, config).flatMap((model, index) => {
+    const problem = checkModelUsable(model, config.models, config.providers);
+    return problem ? [{ path: `${path}[${index}]`, message: problem }] : [];
+  });
+}
+
+function invalid(source: string, issues: Issue[]): GroundworkError {
+  return new GroundworkError(
+    'TASK_DEFINITION_INVALID',
+    `${source} is not a valid task: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    { details: { source, issues } },
+  );
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
