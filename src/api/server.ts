@@ -29,10 +29,17 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<ZodTypeProvider>();
 
+  // JSON only: a text/plain body is a client mistake worth a precise 415, not a schema error.
+  server.removeContentTypeParser(['text/plain']);
   server.setValidatorCompiler(validatorCompiler);
   server.setSerializerCompiler(serializerCompiler);
   server.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  // While draining, answers close their keep-alive connection so shutdown need not wait
+  // for idle clients (Node closes only connections that are idle when close() starts).
+  server.addHook('onSend', async (_request, reply) => {
+    if (state.shuttingDown) reply.header('connection', 'close');
   });
   registerErrorHandling(server);
 

@@ -191,7 +191,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
 
   const config: Config = {
-    dataDir: resolve(cwd, options.overrides?.dataDir ?? env.GROUNDWORK_DATA_DIR ?? fileValues.data_dir ?? '.groundwork'),
+    dataDir: resolveDataDir(cwd, options.overrides?.dataDir ?? env.GROUNDWORK_DATA_DIR ?? fileValues.data_dir ?? '.groundwork'),
     databaseUrl,
     tasksDir: resolve(options.overrides?.tasksDir ? cwd : baseDir, options.overrides?.tasksDir ?? env.GROUNDWORK_TASKS_DIR ?? fileValues.tasks_dir ?? 'tasks'),
     host: options.overrides?.host ?? env.GROUNDWORK_HOST ?? fileValues.host ?? '127.0.0.1',
@@ -239,6 +239,11 @@ export function redactConfig(config: Config): unknown {
       Object.entries(config.providers).map(([name, p]) => [name, { ...p, api_key: p.api_key ? '***' : undefined }]),
     ),
   };
+}
+
+/** `memory://` (an in-memory embedded store, for tests and throwaway runs) is kept as is. */
+function resolveDataDir(cwd: string, dir: string): string {
+  return dir.startsWith('memory://') ? dir : resolve(cwd, dir);
 }
 
 function intFromEnv(

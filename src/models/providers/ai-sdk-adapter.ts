@@ -1,0 +1,177 @@
+import {
+  APICallError,
+  LoadAPIKeyError,
+  type JSONSchema7,
+  type LanguageModelV3,
+  type LanguageModelV3CallOptions,
+  type LanguageModelV3GenerateResult,
+  type LanguageModelV3Prompt,
+  type SharedV3ProviderOptions,
+} from '@ai-sdk/provider';
+import { estimateRequestTokens, estimateTokens } from '../tokens.js';
+import { ModelCallError, type GenerateRequest, type GenerateResult, type JsonSchema, type ModelPort } from '../spec.js';
+
+/**
+ * Shared by the HTTP providers: turns our port's request into one AI SDK LanguageModelV3
+ * `doGenerate` call (never `generateText`, so retries stay ours), maps the result back and
+ * classifies every failure into a ModelCallError whose message carries no secret.
+ */
+
+export interface AdapterOptions {
+  /** Configured model name (config `models` key). */
+  name: string;
+  /** Provider name (config `providers` key). */
+  providerName: string;
+  /** Send the JSON schema to the provider; otherwise instruct JSON in the system prompt. */
+  nativeStructuredOutput: boolean;
+  /** Only used to scrub the key from error messages. */
+  apiKey?: string;
+  /** Provider-specific call options, which may depend on the request (e.g. its schema). */
+  providerOptions?: (request: GenerateRequest) => SharedV3ProviderOptions | undefined;
+}
+
+/** A ModelPort backed by an AI SDK language model. */
+export function createAiSdkModelPort(languageModel: LanguageModelV3, options: AdapterOptions): ModelPort {
+  return {
+    provider: options.providerName,
+    model: options.name,
+    async generate(request) {
+      let result: LanguageModelV3GenerateResult;
+      try {
+        result = await languageModel.doGenerate(toCallOptions(request, options));
+      } catch (error) {
+        // The caller's own abort is not a provider failure; the timeout wrapper classifies it.
+        if (request.signal?.aborted) throw error;
+        throw toModelCallError(error, options);
+      }
+      return toGenerateResult(result, request, options);
+    },
+  };
+}
+
+/** The system-prompt instruction used where the provider cannot enforce a schema itself. */
+export function jsonInstruction(schema: JsonSchema): string {
+  return (
+    'Reply with only a JSON value that matches the JSON Schema below: no prose, no explanation, ' +
+    `no markdown code fences.\nJSON Schema:\n${JSON.stringify(schema)}`
+  );
+}
+
+function toCallOptions(request: GenerateRequest, options: AdapterOptions): LanguageModelV3CallOptions {
+  const format = request.responseFormat;
+  const json = format?.type === 'json' ? format : undefined;
+  const instructed = json !== undefined && !options.nativeStructuredOutput;
+  const system = instructed ? [request.system, jsonInstruction(json.schema)].filter(Boolean).join('\n\n') : request.system;
+
+  const prompt: LanguageModelV3Prompt = [];
+  if (system) prompt.push({ role: 'system', content: system });
+  for (const message of request.messages) {
+    prompt.push({ role: message.role, content: [{ type: 'text', text: message.content }] });
+  }
+  return {
+    prompt,
+    maxOutputTokens: request.maxOutputTokens,
+    temperature: request.temperature,
+    responseFormat: json
+      ? instructed
+        ? { type: 'json' }
+        : { type: 'json', schema: json.schema as JSONSchema7, name: json.name }
+      : undefined,
+    abortSignal: request.signal,
+    providerOptions: options.providerOptions?.(request),
+  };
+}
+
+function toGenerateResult(result: LanguageModelV3GenerateResult, request: GenerateRequest, options: AdapterOptions): GenerateResult {
+  const text = result.content.map((part) => (part.type === 'text' ? part.text : '')).join('');
+  const reportedInput = result.usage.inputTokens.total;
+  const reportedOutput = result.usage.outputTokens.total;
+  const estimated = reportedInput === undefined || reportedOutput === undefined;
+  return {
+    text,
+    usage: {
+      inputTokens: reportedInput ?? estimateRequestTokens(request),
+      outputTokens: reportedOutput ?? estimateTokens(text),
+      ...(estimated ? { estimated: true } : {}),
+    },
+    finishReason: result.finishReason.unified,
+    model: options.name,
+    provider: options.providerName,
+  };
+}
+
+/** Classifies an SDK or network failure; see the status rules in the AI SDK's APICallError. */
+export function toModelCallError(error: unknown, options: Pick<AdapterOptions, 'name' | 'providerName' | 'apiKey'>): ModelCallError {
+  const ids = { model: options.name, provider: options.providerName, cause: error };
+  const provider = options.providerName;
+  if (APICallError.isInstance(error)) {
+    const status = error.statusCode;
+    if (status === undefined) {
+      return new ModelCallError({ ...ids, outcome: 'provider_error', retryable: true, message: `could not reach ${provider}: ${scrub(error.message, options.apiKey)}` });
+    }
+    if (status === 429) {
+      const retryAfterMs = parseRetryAfter(error.responseHeaders);
+      const wait = retryAfterMs === undefined ? '' : ` (retry after ${retryAfterMs} ms)`;
+      return new ModelCallError({ ...ids, outcome: 'rate_limited', status, retryAfterMs, message: `${provider} rate-limited the request: HTTP 429${wait}` });
+    }
+    if (status < 400) {
+      // A success status with a body the SDK could not read: a proxy or server glitch.
+      return new ModelCallError({ ...ids, outcome: 'provider_error', status, retryable: true, message: `${provider} sent an unreadable response (HTTP ${status}): ${scrub(error.message, options.apiKey)}` });
+    }
+    const retryable = status === 408 || status === 409 || status >= 500;
+    return new ModelCallError({
+      ...ids,
+      outcome: 'provider_error',
+      status,
+      retryable,
+      message: `${provider} returned HTTP ${status}: ${reasonFor(status, error.message, options.apiKey)}`,
+    });
+  }
+  if (LoadAPIKeyError.isInstance(error)) {
+    return new ModelCallError({ ...ids, outcome: 'provider_error', retryable: false, message: `no API key configured for provider ${provider}` });
+  }
+  // Malformed responses and unexpected network failures: worth another try.
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new ModelCallError({ ...ids, outcome: 'provider_error', retryable: true, message: `${provider} call failed: ${scrub(message, options.apiKey)}` });
+}
+
+function reasonFor(status: number, providerMessage: string, apiKey: string | undefined): string {
+  // Auth failures can echo (part of) the key back; never pass their text on.
+  if (status === 401) return 'authentication failed (check the provider API key)';
+  if (status === 403) return 'permission denied for this key or model';
+  if (status === 404) return `not found (check the model id and base_url): ${scrub(providerMessage, apiKey)}`;
+  return scrub(providerMessage, apiKey);
+}
+
+const SECRET_PATTERNS = [
+  /\bBearer\s+\S+/gi,
+  /\b(?:sk|pk|rk)-[A-Za-z0-9_*.-]{6,}/g,
+  /\b(api[_-]?key|authorization|x-api-key)(["'\s:=]+)[^\s"',}]+/gi,
+];
+
+/** Removes anything key-like and bounds the length of a provider-supplied message. */
+export function scrub(text: string, apiKey?: string): string {
+  let out = text;
+  if (apiKey && apiKey.length >= 4) out = out.split(apiKey).join('[redacted]');
+  for (const pattern of SECRET_PATTERNS) {
+    out = out.replace(pattern, (match, label?: string, sep?: string) => (typeof label === 'string' && typeof sep === 'string' ? `${label}${sep}[redacted]` : '[redacted]'));
+  }
+  out = out.replace(/\s+/g, ' ').trim();
+  return out.length > 200 ? `${out.slice(0, 197)}...` : out || 'no details';
+}
+
+/** Reads `retry-after-ms` (OpenAI) or `retry-after` (seconds or an HTTP date) into milliseconds. */
+export function parseRetryAfter(headers: Record<string, string> | undefined, now = Date.now()): number | undefined {
+  if (!headers) return undefined;
+  const lower: Record<string, string> = {};
+  for (const [key, value] of Object.entries(headers)) lower[key.toLowerCase()] = value;
+
+  const ms = Number.parseFloat(lower['retry-after-ms'] ?? '');
+  if (Number.isFinite(ms) && ms >= 0) return Math.ceil(ms);
+
+  const value = lower['retry-after']?.trim();
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value) * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}

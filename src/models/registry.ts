@@ -1,0 +1,145 @@
+import type { Config, ModelConfig, ProviderConfig } from '../config/config.js';
+import { priceFor, type ResolvedPrice } from './pricing.js';
+import { createAnthropicModel } from './providers/anthropic.js';
+import { createOpenAICompatibleModel } from './providers/openai-compatible.js';
+import { createBreaker, withCircuitBreaker, type ProviderBreaker } from './resilience/circuit-breaker.js';
+import { withInstrumentation } from './resilience/instrument.js';
+import { withRetry } from './resilience/retry.js';
+import { withTimeout } from './resilience/timeout.js';
+import { createRouter } from './router.js';
+import { ModelCallError, type ModelPort } from './spec.js';
+import { withStructuredOutput } from './structured-output.js';
+
+/** A local model that holds resources (weights, contexts) until closed. */
+export type LocalModel = ModelPort & { close(): Promise<void> };
+
+/** Loads a llama-cpp model; injected in tests, defaults to the node-llama-cpp provider. */
+export type LoadLocalModel = (options: { name: string; provider: Readonly<ProviderConfig>; path: string }) => Promise<LocalModel>;
+
+export interface ModelRegistry {
+  /** One model with timeout, instrumentation, its provider's circuit breaker and retries. */
+  tier(name: string): ModelPort;
+  /** The route's models in order, each validating structured output, behind a router. */
+  route(modelNames: readonly string[]): ModelPort;
+  has(name: string): boolean;
+  price(name: string): ResolvedPrice;
+  /** Releases local models that were loaded. */
+  close(): Promise<void>;
+}
+
+export interface ModelRegistryOptions {
+  fetch?: typeof globalThis.fetch;
+  loadLocalModel?: LoadLocalModel;
+}
+
+// node-llama-cpp (native code, large) is imported only when a local model is first used.
+const loadLlamaCpp: LoadLocalModel = async (options) => {
+  const { createLlamaCppModel } = await import('./providers/llama-cpp.js');
+  return createLlamaCppModel(options);
+};
+
+/** Builds models lazily from configuration and caches them; one circuit breaker per provider. */
+export function createModelRegistry(
+  config: Pick<Config, 'providers' | 'models' | 'resilience'>,
+  options: ModelRegistryOptions = {},
+): ModelRegistry {
+  const { providers, models, resilience } = config;
+  const tiers = new Map<string, ModelPort>();
+  const breakers = new Map<string, ProviderBreaker>();
+  const locals: ReturnType<typeof lazyLocalModel>[] = [];
+
+  const modelConfig = (name: string): Readonly<ModelConfig> => {
+    const model = Object.hasOwn(models, name) ? models[name] : undefined;
+    if (!model) throw new Error(`unknown model "${name}" (configured: ${Object.keys(models).join(', ') || 'none'})`);
+    return model;
+  };
+  const providerConfig = (model: Readonly<ModelConfig>): Readonly<ProviderConfig> => {
+    const provider = Object.hasOwn(providers, model.provider) ? providers[model.provider] : undefined;
+    if (!provider) throw new Error(`model "${model.name}" uses unknown provider "${model.provider}"`);
+    return provider;
+  };
+
+  const createProviderModel = (model: Readonly<ModelConfig>): ModelPort => {
+    const provider = providerConfig(model);
+    const modelId = model.id ?? model.name;
+    switch (provider.type) {
+      case 'openai-compatible':
+        return createOpenAICompatibleModel({ name: model.name, provider, modelId, fetch: options.fetch });
+      case 'anthropic':
+        return createAnthropicModel({ name: model.name, provider, modelId, fetch: options.fetch });
+      case 'llama-cpp': {
+        if (!model.path) throw new Error(`model "${model.name}" has no path to a .gguf file`);
+        const local = lazyLocalModel({ name: model.name, provider, path: model.path }, options.loadLocalModel ?? loadLlamaCpp);
+        locals.push(local);
+        return local;
+      }
+    }
+  };
+
+  const breakerFor = (provider: string): ProviderBreaker => {
+    let breaker = breakers.get(provider);
+    if (!breaker) {
+      breaker = createBreaker({ threshold: resilience.breaker_failure_threshold, halfOpenAfterMs: resilience.breaker_half_open_after_ms });
+      breakers.set(provider, breaker);
+    }
+    return breaker;
+  };
+
+  const tier = (name: string): ModelPort => {
+    let port = tiers.get(name);
+    if (!port) {
+      const base = createProviderModel(modelConfig(name));
+      port = withRetry(
+        withCircuitBreaker(withInstrumentation(withTimeout(base, resilience.attempt_timeout_ms)), breakerFor(base.provider)),
+        {
+          retries: resilience.retries,
+          baseMs: resilience.backoff_base_ms,
+          maxMs: resilience.backoff_max_ms,
+          retryAfterCapMs: resilience.retry_after_cap_ms,
+        },
+      );
+      tiers.set(name, port);
+    }
+    return port;
+  };
+
+  return {
+    tier,
+    route: (modelNames) => createRouter(modelNames.map((name) => withStructuredOutput(tier(name)))),
+    has: (name) => Object.hasOwn(models, name),
+    price: (name) => {
+      const model = modelConfig(name);
+      return priceFor(model, { providerType: providerConfig(model).type });
+    },
+    async close() {
+      await Promise.all(locals.map((local) => local.close()));
+    },
+  };
+}
+
+/** A local model port that loads its weights on first use, not at start-up. */
+function lazyLocalModel(args: Parameters<LoadLocalModel>[0], load: LoadLocalModel): ModelPort & { close(): Promise<void> } {
+  let loading: Promise<LocalModel> | undefined;
+  const ids = { model: args.name, provider: args.provider.name };
+  return {
+    ...ids,
+    async generate(request) {
+      loading ??= load(args).catch((error: unknown) => {
+        loading = undefined; // let a later run try again (e.g. after the file is fixed)
+        throw new ModelCallError({
+          ...ids,
+          outcome: 'provider_error',
+          retryable: false,
+          message: `could not load local model ${args.name}: ${error instanceof Error ? error.message : String(error)}`,
+          cause: error,
+        });
+      });
+      return (await loading).generate(request);
+    },
+    async close() {
+      const model = await loading?.catch(() => undefined);
+      loading = undefined;
+      await model?.close();
+    },
+  };
+}
