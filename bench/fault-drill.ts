@@ -92,7 +92,9 @@ export async function runFaultDrill(options: FaultDrillOptions = DEFAULT_DRILL):
       backoff_max_ms: 400,
       retry_after_cap_ms: 1_000,
       attempt_timeout_ms: 400,
-      breaker_failure_threshold: 5,
+      breaker_failure_rate: 0.5,
+      breaker_window: 100,
+      breaker_min_calls: 20,
       breaker_half_open_after_ms: 500,
     },
   };

@@ -53,7 +53,11 @@ const resilienceSchema = z
     /** Retry-After values above this are capped (a provider asking for an hour is not waited on). */
     retry_after_cap_ms: z.number().int().min(0).default(30_000),
     attempt_timeout_ms: z.number().int().positive().default(60_000),
-    breaker_failure_threshold: z.number().int().positive().default(5),
+    /** The breaker opens when this share of the last `breaker_window` calls failed… */
+    breaker_failure_rate: z.number().gt(0).lt(1).default(0.5),
+    breaker_window: z.number().int().min(2).max(1_000).default(100),
+    /** …and at least this many of them were made (no opening on a handful of samples). */
+    breaker_min_calls: z.number().int().min(1).max(1_000).default(20),
     breaker_half_open_after_ms: z.number().int().positive().default(30_000),
   })
   .strict();

@@ -9,7 +9,9 @@ const resilience: ResilienceConfig = {
   backoff_max_ms: 2,
   retry_after_cap_ms: 5,
   attempt_timeout_ms: 1_000,
-  breaker_failure_threshold: 2,
+  breaker_failure_rate: 0.99,
+  breaker_window: 2,
+  breaker_min_calls: 2,
   breaker_half_open_after_ms: 60_000,
 };
 

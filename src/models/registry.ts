@@ -79,7 +79,12 @@ export function createModelRegistry(
   const breakerFor = (provider: string): ProviderBreaker => {
     let breaker = breakers.get(provider);
     if (!breaker) {
-      breaker = createBreaker({ threshold: resilience.breaker_failure_threshold, halfOpenAfterMs: resilience.breaker_half_open_after_ms });
+      breaker = createBreaker({
+        failureRate: resilience.breaker_failure_rate,
+        window: resilience.breaker_window,
+        minCalls: resilience.breaker_min_calls,
+        halfOpenAfterMs: resilience.breaker_half_open_after_ms,
+      });
       breakers.set(provider, breaker);
     }
     return breaker;

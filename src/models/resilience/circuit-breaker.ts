@@ -1,4 +1,4 @@
-import { BrokenCircuitError, CircuitBreakerPolicy, ConsecutiveBreaker, IsolatedCircuitError, circuitBreaker, handleWhen } from 'cockatiel';
+import { BrokenCircuitError, CircuitBreakerPolicy, CountBreaker, IsolatedCircuitError, circuitBreaker, handleWhen } from 'cockatiel';
 import { ModelCallError, type ModelPort } from '../spec.js';
 import { safeEmit } from './instrument.js';
 
@@ -16,11 +16,27 @@ function countsAsFailure(error: Error): boolean {
   return error.outcome === 'rate_limited' || error.outcome === 'provider_error';
 }
 
-/** Opens after `threshold` consecutive provider failures; lets one trial call through after `halfOpenAfterMs`. */
-export function createBreaker(options: { threshold: number; halfOpenAfterMs: number }): ProviderBreaker {
+export interface BreakerOptions {
+  /** Share of failed calls (0..1) in the window that opens the circuit. */
+  failureRate: number;
+  /** How many of the most recent calls are sampled. */
+  window: number;
+  /** Calls needed in the window before it may open. */
+  minCalls: number;
+  halfOpenAfterMs: number;
+}
+
+/**
+ * Opens when at least `failureRate` of the last `window` calls failed (with at least
+ * `minCalls` sampled), then lets one trial call through after `halfOpenAfterMs`. A ratio
+ * over recent calls, not a consecutive count: under concurrency a degraded-but-working
+ * provider (say 30% errors, which retries absorb) would otherwise trip a consecutive
+ * breaker constantly.
+ */
+export function createBreaker(options: BreakerOptions): ProviderBreaker {
   return circuitBreaker(handleWhen(countsAsFailure), {
     halfOpenAfter: options.halfOpenAfterMs,
-    breaker: new ConsecutiveBreaker(options.threshold),
+    breaker: new CountBreaker({ threshold: options.failureRate, size: options.window, minimumNumberOfCalls: Math.min(options.minCalls, options.window) }),
   });
 }
 
