@@ -38,7 +38,9 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
     { providers: config.providers, models: config.models, resilience: config.resilience },
     { fetch: options.fetch },
   );
-  const tasks = createTaskService({ tasks: store.tasks, config });
+  // One process owns an embedded store, so its view of active versions is always current;
+  // replicas sharing a server see another replica's push within a second.
+  const tasks = createTaskService({ tasks: store.tasks, config, activeCacheMs: config.databaseUrl ? 1_000 : Number.POSITIVE_INFINITY });
   const runTask = createTaskRunner({
     runs: store.runs,
     config,

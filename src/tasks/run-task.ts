@@ -72,8 +72,21 @@ export function createTaskRunner(deps: RunTaskDeps) {
     return router;
   }
 
+  // Versions are immutable: keep one definition object per version so compiled
+  // validators (cached per schema object) are built once, not on every run.
+  const definitions = new Map<string, TaskDefinition>();
+  function definitionOf(task: TaskVersionRecord): TaskDefinition {
+    const key = `${task.name}\u0000${task.version}`;
+    let definition = definitions.get(key);
+    if (!definition) {
+      definition = task.definition as TaskDefinition;
+      definitions.set(key, definition);
+    }
+    return definition;
+  }
+
   return async function runTask(params: RunTaskParams): Promise<RunResult> {
-    const definition = params.task.definition as TaskDefinition;
+    const definition = definitionOf(params.task);
     const inputIssues = validateValue(definition.input_schema, params.input);
     if (inputIssues.length > 0) {
       throw new GroundworkError('TASK_INPUT_INVALID', `input does not match the input schema of task "${definition.name}"`, {
