@@ -30,10 +30,12 @@ export interface CreateAppOptions {
   logger: RunLogger;
   /** For tests and tools: replace fetch used by HTTP providers. */
   fetch?: typeof fetch;
+  /** Server mode: work in this schema (test isolation: one schema per test file). */
+  schema?: string;
 }
 
 export async function createApp(config: Config, options: CreateAppOptions): Promise<App> {
-  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, lock: options.lock });
+  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, schema: options.schema, lock: options.lock });
   const registry = createModelRegistry(
     { providers: config.providers, models: config.models, resilience: config.resilience },
     { fetch: options.fetch },

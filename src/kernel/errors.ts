@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   STORE_LOCKED: { httpStatus: 503, category: 'system' },
   STORE_EXTENSION_MISSING: { httpStatus: 500, category: 'system' },
   STORE_UNAVAILABLE: { httpStatus: 503, category: 'system' },
+  STORE_MIGRATION_CHANGED: { httpStatus: 500, category: 'system' },
   // server
   SERVER_SHUTTING_DOWN: { httpStatus: 503, category: 'system' },
   INTERNAL: { httpStatus: 500, category: 'system' },

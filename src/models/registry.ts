@@ -35,7 +35,7 @@ export interface ModelRegistryOptions {
 // node-llama-cpp (native code, large) is imported only when a local model is first used.
 const loadLlamaCpp: LoadLocalModel = async (options) => {
   const { createLlamaCppModel } = await import('./providers/llama-cpp.js');
-  return createLlamaCppModel(options);
+  return createLlamaCppModel({ name: options.name, provider: options.provider.name, path: options.path });
 };
 
 /** Builds models lazily from configuration and caches them; one circuit breaker per provider. */

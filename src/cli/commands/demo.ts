@@ -45,7 +45,7 @@ export function demoCommand(): Command {
           console.log('is a 260K-parameter toy: its JSON is grammar-constrained and schema-valid, its content meaningless.');
           console.log('Point a route at a real model (README: "Models and providers") for real answers.');
         }
-        console.log('Inspect the traces: groundwork runs list --config examples/ticket-triage/groundwork.yaml');
+        console.log('Inspect the traces: npx groundwork runs list, then npx groundwork runs show <run id>');
       }),
     );
 }

@@ -1,0 +1,209 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PGlite } from '@electric-sql/pglite';
+import type { Pool, PoolClient } from 'pg';
+import { GroundworkError } from '../kernel/errors.js';
+import type { Database, SqlTransaction } from './ports.js';
+
+/**
+ * One Database port over two drivers: PGlite (Postgres compiled to WASM, in-process) for the
+ * embedded mode and a `pg` pool for a PostgreSQL server. Both return the same JS types:
+ * timestamptz → Date, double precision → number, int8 → number (counts), json/jsonb → values.
+ * Callers pass json/jsonb parameters as JSON strings and cast them (`$1::jsonb`) in SQL, which
+ * both drivers serialize the same way.
+ */
+
+export interface OpenDatabaseOptions {
+  /** Embedded mode: the data folder (PGlite lives in `<dataDir>/pglite`); 'memory://' for tests. */
+  dataDir?: string;
+  /** Server mode: postgres://… (wins over dataDir). */
+  databaseUrl?: string;
+  /** Every connection uses `search_path = <schema>, public` (test isolation). Must exist. */
+  schema?: string;
+  /** Server mode pool size. */
+  maxConnections?: number;
+}
+
+export const MEMORY_DATA_DIR = 'memory://';
+
+/** Where PGlite's own files live inside a data folder (the lock file and others sit beside it). */
+export function pgliteDir(dataDir: string): string {
+  return join(dataDir, 'pglite');
+}
+
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
+  if (options.schema !== undefined) assertIdentifier(options.schema);
+  if (options.databaseUrl) return openServer(options.databaseUrl, options);
+  if (options.dataDir) return openEmbedded(options.dataDir, options.schema);
+  throw new GroundworkError('STORE_UNAVAILABLE', 'no database configured: set a data folder or DATABASE_URL', {
+    isRetryable: false,
+  });
+}
+
+async function openEmbedded(dataDir: string, schema: string | undefined): Promise<Database> {
+  // Imported lazily: server mode never loads the WASM build.
+  const [{ PGlite }, { vector }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('@electric-sql/pglite-pgvector'),
+  ]);
+  const memory = dataDir === MEMORY_DATA_DIR;
+  let pg: PGlite;
+  try {
+    const dir = memory ? MEMORY_DATA_DIR : pgliteDir(dataDir);
+    if (!memory) mkdirSync(dir, { recursive: true });
+    pg = await PGlite.create(dir, { extensions: { vector } });
+    if (schema) await pg.exec(`SET search_path TO ${quoteIdent(schema)}, public`);
+  } catch (error) {
+    throw new GroundworkError(
+      'STORE_UNAVAILABLE',
+      `cannot open the embedded database in ${memory ? 'memory' : pgliteDir(dataDir)}: ${describe(error)}`,
+      { cause: error, isRetryable: false, details: { dataDir } },
+    );
+  }
+
+  const executor = (target: Pick<PGlite, 'query' | 'exec'>): SqlTransaction => ({
+    async query<T>(sql: string, params?: unknown[]) {
+      return (await target.query<T>(sql, params)).rows;
+    },
+    async exec(sql: string) {
+      await target.exec(sql);
+    },
+  });
+  const root = executor(pg);
+
+  return {
+    kind: 'embedded',
+    query: root.query,
+    exec: root.exec,
+    transaction: (fn) => pg.transaction((tx) => fn(executor(tx))),
+    async close() {
+      if (!pg.closed) await pg.close();
+    },
+  };
+}
+
+async function openServer(url: string, options: OpenDatabaseOptions): Promise<Database> {
+  const { default: pg } = await import('pg');
+  const where = describeUrl(url);
+  const pool: Pool = new pg.Pool({
+    connectionString: url,
+    max: options.maxConnections ?? 10,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+    // A startup parameter: applies to every pooled connection at no extra round trip.
+    options: options.schema ? `-c search_path=${quoteIdent(options.schema)},public` : undefined,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID ? parseInt8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle connection that dies (server restart) must not crash the process; the pool drops it.
+  pool.on('error', () => {});
+
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw unavailable(where, error);
+  }
+
+  const run = async <T>(client: Pool | PoolClient, sql: string, params?: unknown[]): Promise<T[]> => {
+    try {
+      return (await client.query(sql, params)).rows as T[];
+    } catch (error) {
+      throw isConnectionError(error) ? unavailable(where, error) : error;
+    }
+  };
+  const executor = (client: Pool | PoolClient): SqlTransaction => ({
+    query: <T>(sql: string, params?: unknown[]) => run<T>(client, sql, params),
+    async exec(sql: string) {
+      await run(client, sql);
+    },
+  });
+  const root = executor(pool);
+
+  return {
+    kind: 'server',
+    query: root.query,
+    exec: root.exec,
+    async transaction(fn) {
+      let client: PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        throw unavailable(where, error);
+      }
+      let broken: Error | undefined;
+      try {
+        await run(client, 'BEGIN');
+        const result = await fn(executor(client));
+        await run(client, 'COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          broken = rollbackError;
+        });
+        throw error;
+      } finally {
+        // A connection whose rollback failed is in an unknown state: destroy it.
+        client.release(broken);
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+const INT8_OID = 20;
+const parseInt8 = (value: string): number => Number(value);
+
+/** Connection-level failures (as opposed to a bad statement) mean the store is unavailable. */
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    if (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true;
+    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EHOSTUNREACH'].includes(code)) return true;
+  }
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message);
+}
+
+function unavailable(where: string, error: unknown): GroundworkError {
+  return new GroundworkError('STORE_UNAVAILABLE', `cannot reach PostgreSQL at ${where}: ${describe(error)}`, {
+    cause: error,
+    details: { database: where },
+  });
+}
+
+/** host:port/database as user — never the password (and no query-string secrets). */
+export function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const user = parsed.username ? `${decodeURIComponent(parsed.username)}@` : '';
+    const database = parsed.pathname.replace(/^\//, '') || '(default database)';
+    return `${user}${parsed.hostname || 'localhost'}:${parsed.port || '5432'}/${decodeURIComponent(database)}`;
+  } catch {
+    return '(unparseable DATABASE_URL)';
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return describe(error.errors[0]);
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/postgres(ql)?:\/\/[^\s'"]*/g, (url) => describeUrl(url)) || 'unknown error';
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+function assertIdentifier(name: string): void {
+  if (!IDENTIFIER.test(name)) {
+    throw new GroundworkError('STORE_UNAVAILABLE', `invalid schema name "${name}": use letters, digits and _`, {
+      isRetryable: false,
+    });
+  }
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

@@ -1,0 +1,62 @@
+import { acquireDataDirLock, type DataDirLock, type DataDirRole } from './data-dir-lock.js';
+import { MEMORY_DATA_DIR, openDatabase } from './database.js';
+import { migrate } from './migrations.js';
+import type { Database, Store } from './ports.js';
+import { createRunRepository } from './run.repository.js';
+import { createTaskRepository } from './task.repository.js';
+
+export * from './ports.js';
+export { readDataDirLock, type DataDirLockInfo, type DataDirRole } from './data-dir-lock.js';
+export { MEMORY_DATA_DIR, openDatabase } from './database.js';
+export { migrate } from './migrations.js';
+
+export interface OpenStoreOptions {
+  /** Embedded data folder ('memory://' for tests); also where the lock file lives. */
+  dataDir: string;
+  /** postgres://… selects server mode: no file lock, the server arbitrates. */
+  databaseUrl?: string;
+  /** Server mode: a schema to work in (test isolation). */
+  schema?: string;
+  /** Embedded mode: who holds the data folder; false for none (tests). */
+  lock?: { role: DataDirRole; url?: string } | false;
+  /** Apply pending migrations on open (default true). */
+  migrate?: boolean;
+}
+
+/** Opens the store: lock (embedded), connect, migrate, build the repositories. */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const server = Boolean(options.databaseUrl);
+  const wantsLock = !server && options.dataDir !== MEMORY_DATA_DIR && options.lock !== false;
+  // The lock comes first: opening PGlite on a folder another process uses is what loses data.
+  const lock: DataDirLock | undefined = wantsLock
+    ? await acquireDataDirLock(options.dataDir, options.lock || { role: 'cli' })
+    : undefined;
+
+  let db: Database | undefined;
+  try {
+    db = await openDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl, schema: options.schema });
+    if (options.migrate !== false) await migrate(db);
+  } catch (error) {
+    await db?.close().catch(() => {});
+    await lock?.release();
+    throw error;
+  }
+
+  const database = db;
+  let closing: Promise<void> | undefined;
+  return {
+    db: database,
+    tasks: createTaskRepository(database),
+    runs: createRunRepository(database),
+    close() {
+      closing ??= (async () => {
+        try {
+          await database.close();
+        } finally {
+          await lock?.release();
+        }
+      })();
+      return closing;
+    },
+  };
+}

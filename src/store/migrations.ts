@@ -1,0 +1,187 @@
+import { createHash } from 'node:crypto';
+import { GroundworkError } from '../kernel/errors.js';
+import type { Database } from './ports.js';
+
+/**
+ * Forward-only schema migrations, embedded in code so `dist/` needs no asset copying.
+ * Never edit an applied migration: the checksum check refuses to start. Add a new one.
+ * Every table starts with `tenant_id` and so does every primary key and index.
+ */
+
+export interface Migration {
+  /** Sortable id, e.g. '0001_init'. */
+  id: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    id: '0001_init',
+    sql: `
+-- The extension is database-wide; pinning it to public keeps it out of per-tenant or
+-- per-test schemas, so dropping such a schema never drops vector columns elsewhere.
+CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public;
+
+CREATE TABLE task_versions (
+  tenant_id   text        NOT NULL,
+  task_name   text        NOT NULL,
+  version     text        NOT NULL,
+  definition  jsonb       NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (tenant_id, task_name, version)
+);
+CREATE INDEX task_versions_newest ON task_versions (tenant_id, task_name, created_at DESC);
+
+CREATE TABLE tasks (
+  tenant_id      text        NOT NULL,
+  name           text        NOT NULL,
+  active_version text        NOT NULL,
+  description    text        NOT NULL DEFAULT '',
+  updated_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (tenant_id, name),
+  FOREIGN KEY (tenant_id, name, active_version) REFERENCES task_versions (tenant_id, task_name, version)
+);
+
+CREATE TABLE runs (
+  tenant_id     text             NOT NULL,
+  id            text             NOT NULL,
+  task_name     text             NOT NULL,
+  task_version  text             NOT NULL,
+  status        text             NOT NULL CHECK (status IN ('ok', 'error')),
+  model         text,
+  degraded      boolean          NOT NULL DEFAULT false,
+  input         jsonb            NOT NULL,
+  output        jsonb,
+  error         jsonb,
+  input_tokens  integer          NOT NULL DEFAULT 0,
+  output_tokens integer          NOT NULL DEFAULT 0,
+  cost_usd      double precision NOT NULL DEFAULT 0,
+  latency_ms    double precision NOT NULL DEFAULT 0,
+  created_at    timestamptz      NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+);
+-- Run ids sort by time: the primary key lists a tenant's runs newest first (backward scan),
+-- this index a task's runs; both serve keyset pagination on id.
+CREATE INDEX runs_by_task ON runs (tenant_id, task_name, id DESC);
+
+CREATE TABLE run_attempts (
+  tenant_id         text             NOT NULL,
+  run_id            text             NOT NULL,
+  seq               integer          NOT NULL,
+  tier              integer          NOT NULL,
+  model             text             NOT NULL,
+  provider          text             NOT NULL,
+  outcome           text             NOT NULL,
+  input_tokens      integer          NOT NULL DEFAULT 0,
+  output_tokens     integer          NOT NULL DEFAULT 0,
+  tokens_estimated  boolean          NOT NULL DEFAULT false,
+  cost_usd          double precision NOT NULL DEFAULT 0,
+  latency_ms        double precision NOT NULL DEFAULT 0,
+  error             text,
+  validation_errors jsonb,
+  escalation_reason text,
+  reask             boolean,
+  repaired          boolean,
+  PRIMARY KEY (tenant_id, run_id, seq),
+  FOREIGN KEY (tenant_id, run_id) REFERENCES runs (tenant_id, id) ON DELETE CASCADE
+);
+`,
+  },
+];
+
+export interface MigrateOptions {
+  /** For tests: a different migration list. */
+  migrations?: readonly Migration[];
+}
+
+export function checksum(sql: string): string {
+  return createHash('sha256').update(sql.replace(/\r\n/g, '\n')).digest('hex');
+}
+
+/**
+ * Applies pending migrations in one transaction: all or nothing. On a server, concurrent
+ * replicas starting together are serialized by a transaction-scoped advisory lock.
+ * Applied migrations this code does not know (a newer release migrated the database) are
+ * left alone, so rolling back a deploy keeps working as long as migrations stay additive.
+ */
+export async function migrate(db: Database, options: MigrateOptions = {}): Promise<{ applied: string[] }> {
+  const migrations = options.migrations ?? MIGRATIONS;
+  assertOrdered(migrations);
+  return db.transaction(async (tx) => {
+    if (db.kind === 'server') await tx.query(`SELECT pg_advisory_xact_lock(hashtext('groundwork.migrate'))`);
+    await tx.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      id         text        PRIMARY KEY,
+      checksum   text        NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const rows = await tx.query<{ id: string; checksum: string }>('SELECT id, checksum FROM schema_migrations');
+    const done = new Map(rows.map((row) => [row.id, row.checksum]));
+
+    const applied: string[] = [];
+    for (const migration of migrations) {
+      const sum = checksum(migration.sql);
+      const recorded = done.get(migration.id);
+      if (recorded !== undefined) {
+        if (recorded !== sum) throw tampered(migration.id, recorded, sum);
+        continue;
+      }
+      try {
+        await tx.exec(migration.sql);
+      } catch (error) {
+        throw mapMigrationError(error, migration.id);
+      }
+      await tx.query('INSERT INTO schema_migrations (id, checksum) VALUES ($1, $2)', [migration.id, sum]);
+      applied.push(migration.id);
+    }
+    return { applied };
+  });
+}
+
+function assertOrdered(migrations: readonly Migration[]): void {
+  for (let i = 1; i < migrations.length; i++) {
+    if (migrations[i - 1].id >= migrations[i].id) {
+      throw new Error(`migrations out of order: ${migrations[i - 1].id} before ${migrations[i].id}`);
+    }
+  }
+}
+
+function tampered(id: string, recorded: string, current: string): GroundworkError {
+  return new GroundworkError(
+    'STORE_MIGRATION_CHANGED',
+    `migration ${id} was changed after it was applied to this database (checksum ${recorded.slice(0, 12)}… recorded, ` +
+      `${current.slice(0, 12)}… in this build). Applied migrations are immutable: restore the original and add a new ` +
+      `migration instead.`,
+    { isRetryable: false, details: { migration: id, recordedChecksum: recorded, currentChecksum: current } },
+  );
+}
+
+/**
+ * PostgreSQL ≥ 15 reports a missing extension as 0A000 `extension "x" is not available`;
+ * older servers as 58P01 `could not open extension control file ".../x.control"`.
+ */
+export function mapMigrationError(error: unknown, migrationId: string): unknown {
+  const missing = missingExtension(error);
+  if (missing === undefined) return error;
+  const install =
+    missing === 'vector'
+      ? 'Groundwork needs pgvector on the PostgreSQL server. Install it on the database host: on Debian/Ubuntu ' +
+        '`apt-get install postgresql-<major>-pgvector` (e.g. postgresql-16-pgvector, from the PGDG repository ' +
+        'apt.postgresql.org where the distribution ships none or an old one), or build it from source ' +
+        '(https://github.com/pgvector/pgvector: `make && make install` with PG_CONFIG pointing at the server\'s pg_config); ' +
+        'managed services (RDS, Cloud SQL, Azure, Supabase, Neon) ship it already. Then restart Groundwork.'
+      : `Install the "${missing}" extension on the PostgreSQL server, then restart Groundwork.`;
+  return new GroundworkError(
+    'STORE_EXTENSION_MISSING',
+    `the PostgreSQL extension "${missing}" is not installed on the database server (migration ${migrationId}). ${install}`,
+    { cause: error, isRetryable: false, details: { extension: missing, migration: migrationId } },
+  );
+}
+
+function missingExtension(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof message !== 'string') return undefined;
+  if (code === '0A000') return /extension "([^"]+)" is not available/.exec(message)?.[1];
+  if (code === '58P01') return /extension control file "[^"]*\/([^/"]+)\.control"/.exec(message)?.[1];
+  return undefined;
+}
