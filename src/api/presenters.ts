@@ -1,3 +1,6 @@
+import type { AskOutput } from '../grounding/ask.js';
+import type { Collection, DocumentRecord, SearchHit } from '../retrieval/ports.js';
+import type { RunResult } from '../tasks/run-task.js';
 import type { AttemptRecord, RunRecord, RunSummary, TaskSummary, TaskVersionRecord } from '../store/ports.js';
 
 /** Store records → API JSON (snake_case, ISO dates). Shared by the HTTP API and the CLI. */
@@ -41,6 +44,7 @@ function runBase(run: RunSummary | RunRecord) {
     latency_ms: run.latencyMs,
     created_at: run.createdAt.toISOString(),
     error: run.error,
+    grounding: run.grounding,
   };
 }
 
@@ -62,4 +66,57 @@ function presentAttempt(a: AttemptRecord) {
     reask: a.reask,
     repaired: a.repaired,
   };
+}
+
+export function presentCollection(c: Collection) {
+  return {
+    name: c.name,
+    description: c.description,
+    embedder: c.embedder,
+    dimensions: c.dimensions,
+    document_count: c.documentCount,
+    chunk_count: c.chunkCount,
+    created_at: c.createdAt.toISOString(),
+  };
+}
+
+export function presentDocument(d: DocumentRecord) {
+  return {
+    id: d.id,
+    collection: d.collection,
+    source: d.source,
+    title: d.title,
+    format: d.format,
+    content_hash: d.contentHash,
+    metadata: d.metadata,
+    status: d.status,
+    error: d.error,
+    chunk_count: d.chunkCount,
+    bytes: d.bytes,
+    created_at: d.createdAt.toISOString(),
+    updated_at: d.updatedAt.toISOString(),
+  };
+}
+
+export function presentHit(h: SearchHit) {
+  return {
+    chunk_id: h.chunkId,
+    document_id: h.documentId,
+    source: h.source,
+    title: h.title,
+    text: h.text,
+    heading_path: h.headingPath,
+    page: h.page,
+    position: h.position,
+    metadata: h.metadata,
+    score: h.score,
+    lexical_rank: h.lexicalRank,
+    vector_rank: h.vectorRank,
+  };
+}
+
+/** The ask response: the answer fields at the top, then the run's metadata and grounding metrics. */
+export function presentAsk(result: RunResult) {
+  const { output, grounding, ...run } = result;
+  return { ...(output as AskOutput), ...run, grounding: grounding ?? {} };
 }

@@ -82,6 +82,7 @@ const runBase = {
   latency_ms: z.number(),
   created_at: z.string(),
   error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()) }).optional(),
+  grounding: z.record(z.string(), z.unknown()).optional().describe('grounded runs: retrieval scores, citations proposed/verified/dropped, abstained, ungrounded'),
 };
 
 export const runSummary = z.object({ ...runBase, attempt_count: z.number().int() });
@@ -95,3 +96,98 @@ export const runListQuery = z
     before: z.string().max(100).optional().describe('run id: return older runs (pagination)'),
   })
   .strict();
+
+// ---- collections, documents, search
+
+export const collectionName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'collection names are lowercase letters, digits, "-" and "_" (max 63)');
+
+export const createCollectionBody = z
+  .object({
+    name: collectionName,
+    description: z.string().max(2_000).optional(),
+    embedder: z.string().min(1).max(200).optional().describe('configured embedder name; default "builtin" (no weights, no network)'),
+  })
+  .strict();
+
+export const collectionResponse = z.object({
+  name: z.string(),
+  description: z.string(),
+  embedder: z.string().describe('identity of the embedder whose vectors the collection holds'),
+  dimensions: z.number().int(),
+  document_count: z.number().int(),
+  chunk_count: z.number().int(),
+  created_at: z.string(),
+});
+
+const metadataValue = z.union([z.string().max(1_000), z.number(), z.boolean()]);
+export const metadataSchema = z.record(z.string().max(100), z.union([metadataValue, z.null(), z.array(metadataValue).max(100)])).refine((m) => Object.keys(m).length <= 50, 'at most 50 metadata keys');
+export const filtersSchema = z.record(z.string().max(100), z.union([metadataValue, z.array(metadataValue).min(1).max(100)]));
+
+export const textDocumentsBody = z
+  .object({
+    documents: z
+      .array(
+        z
+          .object({
+            source: z.string().min(1).max(500).describe('unique name in the collection; its extension picks the parser unless format is given'),
+            text: z.string().describe('document content'),
+            format: z.enum(['text', 'markdown', 'html', 'csv', 'json', 'jsonl']).optional(),
+            metadata: metadataSchema.optional(),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(1_000),
+  })
+  .strict();
+
+export const ingestOutcome = z.object({
+  source: z.string(),
+  status: z.enum(['created', 'replaced', 'unchanged', 'failed']),
+  document_id: z.string().optional(),
+  chunks: z.number().int(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+});
+
+export const documentResponse = z.object({
+  id: z.string(),
+  collection: z.string(),
+  source: z.string(),
+  title: z.string(),
+  format: z.string(),
+  content_hash: z.string(),
+  metadata: z.record(z.string(), z.unknown()),
+  status: z.enum(['ready', 'failed']),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  chunk_count: z.number().int(),
+  bytes: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+export const searchBody = z
+  .object({
+    query: z.string().min(1).max(4_000),
+    k: z.number().int().min(1).max(100).default(10),
+    mode: z.enum(['hybrid', 'lexical', 'vector']).default('hybrid'),
+    filters: filtersSchema.optional(),
+    mmr_lambda: z.number().min(0).max(1).optional().describe('maximal marginal relevance: 1 = relevance only, lower = more diverse'),
+    min_score: z.number().min(0).optional(),
+    embedder: z.string().max(200).optional().describe('must match the collection embedder'),
+  })
+  .strict();
+
+export const searchHit = z.object({
+  chunk_id: z.string(),
+  document_id: z.string(),
+  source: z.string(),
+  title: z.string(),
+  text: z.string(),
+  heading_path: z.array(z.string()),
+  page: z.number().int().optional(),
+  position: z.number().int(),
+  metadata: z.record(z.string(), z.unknown()),
+  score: z.number(),
+  lexical_rank: z.number().int().optional(),
+  vector_rank: z.number().int().optional(),
+});

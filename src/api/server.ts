@@ -1,4 +1,5 @@
 import swagger from '@fastify/swagger';
+import multipart from '@fastify/multipart';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -6,6 +7,8 @@ import type { App } from '../app/app.js';
 import { newId } from '../kernel/ids.js';
 import { registerErrorHandling } from './error-handler.js';
 import { healthRoutes } from './health.routes.js';
+import { askRoutes } from './ask.routes.js';
+import { collectionRoutes } from './collections.routes.js';
 import { runRoutes } from './runs.routes.js';
 import { taskRoutes } from './tasks.routes.js';
 
@@ -42,6 +45,8 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
     if (state.shuttingDown) reply.header('connection', 'close');
   });
   registerErrorHandling(server);
+  // Files over the limit are cut, not thrown, so each fails alone with a typed error.
+  await server.register(multipart, { limits: { fileSize: app.config.uploadLimitBytes, files: 100 }, throwFileSizeLimit: false });
 
   await server.register(swagger, {
     openapi: {
@@ -50,6 +55,7 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
       tags: [
         { name: 'tasks', description: 'task definitions, versions and runs' },
         { name: 'runs', description: 'recorded runs and their attempts' },
+        { name: 'collections', description: 'documents for grounding: ingestion and hybrid search' },
         { name: 'health', description: 'liveness and readiness' },
       ],
     },
@@ -61,5 +67,7 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
   await server.register(healthRoutes(app, state));
   await server.register(taskRoutes(app), { prefix: '/v1' });
   await server.register(runRoutes(app), { prefix: '/v1' });
+  await server.register(collectionRoutes(app), { prefix: '/v1' });
+  await server.register(askRoutes(app), { prefix: '/v1' });
   return server;
 }

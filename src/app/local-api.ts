@@ -1,4 +1,4 @@
-import { presentRun, presentRunSummary, presentTaskSummary, presentTaskVersion } from '../api/presenters.js';
+import { presentAsk, presentCollection, presentHit, presentRun, presentRunSummary, presentTaskSummary, presentTaskVersion } from '../api/presenters.js';
 import type { GroundworkApi } from '../client/client.js';
 import { GroundworkError } from '../kernel/errors.js';
 import { DEFAULT_TENANT } from '../store/ports.js';
@@ -25,5 +25,26 @@ export function createLocalApi(app: App, tenantId: string = DEFAULT_TENANT): Gro
       if (!run) throw new GroundworkError('RUN_NOT_FOUND', `no run with id "${id}"`, { details: { run_id: id } });
       return presentRun(run);
     },
+    createCollection: async (params) => presentCollection(await app.retrieval.createCollection(tenantId, params)),
+    listCollections: async () => (await app.retrievalRepo.listCollections(tenantId)).map(presentCollection),
+    async deleteCollection(name) {
+      if (!(await app.retrievalRepo.deleteCollection(tenantId, name))) {
+        throw new GroundworkError('COLLECTION_NOT_FOUND', `no collection named "${name}"`, { details: { collection: name } });
+      }
+    },
+    ask: async (question, collection, options = {}) => presentAsk(await app.ask(tenantId, { question, collection, ...options })),
+    ingestFiles: (collection, files, metadata) => app.ingest(tenantId, collection, files.map((f) => ({ ...f, metadata }))),
+    search: async (collection, query, options = {}) =>
+      (
+        await app.retrieval.search(tenantId, {
+          collection,
+          query,
+          k: options.k ?? 10,
+          mode: options.mode,
+          filters: options.filters,
+          mmrLambda: options.mmr_lambda,
+          minScore: options.min_score,
+        })
+      ).hits.map(presentHit),
   };
 }

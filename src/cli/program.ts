@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { askCommand, collectionsCommand, ingestCommand, searchCommand } from './commands/collections.js';
 import { demoCommand } from './commands/demo.js';
 import { migrateCommand } from './commands/migrate.js';
 import { mockLlmCommand } from './commands/mock-llm.js';
@@ -17,7 +18,7 @@ export function buildProgram(): Command {
     .option('--tasks-dir <dir>', 'task files folder (env GROUNDWORK_TASKS_DIR, default ./tasks)')
     .option('--json', 'machine-readable output')
     .showHelpAfterError();
-  for (const command of [serveCommand(), migrateCommand(), tasksCommand(), runCommand(), runsCommand(), mockLlmCommand(), demoCommand()]) {
+  for (const command of [serveCommand(), migrateCommand(), tasksCommand(), runCommand(), runsCommand(), collectionsCommand(), ingestCommand(), searchCommand(), askCommand(), mockLlmCommand(), demoCommand()]) {
     program.addCommand(command);
   }
   return program;

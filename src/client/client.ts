@@ -84,6 +84,69 @@ export interface RunListQuery {
   before?: string;
 }
 
+export interface CollectionInfo {
+  name: string;
+  description: string;
+  embedder: string;
+  dimensions: number;
+  document_count: number;
+  chunk_count: number;
+  created_at: string;
+}
+
+export interface IngestResult {
+  source: string;
+  status: 'created' | 'replaced' | 'unchanged' | 'failed';
+  document_id?: string;
+  chunks: number;
+  error?: { code: string; message: string };
+}
+
+export interface UploadFile {
+  /** Unique name in the collection (e.g. a relative path). */
+  source: string;
+  bytes: Uint8Array;
+  mime?: string;
+}
+
+export interface SearchOptions {
+  k?: number;
+  mode?: 'hybrid' | 'lexical' | 'vector';
+  filters?: Record<string, string | number | boolean | Array<string | number | boolean>>;
+  mmr_lambda?: number;
+  min_score?: number;
+}
+
+export interface SearchHitInfo {
+  chunk_id: string;
+  document_id: string;
+  source: string;
+  title: string;
+  text: string;
+  heading_path: string[];
+  page?: number;
+  position: number;
+  metadata: Record<string, unknown>;
+  score: number;
+  lexical_rank?: number;
+  vector_rank?: number;
+}
+
+export interface AskResult {
+  answer: string;
+  citations: Array<{ chunk_id: string; document: string; quote: string }>;
+  answerable: boolean;
+  confidence: number;
+  run_id: string;
+  task_version: string;
+  model: string;
+  attempts: number;
+  usage: { input_tokens: number; output_tokens: number; cost_usd: number };
+  degraded: boolean;
+  latency_ms: number;
+  grounding: Record<string, unknown>;
+}
+
 /** The operations shared by the HTTP client and the CLI's in-process implementation. */
 export interface GroundworkApi {
   listTasks(): Promise<TaskSummary[]>;
@@ -93,6 +156,12 @@ export interface GroundworkApi {
   runTask<Output = unknown>(name: string, input: Record<string, unknown>, options?: { version?: string }): Promise<RunResult<Output>>;
   listRuns(query?: RunListQuery): Promise<RunSummary[]>;
   getRun(id: string): Promise<RunDetail>;
+  createCollection(params: { name: string; description?: string; embedder?: string }): Promise<CollectionInfo>;
+  listCollections(): Promise<CollectionInfo[]>;
+  deleteCollection(name: string): Promise<void>;
+  ingestFiles(collection: string, files: UploadFile[], metadata?: Record<string, unknown>): Promise<IngestResult[]>;
+  search(collection: string, query: string, options?: SearchOptions): Promise<SearchHitInfo[]>;
+  ask(question: string, collection: string, options?: { k?: number; filters?: SearchOptions['filters'] }): Promise<AskResult>;
 }
 
 export class GroundworkApiError extends Error {
@@ -122,12 +191,13 @@ export function createClient(options: ClientOptions): GroundworkApi {
 
   async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    const multipart = body instanceof FormData;
+    if (body !== undefined && !multipart) headers['content-type'] = 'application/json';
     if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
     const response = await doFetch(`${base}${path}`, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : multipart ? body : JSON.stringify(body),
       signal: options.timeoutMs ? AbortSignal.timeout(options.timeoutMs) : undefined,
     });
     const text = await response.text();
@@ -158,5 +228,19 @@ export function createClient(options: ClientOptions): GroundworkApi {
       return (await call<{ runs: RunSummary[] }>('GET', `/v1/runs${qs ? `?${qs}` : ''}`)).runs;
     },
     getRun: (id) => call('GET', `/v1/runs/${enc(id)}`),
+    createCollection: (params) => call('POST', '/v1/collections', params),
+    listCollections: async () => (await call<{ collections: CollectionInfo[] }>('GET', '/v1/collections')).collections,
+    deleteCollection: async (name) => {
+      await call('DELETE', `/v1/collections/${enc(name)}`);
+    },
+    async ingestFiles(collection, files, metadata) {
+      const form = new FormData();
+      if (metadata) form.append('metadata', JSON.stringify(metadata));
+      for (const file of files) form.append('file', new Blob([file.bytes as BlobPart], { type: file.mime ?? 'application/octet-stream' }), file.source);
+      return (await call<{ results: IngestResult[] }>('POST', `/v1/collections/${enc(collection)}/documents`, form)).results;
+    },
+    ask: (question, collection, askOptions = {}) => call('POST', '/v1/ask', { question, collection, ...askOptions }),
+    search: async (collection, query, searchOptions = {}) =>
+      (await call<{ hits: SearchHitInfo[] }>('POST', `/v1/collections/${enc(collection)}/search`, { query, ...searchOptions })).hits,
   };
 }

@@ -19,7 +19,7 @@ const price = z
 
 const providerSchema = z
   .object({
-    type: z.enum(['openai-compatible', 'anthropic', 'llama-cpp']),
+    type: z.enum(['openai-compatible', 'anthropic', 'llama-cpp', 'builtin']),
     /** Base URL for HTTP providers, e.g. https://api.openai.com/v1 or http://localhost:11434/v1. */
     base_url: z.string().url().optional(),
     /** Name of the environment variable that holds the API key (never the key itself). */
@@ -41,6 +41,34 @@ const modelSchema = z
     /** USD per 1M tokens; overrides the built-in price table. */
     price: price.optional(),
     context_window: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const embedderSchema = z
+  .object({
+    provider: z.string().min(1),
+    /** The provider's embedding model id (HTTP providers). Defaults to the config key. */
+    id: z.string().min(1).optional(),
+    dimensions: z.number().int().positive().max(16_000).optional(),
+    /** Path to a GGUF embedding model (llama-cpp provider), relative to the config file. */
+    path: z.string().min(1).optional(),
+  })
+  .strict();
+
+const askSchema = z
+  .object({
+    /** Models for the built-in `ask` task, cheapest first; the extractive engine is a good last tier. */
+    route: z.array(z.string().min(1)).min(1).default(['builtin-extractive']),
+    /** Sources shown to the model. */
+    k: z.number().int().min(1).max(20).default(6),
+    /**
+     * Relevance floor: a retrieved chunk counts only if it shares a term with the question or
+     * its embedding similarity reaches this. With none left, ask abstains without a model call.
+     */
+    min_similarity: z.number().min(0).max(1).default(0.2),
+    /** Token budget for the sources block. */
+    max_source_tokens: z.number().int().min(100).max(200_000).default(3_000),
+    timeout_ms: z.number().int().min(100).max(600_000).default(30_000),
   })
   .strict();
 
@@ -70,18 +98,24 @@ const fileSchema = z
     host: z.string().optional(),
     port: z.number().int().min(0).max(65_535).optional(),
     body_limit_bytes: z.number().int().positive().optional(),
+    upload_limit_bytes: z.number().int().positive().optional(),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
     shutdown_timeout_ms: z.number().int().positive().optional(),
     providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i), providerSchema).default({}),
     models: z.record(z.string().min(1), modelSchema).default({}),
     routes: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).default({}),
+    /** Embedders for collections; `builtin` (no weights, no network) is always available. */
+    embedders: z.record(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i), embedderSchema).default({}),
     resilience: resilienceSchema.default(resilienceSchema.parse({})),
+    ask: askSchema.default(askSchema.parse({})),
   })
   .strict();
 
 export type ProviderConfig = z.infer<typeof providerSchema> & { name: string; api_key?: string };
 export type ModelConfig = z.infer<typeof modelSchema> & { name: string };
 export type ResilienceConfig = z.infer<typeof resilienceSchema>;
+export type AskConfig = z.infer<typeof askSchema>;
+export type EmbedderConfig = z.infer<typeof embedderSchema> & { name: string };
 
 export interface Config {
   dataDir: string;
@@ -91,12 +125,16 @@ export interface Config {
   host: string;
   port: number;
   bodyLimitBytes: number;
+  /** Per uploaded document (multipart file or JSON text document) and per ingest request body. */
+  uploadLimitBytes: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   shutdownTimeoutMs: number;
   providers: Readonly<Record<string, Readonly<ProviderConfig>>>;
   models: Readonly<Record<string, Readonly<ModelConfig>>>;
   routes: Readonly<Record<string, readonly string[]>>;
+  embedders: Readonly<Record<string, Readonly<EmbedderConfig>>>;
   resilience: Readonly<ResilienceConfig>;
+  ask: Readonly<AskConfig>;
   /** Absolute path of the config file that was read, if any. */
   configFile: string | undefined;
 }
@@ -111,6 +149,9 @@ export interface LoadConfigOptions {
 }
 
 const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/** Model name of the built-in extractive engine (no weights): the default and last tier for `ask`. */
+export const BUILTIN_EXTRACTIVE = 'builtin-extractive';
 
 /** Reads, validates and freezes the configuration; throws CONFIG_INVALID listing every problem. */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
@@ -142,6 +183,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
 
   const port = intFromEnv(env, 'GROUNDWORK_PORT', issues, { min: 0, max: 65_535 });
   const bodyLimit = intFromEnv(env, 'GROUNDWORK_BODY_LIMIT_BYTES', issues, { min: 1 });
+  const uploadLimit = intFromEnv(env, 'GROUNDWORK_UPLOAD_LIMIT_BYTES', issues, { min: 1 });
   const shutdownTimeout = intFromEnv(env, 'GROUNDWORK_SHUTDOWN_TIMEOUT_MS', issues, { min: 1 });
   const logLevel = env.GROUNDWORK_LOG_LEVEL;
   const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -153,7 +195,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     issues.push({ path: 'DATABASE_URL', message: 'must start with postgres:// or postgresql://' });
   }
 
-  const providers: Record<string, ProviderConfig> = {};
+  // Built in, always there: the extractive engine answers grounded tasks with no model at all.
+  const providers: Record<string, ProviderConfig> = { builtin: Object.freeze({ name: 'builtin', type: 'builtin', native_structured_output: true }) };
   for (const [name, provider] of Object.entries(fileValues.providers)) {
     const resolved: ProviderConfig = { ...provider, name };
     if (provider.type === 'openai-compatible' && !provider.base_url) {
@@ -166,7 +209,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     providers[name] = Object.freeze(resolved);
   }
 
-  const models: Record<string, ModelConfig> = {};
+  const models: Record<string, ModelConfig> = { [BUILTIN_EXTRACTIVE]: Object.freeze({ name: BUILTIN_EXTRACTIVE, provider: 'builtin', id: 'extractive' }) };
   for (const [name, model] of Object.entries(fileValues.models)) {
     const provider = providers[model.provider];
     if (!provider) {
@@ -188,6 +231,28 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     routes[name] = Object.freeze([...tiers]);
   }
 
+  const embedders: Record<string, EmbedderConfig> = {};
+  for (const [name, embedder] of Object.entries(fileValues.embedders)) {
+    const provider = providers[embedder.provider];
+    if (name === 'builtin') issues.push({ path: `embedders.${name}`, message: '"builtin" is reserved for the built-in embedder' });
+    if (!provider) {
+      issues.push({ path: `embedders.${name}.provider`, message: `unknown provider "${embedder.provider}" (declared: ${Object.keys(providers).join(', ') || 'none'})` });
+    } else if (provider.type === 'anthropic') {
+      issues.push({ path: `embedders.${name}.provider`, message: 'Anthropic has no embeddings API; use an OpenAI-compatible or llama-cpp provider' });
+    } else if (provider.type === 'llama-cpp' && (!embedder.path || !existsSync(resolve(baseDir, embedder.path)))) {
+      issues.push({ path: `embedders.${name}.path`, message: embedder.path ? `file ${resolve(baseDir, embedder.path)} does not exist` : 'is required for llama-cpp embedders (a .gguf file)' });
+    } else if (provider.api_key_env && !provider.api_key) {
+      issues.push({ path: `embedders.${name}`, message: `provider "${provider.name}" has no API key: environment variable ${provider.api_key_env} is not set` });
+    }
+    // The dimension is part of a collection's embedder identity, so it must be known up front.
+    if (embedder.dimensions === undefined) issues.push({ path: `embedders.${name}.dimensions`, message: 'is required (the vector length this embedder returns)' });
+    embedders[name] = Object.freeze({ ...embedder, name, path: embedder.path ? resolve(baseDir, embedder.path) : undefined });
+  }
+
+  fileValues.ask.route.forEach((model, index) => {
+    if (!models[model]) issues.push({ path: `ask.route[${index}]`, message: `unknown model "${model}" (configured: ${Object.keys(models).join(', ')})` });
+  });
+
   if (issues.length > 0) {
     throw new GroundworkError('CONFIG_INVALID', `configuration has ${issues.length} problem(s):\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, {
       details: { issues },
@@ -201,12 +266,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     host: options.overrides?.host ?? env.GROUNDWORK_HOST ?? fileValues.host ?? '127.0.0.1',
     port: options.overrides?.port ?? port ?? fileValues.port ?? 8080,
     bodyLimitBytes: bodyLimit ?? fileValues.body_limit_bytes ?? DEFAULT_BODY_LIMIT,
+    uploadLimitBytes: uploadLimit ?? fileValues.upload_limit_bytes ?? 20 * 1024 * 1024,
     logLevel: options.overrides?.logLevel ?? (logLevel as Config['logLevel'] | undefined) ?? fileValues.log_level ?? 'info',
     shutdownTimeoutMs: shutdownTimeout ?? fileValues.shutdown_timeout_ms ?? 30_000,
     providers: Object.freeze(providers),
     models: Object.freeze(models),
     routes: Object.freeze(routes),
+    embedders: Object.freeze(embedders),
     resilience: Object.freeze({ ...fileValues.resilience }),
+    ask: Object.freeze({ ...fileValues.ask, route: Object.freeze([...fileValues.ask.route]) as string[] }),
     configFile,
   };
   return Object.freeze(config);

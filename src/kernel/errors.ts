@@ -19,6 +19,20 @@ export const ERROR_CODES = {
   TASK_VERSION_NOT_FOUND: { httpStatus: 404, category: 'user' },
   TASK_DEFINITION_INVALID: { httpStatus: 400, category: 'user' },
   RUN_NOT_FOUND: { httpStatus: 404, category: 'user' },
+  // ingestion (per document; one bad document never fails the batch)
+  INGEST_UNSUPPORTED_FORMAT: { httpStatus: 415, category: 'user' },
+  INGEST_FILE_TOO_LARGE: { httpStatus: 413, category: 'user' },
+  INGEST_PARSE_FAILED: { httpStatus: 422, category: 'user' },
+  INGEST_EMPTY_DOCUMENT: { httpStatus: 422, category: 'user' },
+  INGEST_ENCRYPTED: { httpStatus: 422, category: 'user' },
+  INGEST_BINARY_CONTENT: { httpStatus: 422, category: 'user' },
+  INGEST_LIMIT_EXCEEDED: { httpStatus: 422, category: 'user' },
+  // retrieval
+  COLLECTION_NOT_FOUND: { httpStatus: 404, category: 'user' },
+  COLLECTION_EXISTS: { httpStatus: 409, category: 'user' },
+  DOCUMENT_NOT_FOUND: { httpStatus: 404, category: 'user' },
+  EMBEDDER_MISMATCH: { httpStatus: 409, category: 'user' },
+  EMBEDDER_UNAVAILABLE: { httpStatus: 503, category: 'upstream' },
   // config
   CONFIG_INVALID: { httpStatus: 500, category: 'system' },
   // models (a run that could not produce valid output)

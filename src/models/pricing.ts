@@ -67,6 +67,8 @@ function tableEntry(key: string): Price | undefined {
 export function priceFor(model: ModelConfig, options: { providerType?: string } = {}): ResolvedPrice {
   if (model.price) return { ...model.price, known: true };
   if (options.providerType === 'llama-cpp') return { input_per_mtok: 0, output_per_mtok: 0, known: false };
+  // Built-in engines run in-process without a model: free, and known to be.
+  if (options.providerType === 'builtin') return { input_per_mtok: 0, output_per_mtok: 0, known: true };
   const price = lookupPrice(model.id ?? model.name);
   return price ? { ...price, known: true } : { input_per_mtok: 0, output_per_mtok: 0, known: false };
 }

@@ -30,6 +30,8 @@ export interface ModelRegistry {
 export interface ModelRegistryOptions {
   fetch?: typeof globalThis.fetch;
   loadLocalModel?: LoadLocalModel;
+  /** Built-in engines (provider type "builtin") by model id, e.g. { extractive: () => engine }. */
+  builtinModels?: Readonly<Record<string, () => ModelPort>>;
 }
 
 // node-llama-cpp (native code, large) is imported only when a local model is first used.
@@ -67,6 +69,17 @@ export function createModelRegistry(
         return createOpenAICompatibleModel({ name: model.name, provider, modelId, fetch: options.fetch });
       case 'anthropic':
         return createAnthropicModel({ name: model.name, provider, modelId, fetch: options.fetch });
+      case 'builtin': {
+        const create = options.builtinModels?.[modelId];
+        if (!create) throw new Error(`model "${model.name}": no built-in engine "${modelId}"`);
+        const engine = create();
+        // Runs and costs name models by their configured name, whatever the engine calls itself.
+        return {
+          provider: provider.name,
+          model: model.name,
+          generate: async (request) => ({ ...(await engine.generate(request)), model: model.name, provider: provider.name }),
+        };
+      }
       case 'llama-cpp': {
         if (!model.path) throw new Error(`model "${model.name}" has no path to a .gguf file`);
         const local = lazyLocalModel({ name: model.name, provider, path: model.path }, options.loadLocalModel ?? loadLlamaCpp);

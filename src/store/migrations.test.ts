@@ -23,7 +23,7 @@ describe('migrate on PGlite', () => {
     expect(await migrate(db)).toEqual({ applied: MIGRATIONS.map((m) => m.id) });
     expect(await migrate(db)).toEqual({ applied: [] });
     const rows = await db.query<{ id: string; checksum: string; applied_at: Date }>('SELECT * FROM schema_migrations');
-    expect(rows).toEqual([{ id: '0001_init', checksum: checksum(MIGRATIONS[0].sql), applied_at: expect.any(Date) }]);
+    expect(rows).toEqual(MIGRATIONS.map((m) => ({ id: m.id, checksum: checksum(m.sql), applied_at: expect.any(Date) })));
     const [ext] = await db.query<{ extversion: string }>(`SELECT extversion FROM pg_extension WHERE extname = 'vector'`);
     expect(ext.extversion).toMatch(/^0\.\d+\.\d+$/);
   });

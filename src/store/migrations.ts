@@ -87,6 +87,91 @@ CREATE TABLE run_attempts (
 );
 `,
   },
+  {
+    id: '0002_retrieval',
+    sql: `
+-- Collections of documents split into chunks for grounding. Lexical (BM25) and vector search
+-- run over an in-process index that caches these rows (src/retrieval/collection-index.ts);
+-- the database stays the only source of truth. revision is bumped by every write to a
+-- collection and retrieval_changes says which documents changed since a given revision,
+-- so every replica's cache catches up by reloading only those documents.
+CREATE TABLE retrieval_collections (
+  tenant_id      text        NOT NULL,
+  id             text        NOT NULL,
+  name           text        NOT NULL,
+  description    text        NOT NULL DEFAULT '',
+  embedder       text        NOT NULL,
+  dimensions     integer     NOT NULL CHECK (dimensions BETWEEN 1 AND 16000),
+  document_count integer     NOT NULL DEFAULT 0,
+  chunk_count    integer     NOT NULL DEFAULT 0,
+  revision       bigint      NOT NULL DEFAULT 0,
+  created_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, name)
+);
+
+CREATE TABLE retrieval_documents (
+  tenant_id     text        NOT NULL,
+  collection_id text        NOT NULL,
+  id            text        NOT NULL,
+  source        text        NOT NULL,
+  title         text        NOT NULL DEFAULT '',
+  format        text        NOT NULL,
+  content_hash  text        NOT NULL,
+  metadata      jsonb       NOT NULL DEFAULT '{}',
+  status        text        NOT NULL CHECK (status IN ('ready', 'failed')),
+  error         jsonb,
+  chunk_count   integer     NOT NULL DEFAULT 0,
+  bytes         bigint      NOT NULL DEFAULT 0,
+  created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+  updated_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (tenant_id, collection_id, id),
+  UNIQUE (tenant_id, collection_id, source),
+  FOREIGN KEY (tenant_id, collection_id) REFERENCES retrieval_collections (tenant_id, id) ON DELETE CASCADE
+);
+
+-- The embedding column is untyped: dimensions vary per collection (checked on write against
+-- retrieval_collections.dimensions). No ANN index: search is exact in process (see above).
+-- metadata repeats the document's, so SQL can filter chunks without a join.
+CREATE TABLE retrieval_chunks (
+  tenant_id     text    NOT NULL,
+  collection_id text    NOT NULL,
+  id            bigint  GENERATED ALWAYS AS IDENTITY,
+  document_id   text    NOT NULL,
+  position      integer NOT NULL,
+  text          text    NOT NULL,
+  heading_path  text[]  NOT NULL DEFAULT '{}',
+  page          integer,
+  token_count   integer NOT NULL DEFAULT 0,
+  metadata      jsonb   NOT NULL DEFAULT '{}',
+  embedding     public.vector NOT NULL,
+  PRIMARY KEY (tenant_id, collection_id, id),
+  FOREIGN KEY (tenant_id, collection_id, document_id)
+    REFERENCES retrieval_documents (tenant_id, collection_id, id) ON DELETE CASCADE
+);
+-- Embeddings do not compress (measured: pglz on float4 arrays only burns CPU, slowest under
+-- PGlite's WASM): stored out of line, uncompressed.
+ALTER TABLE retrieval_chunks ALTER COLUMN embedding SET STORAGE EXTERNAL;
+CREATE INDEX retrieval_chunks_by_document ON retrieval_chunks (tenant_id, collection_id, document_id, position);
+
+CREATE TABLE retrieval_changes (
+  tenant_id     text   NOT NULL,
+  collection_id text   NOT NULL,
+  document_id   text   NOT NULL,
+  revision      bigint NOT NULL,
+  PRIMARY KEY (tenant_id, collection_id, document_id),
+  FOREIGN KEY (tenant_id, collection_id) REFERENCES retrieval_collections (tenant_id, id) ON DELETE CASCADE
+);
+CREATE INDEX retrieval_changes_since ON retrieval_changes (tenant_id, collection_id, revision);
+`,
+  },
+  {
+    id: '0003_run_grounding',
+    sql: `
+-- Grounded runs record how well their answer is supported (see src/grounding/ask.ts).
+ALTER TABLE runs ADD COLUMN grounding jsonb;
+`,
+  },
 ];
 
 export interface MigrateOptions {

@@ -102,6 +102,8 @@ export interface RunRecord {
   latencyMs: number;
   createdAt: Date;
   attempts: AttemptRecord[];
+  /** Grounded runs: retrieval scores, chunks used, citations proposed/verified/dropped, abstained, ungrounded. */
+  grounding?: Record<string, unknown>;
 }
 
 export type RunSummary = Omit<RunRecord, 'input' | 'output' | 'attempts'> & { attemptCount: number };

@@ -9,8 +9,8 @@ import type { AttemptRecord, Database, RunError, RunListQuery, RunRecord, RunRep
 const RECORD_SQL = `
 WITH run AS (
   INSERT INTO runs (tenant_id, id, task_name, task_version, status, model, degraded, input, output, error,
-                    input_tokens, output_tokens, cost_usd, latency_ms, created_at)
-  VALUES ($1::text, $2::text, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13, $14, $15)
+                    input_tokens, output_tokens, cost_usd, latency_ms, created_at, grounding)
+  VALUES ($1::text, $2::text, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13, $14, $15, $17::jsonb)
 )
 INSERT INTO run_attempts (tenant_id, run_id, seq, tier, model, provider, outcome, input_tokens, output_tokens,
                           tokens_estimated, cost_usd, latency_ms, error, validation_errors, escalation_reason, reask, repaired)
@@ -21,12 +21,12 @@ SELECT $1::text, $2::text, a.seq, a.tier, a.model, a.provider, a.outcome, a.inpu
        error text, validation_errors jsonb, escalation_reason text, reask boolean, repaired boolean)`;
 
 const SUMMARY_COLUMNS = `r.id, r.task_name, r.task_version, r.status, r.model, r.degraded, r.error,
-  r.input_tokens, r.output_tokens, r.cost_usd, r.latency_ms, r.created_at`;
+  r.input_tokens, r.output_tokens, r.cost_usd, r.latency_ms, r.created_at, r.grounding`;
 
 const MAX_LIST_LIMIT = 1_000;
 
 const RECORD_PARAM_TYPES =
-  'text, text, text, text, text, text, boolean, jsonb, jsonb, jsonb, integer, integer, float8, float8, timestamptz, jsonb';
+  'text, text, text, text, text, text, boolean, jsonb, jsonb, jsonb, integer, integer, float8, float8, timestamptz, jsonb, jsonb';
 
 export function createRunRepository(db: Database): RunRepository {
   const recordEmbedded = db.kind === 'embedded' ? preparedRecord(db) : undefined;
@@ -97,6 +97,7 @@ function recordParams(tenantId: string, run: RunRecord): unknown[] {
     run.latencyMs,
     run.createdAt,
     JSON.stringify(run.attempts.map(attemptToRow)),
+    run.grounding === undefined ? null : JSON.stringify(run.grounding),
   ];
 }
 
@@ -151,6 +152,7 @@ interface RunRow {
   cost_usd: number;
   latency_ms: number;
   created_at: Date;
+  grounding: Record<string, unknown> | null;
 }
 
 function toSummary(row: RunRow & { attempt_count: number }): RunSummary {
@@ -167,6 +169,7 @@ function toSummary(row: RunRow & { attempt_count: number }): RunSummary {
     costUsd: row.cost_usd,
     latencyMs: row.latency_ms,
     createdAt: row.created_at,
+    ...(row.grounding === null ? {} : { grounding: row.grounding }),
     attemptCount: row.attempt_count,
   };
 }

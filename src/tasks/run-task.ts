@@ -39,6 +39,18 @@ export interface RunTaskParams {
   input: unknown;
   /** Cancellation from the caller (client went away, job cancelled). */
   signal?: AbortSignal;
+  /** Grounded runs: the prompt comes with retrieved sources and the output is checked against them. */
+  grounding?: GroundingStep;
+}
+
+/** How a grounded run differs: its user prompt, its abstention, its output check (see src/grounding). */
+export interface GroundingStep {
+  /** The user prompt with the numbered sources (replaces the task's template). */
+  userPrompt: string;
+  /** Set when retrieval found nothing relevant: answer this without calling a model. */
+  abstention?: { output: unknown; metrics: Record<string, unknown> };
+  /** Verifies the model's output against the sources: the response output and metrics. */
+  finalize(modelOutput: unknown): { output: unknown; metrics: Record<string, unknown> };
 }
 
 /** The body of a successful run (snake_case: it is the HTTP contract). */
@@ -51,6 +63,8 @@ export interface RunResult {
   usage: { input_tokens: number; output_tokens: number; cost_usd: number };
   degraded: boolean;
   latency_ms: number;
+  /** Grounded runs: how well the answer is supported. */
+  grounding?: Record<string, unknown>;
 }
 
 export function createTaskRunner(deps: RunTaskDeps) {
@@ -120,10 +134,27 @@ export function createTaskRunner(deps: RunTaskDeps) {
       attempts,
     };
 
+    if (params.grounding?.abstention) {
+      const { output, metrics } = params.grounding.abstention;
+      const latencyMs = performance.now() - started;
+      await record(deps, params.tenantId, { ...base, status: 'ok', model: 'none', degraded: false, output, inputTokens: 0, outputTokens: 0, costUsd: 0, latencyMs, grounding: metrics });
+      return {
+        output,
+        run_id: runId,
+        task_version: params.task.version,
+        model: 'none',
+        attempts: 0,
+        usage: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+        degraded: false,
+        latency_ms: round(latencyMs),
+        grounding: metrics,
+      };
+    }
+
     try {
       const result = await routerFor(definition).generate({
         system: definition.prompt.system === undefined ? undefined : renderTemplate(definition.prompt.system, params.input),
-        messages: [{ role: 'user', content: renderTemplate(definition.prompt.user, params.input) }],
+        messages: [{ role: 'user', content: params.grounding?.userPrompt ?? renderTemplate(definition.prompt.user, params.input) }],
         responseFormat: { type: 'json', schema: definition.output_schema, name: definition.name },
         maxOutputTokens: definition.limits.max_output_tokens,
         temperature: definition.temperature,
@@ -131,6 +162,8 @@ export function createTaskRunner(deps: RunTaskDeps) {
         onAttempt,
       });
       const totals = sumAttempts(attempts);
+      const finalized = params.grounding?.finalize(result.object);
+      const output = finalized ? finalized.output : result.object;
       const latencyMs = performance.now() - started;
       const degraded = (result.tier ?? 0) > 0;
       await record(deps, params.tenantId, {
@@ -138,12 +171,13 @@ export function createTaskRunner(deps: RunTaskDeps) {
         status: 'ok',
         model: result.model,
         degraded,
-        output: result.object,
+        output,
         ...totals,
         latencyMs,
+        grounding: finalized?.metrics,
       });
       return {
-        output: result.object,
+        output,
         run_id: runId,
         task_version: params.task.version,
         model: result.model,
@@ -151,6 +185,7 @@ export function createTaskRunner(deps: RunTaskDeps) {
         usage: { input_tokens: totals.inputTokens, output_tokens: totals.outputTokens, cost_usd: totals.costUsd },
         degraded,
         latency_ms: round(latencyMs),
+        ...(finalized ? { grounding: finalized.metrics } : {}),
       };
     } catch (cause) {
       const error = toRunError(cause, { budgetExceeded: budget.signal.aborted, cancelled: params.signal?.aborted === true, attempts, spentUsd });

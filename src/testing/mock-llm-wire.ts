@@ -1,9 +1,11 @@
 /**
- * The OpenAI wire format the mock speaks: chat completions, their SSE chunk stream, and errors.
+ * The OpenAI wire format the mock speaks: chat completions, their SSE chunk stream, errors, and
+ * the small node:http helpers that read requests and write replies.
  * Bodies are built whole: the mock has nothing to wait for, and one write per reply keeps its
  * overhead out of the benchmarks that use it.
  */
 
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MockChatRequest } from './mock-llm-content.js';
 
 /** One finished reply, ready to be framed as JSON or as a stream. */
@@ -63,4 +65,29 @@ export function parseRequest(raw: string): MockChatRequest | string {
     return "'messages' is required and must be an array";
   }
   return parsed as MockChatRequest;
+}
+
+export function readBody(req: IncomingMessage, done: (body: string) => void): void {
+  let body = '';
+  req.setEncoding('utf8');
+  req.on('data', (chunk: string) => {
+    body += chunk;
+  });
+  req.on('end', () => done(body));
+}
+
+/** Runs `fn` after `ms` unless the client goes away first (no timer outlives its socket). */
+export function later(res: ServerResponse, ms: number, fn: () => void): void {
+  const timer = setTimeout(fn, ms);
+  res.once('close', () => clearTimeout(timer));
+}
+
+export function sendJson(res: ServerResponse, status: number, body: string): void {
+  // An explicit length avoids chunked framing: one write, and the client needs no extra parsing.
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export function sendError(res: ServerResponse, status: number, message: string, type: string, code: string | null = null): void {
+  sendJson(res, status, errorBody(message, type, code));
 }

@@ -182,9 +182,9 @@ describe('startMockLlm', () => {
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
     expect((await chat(mock, structured, { 'x-mock-fault': 'explode' })).status).toBe(400);
-    const missing = await fetch(`${mock.url}/embeddings`, { method: 'POST', body: '{}' });
+    const missing = await fetch(`${mock.url}/audio/speech`, { method: 'POST', body: '{}' });
     expect(missing.status).toBe(404);
-    expect(((await missing.json()) as { error: { message: string } }).error.message).toContain('/v1/embeddings');
+    expect(((await missing.json()) as { error: { message: string } }).error.message).toContain('/v1/audio/speech');
   });
 
   it('counts outcomes and resets over HTTP', async () => {

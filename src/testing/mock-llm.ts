@@ -26,10 +26,12 @@ import {
   type MockChatRequest,
   type PlannedContent,
 } from './mock-llm-content.js';
-import { completionBody, errorBody, parseRequest, streamBody, type MockReply } from './mock-llm-wire.js';
+import { completionBody, errorBody, later, parseRequest, readBody, sendError, sendJson, streamBody, type MockReply } from './mock-llm-wire.js';
+import { embeddingsBody, malformedEmbeddingsBody, parseEmbeddingRequest, type MockEmbeddingRequest } from './mock-llm-embeddings.js';
 
 export type { MockFaultRates, MockOutcome } from './mock-llm-faults.js';
 export type { MockChatMessage, MockChatRequest } from './mock-llm-content.js';
+export type { MockEmbeddingRequest } from './mock-llm-embeddings.js';
 
 /** Options for the fake model server; every field has a test-friendly default. */
 export interface MockLlmOptions {
@@ -50,11 +52,18 @@ export interface MockLlmOptions {
   respond?: (request: MockChatRequest) => string | object;
   /** Model ids listed by GET /v1/models; default ['mock-llm']. */
   models?: string[];
+  /** Length of the vectors POST /v1/embeddings returns (unless a request asks for `dimensions`); default 64. */
+  embeddingDimensions?: number;
 }
 
-/** Chat completion requests seen, and how each one ended. */
+/**
+ * Requests seen (chat completions and embeddings, which share the fault draw), and how each one
+ * ended; `embeddings` counts the embeddings requests among them. Content faults (schemaViolation,
+ * truncated) have no meaning for embeddings: those draws answer normally and count as ok.
+ */
 export interface MockStats {
   total: number;
+  embeddings: number;
   outcomes: Record<MockOutcome, number>;
 }
 
@@ -70,6 +79,9 @@ export interface MockLlm {
 }
 
 const SERVER_ERROR_STATUSES = [500, 502, 503] as const;
+/** Faults in the reply's body rather than its status or timing; each endpoint says which it can show. */
+const CONTENT_FAULTS: ReadonlySet<MockFault> = new Set(['malformed', 'schemaViolation', 'truncated']);
+const EMBEDDING_CONTENT_FAULTS: ReadonlySet<MockFault> = new Set(['malformed']);
 
 /** Starts the fake model server; resolves once it is listening. */
 export async function startMockLlm(options: MockLlmOptions = {}): Promise<MockLlm> {
@@ -80,6 +92,10 @@ export async function startMockLlm(options: MockLlmOptions = {}): Promise<MockLl
   const maxMs = options.latency?.maxMs ?? minMs;
   if (!(minMs >= 0 && maxMs >= minMs)) throw new RangeError('mock-llm: latency needs 0 <= minMs <= maxMs');
   const retryAfter = String(options.retryAfterSeconds ?? 1);
+  const embeddingDimensions = options.embeddingDimensions ?? 64;
+  if (!Number.isInteger(embeddingDimensions) || embeddingDimensions < 1) {
+    throw new RangeError('mock-llm: embeddingDimensions must be a positive integer');
+  }
   const modelsBody = JSON.stringify({
     object: 'list',
     data: (options.models ?? ['mock-llm']).map((id) => ({ id, object: 'model', created: 0, owned_by: 'groundwork-mock' })),
@@ -92,13 +108,21 @@ export async function startMockLlm(options: MockLlmOptions = {}): Promise<MockLl
   // Per-kind occurrence counters rotate each fault through its variants deterministically.
   let seen = { error5xx: 0, malformed: 0, schemaViolation: 0, completions: 0 };
 
-  const handleCompletion = (req: IncomingMessage, res: ServerResponse): void => {
+  /** The fault and latency machinery both endpoints share; `answer` writes a reply (or a content fault). */
+  const handleFaulty = <T>(
+    req: IncomingMessage,
+    res: ServerResponse,
+    parse: (raw: string) => T | string,
+    answer: (res: ServerResponse, request: T, fault: MockFault | undefined) => void,
+    /** The content faults this endpoint can show; a draw of another one answers normally. */
+    shows: ReadonlySet<MockFault>,
+  ): void => {
     // Draw before anything can fail, so request n always gets draw n whatever happened before.
     const drawnFault = pickFault(faultRandom(), thresholds);
     const drawnLatency = minMs === maxMs ? minMs : minMs + Math.floor(latencyRandom() * (maxMs - minMs + 1));
     stats.total++;
     readBody(req, (raw) => {
-      const request = parseRequest(raw);
+      const request = parse(raw);
       const fault = faultOverride(req.headers['x-mock-fault']);
       const latency = latencyOverride(req.headers['x-mock-latency-ms']);
       if (typeof request === 'string' || fault === null || latency === null) {
@@ -112,15 +136,23 @@ export async function startMockLlm(options: MockLlmOptions = {}): Promise<MockLl
         sendError(res, 400, problem, 'invalid_request_error');
         return;
       }
-      const outcome: MockFault | undefined = fault === 'none' ? undefined : (fault ?? drawnFault);
+      const chosen: MockFault | undefined = fault === 'none' ? undefined : (fault ?? drawnFault);
+      const outcome = chosen !== undefined && CONTENT_FAULTS.has(chosen) && !shows.has(chosen) ? undefined : chosen;
       stats.outcomes[outcome ?? 'ok']++;
       const reply = (): void => {
-        if (!res.destroyed) respond(res, request, outcome);
+        if (res.destroyed) return;
+        if (outcome === 'error5xx') {
+          const status = SERVER_ERROR_STATUSES[seen.error5xx++ % SERVER_ERROR_STATUSES.length];
+          sendError(res, status, `mock-llm injected a ${status} server error`, 'server_error');
+        } else if (outcome === 'rateLimit') {
+          res.setHeader('retry-after', retryAfter);
+          sendJson(res, 429, errorBody('mock-llm injected a rate limit: retry later', 'requests', 'rate_limit_exceeded'));
+        } else answer(res, request, outcome);
       };
       if (outcome === 'hang') {
         // No hangMs: never answer; the socket closes when the client gives up or we shut down.
         if (options.hangMs !== undefined) later(res, options.hangMs, () => {
-          if (!res.destroyed) respond(res, request, undefined);
+          if (!res.destroyed) answer(res, request, undefined);
         });
         return;
       }
@@ -131,17 +163,6 @@ export async function startMockLlm(options: MockLlmOptions = {}): Promise<MockLl
   };
 
   const respond = (res: ServerResponse, request: MockChatRequest, fault: MockFault | undefined): void => {
-    if (fault === 'error5xx') {
-      const status = SERVER_ERROR_STATUSES[seen.error5xx++ % SERVER_ERROR_STATUSES.length];
-      sendError(res, status, `mock-llm injected a ${status} server error`, 'server_error');
-      return;
-    }
-    if (fault === 'rateLimit') {
-      const body = errorBody('mock-llm injected a rate limit: retry later', 'requests', 'rate_limit_exceeded');
-      res.setHeader('retry-after', retryAfter);
-      sendJson(res, 429, body);
-      return;
-    }
     let planned: PlannedContent;
     try {
       planned = planContent(request, options.respond);
@@ -181,11 +202,24 @@ export async function startMockLlm(options: MockLlmOptions = {}): Promise<MockLl
     sendJson(res, 200, completionBody(reply));
   };
 
+  const handleCompletion = (req: IncomingMessage, res: ServerResponse): void =>
+    handleFaulty(req, res, parseRequest, respond, CONTENT_FAULTS);
+
+  const answerEmbeddings = (res: ServerResponse, request: MockEmbeddingRequest, fault: MockFault | undefined): void => {
+    const build = fault === 'malformed' ? malformedEmbeddingsBody : embeddingsBody;
+    sendJson(res, 200, build(request, embeddingDimensions));
+  };
+  const handleEmbeddings = (req: IncomingMessage, res: ServerResponse): void => {
+    stats.embeddings++;
+    handleFaulty(req, res, parseEmbeddingRequest, answerEmbeddings, EMBEDDING_CONTENT_FAULTS);
+  };
+
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const path = query < 0 ? url : url.slice(0, query);
     if (req.method === 'POST' && path === '/v1/chat/completions') return handleCompletion(req, res);
+    if (req.method === 'POST' && path === '/v1/embeddings') return handleEmbeddings(req, res);
     if (req.method === 'GET' && path === '/v1/models') return sendJson(res, 200, modelsBody);
     if (req.method === 'GET' && path === '/_mock/stats') return sendJson(res, 200, JSON.stringify(stats));
     if (req.method === 'POST' && path === '/_mock/reset') {
@@ -229,33 +263,9 @@ export async function startMockLlm(options: MockLlmOptions = {}): Promise<MockLl
 function emptyStats(): MockStats {
   return {
     total: 0,
+    embeddings: 0,
     outcomes: { ok: 0, error5xx: 0, rateLimit: 0, hang: 0, malformed: 0, schemaViolation: 0, truncated: 0, badRequest: 0 },
   };
-}
-
-function readBody(req: IncomingMessage, done: (body: string) => void): void {
-  let body = '';
-  req.setEncoding('utf8');
-  req.on('data', (chunk: string) => {
-    body += chunk;
-  });
-  req.on('end', () => done(body));
-}
-
-/** Runs `fn` after `ms` unless the client goes away first (no timer outlives its socket). */
-function later(res: ServerResponse, ms: number, fn: () => void): void {
-  const timer = setTimeout(fn, ms);
-  res.once('close', () => clearTimeout(timer));
-}
-
-function sendJson(res: ServerResponse, status: number, body: string): void {
-  // An explicit length avoids chunked framing: one write, and the client needs no extra parsing.
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-function sendError(res: ServerResponse, status: number, message: string, type: string, code: string | null = null): void {
-  sendJson(res, status, errorBody(message, type, code));
 }
 
 function urlHost(host: string): string {

@@ -421,6 +421,40 @@ async function acquireModel(
   return entry.ready;
 }
 
+/** A share of a process-wide model; `release()` gives it back (the last share disposes the model). */
+export interface BorrowedLlamaModel {
+  llama: Llama;
+  model: LlamaModel;
+  /** The evaluation thread count this module would use for the model (see defaultThreads). */
+  threads: number;
+  release(): Promise<void>;
+}
+
+/**
+ * Lends the model that generation ports share for a GGUF file (loading it on first use) to other
+ * in-process users, e.g. the llama-cpp embedder, so one file is never loaded twice. Failures are
+ * ModelCallErrors naming the path, as for generate().
+ */
+export async function borrowLlamaModel(params: { path: string; gpu?: false | 'auto'; provider: string }): Promise<BorrowedLlamaModel> {
+  const path = resolve(params.path);
+  const gpu = params.gpu ?? false;
+  const key = `${gpu}|${path}`;
+  const fail = (message: string, cause?: unknown) =>
+    new ModelCallError({ outcome: 'provider_error', message, retryable: false, cause, model: path, provider: params.provider });
+  const shared = await acquireModel(key, path, gpu, fail);
+  let released = false;
+  return {
+    llama: shared.llama,
+    model: shared.model,
+    threads: defaultThreads(shared.llama, shared.model),
+    async release() {
+      if (released) return;
+      released = true;
+      await releaseModel(key);
+    },
+  };
+}
+
 async function releaseModel(key: string): Promise<void> {
   const entry = models.get(key);
   if (entry === undefined || --entry.refs > 0) return;

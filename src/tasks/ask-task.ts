@@ -1,0 +1,108 @@
+import type { AskConfig } from '../config/config.js';
+import {
+  ASK_INPUT_SCHEMA,
+  ASK_MODEL_OUTPUT_SCHEMA,
+  ASK_SYSTEM_PROMPT,
+  buildAskUserPrompt,
+  finalizeGroundedAnswer,
+  type AskInput,
+  type AskModelOutput,
+} from '../grounding/ask.js';
+import { numberSources } from '../grounding/sources.js';
+import { GroundworkError } from '../kernel/errors.js';
+import type { SearchHit } from '../retrieval/ports.js';
+import type { RetrievalService } from '../retrieval/retrieval-service.js';
+import type { TaskVersionRecord } from '../store/ports.js';
+import { taskVersion, type TaskDefinition } from './definition.js';
+import { validateValue } from './json-schema.js';
+import type { RunResult, RunTaskParams } from './run-task.js';
+
+/**
+ * The built-in `ask` task: retrieve from a collection (hybrid search), keep what clears
+ * the relevance floor, number the sources into the prompt, run the route (by default the
+ * extractive engine), then verify every citation before the answer leaves the server.
+ * It is an ordinary run: recorded with attempts, costs and grounding metrics.
+ */
+
+export interface AskDeps {
+  retrieval: RetrievalService;
+  runTask: (params: RunTaskParams) => Promise<RunResult>;
+  config: AskConfig;
+}
+
+export function createAskTask(deps: AskDeps) {
+  const definition: TaskDefinition = {
+    name: 'ask',
+    description: 'Answer a question from a collection with verified citations (built in).',
+    input_schema: ASK_INPUT_SCHEMA as unknown as Record<string, unknown>,
+    output_schema: ASK_MODEL_OUTPUT_SCHEMA as unknown as Record<string, unknown>,
+    prompt: { system: ASK_SYSTEM_PROMPT, user: '(built from the retrieved sources)' },
+    route: [...deps.config.route],
+    temperature: 0,
+    limits: { timeout_ms: deps.config.timeout_ms, max_output_tokens: 1_024 },
+  };
+  // The built-in task is versioned like any other: its version changes when the route or prompt does.
+  const task: TaskVersionRecord = { name: 'ask', version: taskVersion(definition), definition, createdAt: new Date(0), active: true };
+
+  return async function ask(tenantId: string, input: unknown, signal?: AbortSignal): Promise<RunResult> {
+    const issues = validateValue(definition.input_schema, input);
+    if (issues.length > 0) {
+      throw new GroundworkError('TASK_INPUT_INVALID', 'input does not match the input schema of task "ask"', { details: { issues } });
+    }
+    const { question, collection, k, filters } = input as AskInput;
+    const { hits } = await deps.retrieval.search(tenantId, { collection, query: question, k: k ?? deps.config.k, filters, signal });
+    const relevant = hits.filter((hit) => isRelevant(hit, deps.config.min_similarity));
+    const sources = numberSources(relevant, { maxTokens: deps.config.max_source_tokens });
+    const retrievalScores = hits.map((h) => round(h.score));
+
+    if (sources.length === 0) {
+      return deps.runTask({
+        tenantId,
+        task,
+        input,
+        signal,
+        grounding: {
+          userPrompt: '',
+          abstention: {
+            output: { answer: '', citations: [], answerable: false, confidence: 1 },
+            metrics: {
+              chunks_used: 0,
+              chunks_cited: 0,
+              citations_proposed: 0,
+              citations_verified: 0,
+              citations_dropped: 0,
+              abstained: true,
+              ungrounded: false,
+              retrieval_scores: retrievalScores,
+              reason: hits.length === 0 ? 'no_hits' : 'below_relevance_floor',
+            },
+          },
+          finalize: () => {
+            throw new Error('unreachable: an abstention calls no model');
+          },
+        },
+      });
+    }
+
+    return deps.runTask({
+      tenantId,
+      task,
+      input,
+      signal,
+      grounding: {
+        userPrompt: buildAskUserPrompt({ question, sources }),
+        finalize: (modelOutput) => {
+          const { output, metrics } = finalizeGroundedAnswer(modelOutput as AskModelOutput, sources);
+          return { output, metrics: { ...metrics, retrieval_scores: retrievalScores } };
+        },
+      },
+    });
+  };
+}
+
+/** A hit clears the floor when it shares a term with the question or is similar enough by embedding. */
+function isRelevant(hit: SearchHit, minSimilarity: number): boolean {
+  return (hit.lexicalScore ?? 0) > 0 || (hit.vectorScore ?? 0) >= minSimilarity;
+}
+
+const round = (n: number): number => Math.round(n * 1e4) / 1e4;
