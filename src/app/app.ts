@@ -12,6 +12,7 @@ import { openStore, type Store } from '../store/index.js';
 import { DEFAULT_TENANT } from '../store/ports.js';
 import { createExtractiveEngine } from '../grounding/extractive-engine.js';
 import { createAskTask } from '../tasks/ask-task.js';
+import { createGroundedRunner } from '../tasks/grounded-task.js';
 import { createTaskRunner, type RunLogger } from '../tasks/run-task.js';
 import { createTaskService, type PushResult, type TaskService } from '../tasks/task-service.js';
 import { loadTaskFiles } from '../tasks/task-files.js';
@@ -25,7 +26,7 @@ export interface App {
   readonly config: Config;
   readonly store: Store;
   readonly tasks: TaskService;
-  readonly runTask: ReturnType<typeof createTaskRunner>;
+  readonly runTask: ReturnType<typeof createGroundedRunner>;
   readonly retrievalRepo: RetrievalRepository;
   readonly retrieval: RetrievalService;
   /** The built-in grounded `ask` task. */
@@ -59,7 +60,7 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
   // One process owns an embedded store, so its view of active versions is always current;
   // replicas sharing a server see another replica's push within a second.
   const tasks = createTaskService({ tasks: store.tasks, config, activeCacheMs: config.databaseUrl ? 1_000 : Number.POSITIVE_INFINITY });
-  const runTask = createTaskRunner({
+  const runPlain = createTaskRunner({
     runs: store.runs,
     config,
     models: {
@@ -71,7 +72,9 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
     logger: options.logger,
   });
 
-  const ask = createAskTask({ retrieval, runTask, config: config.ask });
+  // Tasks with a retrieval spec get their sources and citation checks on the way through.
+  const runTask = createGroundedRunner({ runTask: runPlain, retrieval });
+  const ask = createAskTask({ retrieval, runTask: runPlain, config: config.ask });
 
   return {
     config,

@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   TASK_VERSION_NOT_FOUND: { httpStatus: 404, category: 'user' },
   TASK_DEFINITION_INVALID: { httpStatus: 400, category: 'user' },
   RUN_NOT_FOUND: { httpStatus: 404, category: 'user' },
+  /** A grounded task found nothing relevant to answer from, so it did not guess. */
+  TASK_ABSTAINED: { httpStatus: 422, category: 'user' },
   // ingestion (per document; one bad document never fails the batch)
   INGEST_UNSUPPORTED_FORMAT: { httpStatus: 415, category: 'user' },
   INGEST_FILE_TOO_LARGE: { httpStatus: 413, category: 'user' },

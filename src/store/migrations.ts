@@ -149,9 +149,11 @@ CREATE TABLE retrieval_chunks (
   FOREIGN KEY (tenant_id, collection_id, document_id)
     REFERENCES retrieval_documents (tenant_id, collection_id, id) ON DELETE CASCADE
 );
--- Embeddings do not compress (measured: pglz on float4 arrays only burns CPU, slowest under
--- PGlite's WASM): stored out of line, uncompressed.
+-- Embeddings do not compress (pglz on float4 arrays only burns CPU, slowest under PGlite's
+-- WASM), and moving them out of line costs TOAST rows and index entries on every insert: rows
+-- up to ~8 kB stay inline and uncompressed; only larger ones go out of line, uncompressed.
 ALTER TABLE retrieval_chunks ALTER COLUMN embedding SET STORAGE EXTERNAL;
+ALTER TABLE retrieval_chunks SET (toast_tuple_target = 8160);
 CREATE INDEX retrieval_chunks_by_document ON retrieval_chunks (tenant_id, collection_id, document_id, position);
 
 CREATE TABLE retrieval_changes (

@@ -8,12 +8,11 @@ import {
   type AskInput,
   type AskModelOutput,
 } from '../grounding/ask.js';
-import { numberSources } from '../grounding/sources.js';
 import { GroundworkError } from '../kernel/errors.js';
-import type { SearchHit } from '../retrieval/ports.js';
 import type { RetrievalService } from '../retrieval/retrieval-service.js';
 import type { TaskVersionRecord } from '../store/ports.js';
 import { taskVersion, type TaskDefinition } from './definition.js';
+import { retrieveSources } from './grounded-task.js';
 import { validateValue } from './json-schema.js';
 import type { RunResult, RunTaskParams } from './run-task.js';
 
@@ -50,10 +49,15 @@ export function createAskTask(deps: AskDeps) {
       throw new GroundworkError('TASK_INPUT_INVALID', 'input does not match the input schema of task "ask"', { details: { issues } });
     }
     const { question, collection, k, filters } = input as AskInput;
-    const { hits } = await deps.retrieval.search(tenantId, { collection, query: question, k: k ?? deps.config.k, filters, signal });
-    const relevant = hits.filter((hit) => isRelevant(hit, deps.config.min_similarity));
-    const sources = numberSources(relevant, { maxTokens: deps.config.max_source_tokens });
-    const retrievalScores = hits.map((h) => round(h.score));
+    const { sources, retrievalScores, emptyReason } = await retrieveSources(deps.retrieval, tenantId, {
+      collection,
+      query: question,
+      k: k ?? deps.config.k,
+      filters,
+      minSimilarity: deps.config.min_similarity,
+      maxSourceTokens: deps.config.max_source_tokens,
+      signal,
+    });
 
     if (sources.length === 0) {
       return deps.runTask({
@@ -74,7 +78,7 @@ export function createAskTask(deps: AskDeps) {
               abstained: true,
               ungrounded: false,
               retrieval_scores: retrievalScores,
-              reason: hits.length === 0 ? 'no_hits' : 'below_relevance_floor',
+              reason: emptyReason,
             },
           },
           finalize: () => {
@@ -99,10 +103,3 @@ export function createAskTask(deps: AskDeps) {
     });
   };
 }
-
-/** A hit clears the floor when it shares a term with the question or is similar enough by embedding. */
-function isRelevant(hit: SearchHit, minSimilarity: number): boolean {
-  return (hit.lexicalScore ?? 0) > 0 || (hit.vectorScore ?? 0) >= minSimilarity;
-}
-
-const round = (n: number): number => Math.round(n * 1e4) / 1e4;

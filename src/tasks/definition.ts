@@ -30,6 +30,24 @@ export const taskDefinitionSchema = z
     /** A route name from config `routes`, or an inline list of model names (cheapest first). */
     route: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
     temperature: z.number().min(0).max(2).optional(),
+    /**
+     * Grounding: retrieve from a collection and give the prompt the numbered sources as
+     * `{{{sources}}}`. Citations the model returns as `citations: [{ source, quote }]` are
+     * verified; with nothing relevant retrieved the run abstains (TASK_ABSTAINED).
+     */
+    retrieval: z
+      .object({
+        collection: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be a collection name'),
+        /** Mustache over the input: the search query. */
+        query: z.string().min(1).max(10_000),
+        k: z.number().int().min(1).max(50).default(6),
+        filters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number(), z.boolean()]))])).optional(),
+        /** Relevance floor: a chunk counts if it shares a term with the query or reaches this embedding similarity. */
+        min_similarity: z.number().min(0).max(1).default(0.2),
+        max_source_tokens: z.number().int().min(100).max(200_000).default(3_000),
+      })
+      .strict()
+      .optional(),
     limits: z
       .object({
         timeout_ms: z.number().int().min(100).max(600_000).default(30_000),
@@ -61,9 +79,17 @@ export function parseTaskDefinition(raw: unknown, config: RouteConfig, source = 
     ...schemaProblems(definition.output_schema).map((message) => ({ path: 'output_schema', message })),
   ];
   if (issues.length === 0) {
-    issues.push(...templateProblems(definition.prompt.user, definition.input_schema).map((message) => ({ path: 'prompt.user', message })));
+    // A grounded task's templates may also use {{{sources}}}: the retrieved, numbered sources.
+    const templateScope = definition.retrieval ? withSources(definition.input_schema) : definition.input_schema;
+    issues.push(...templateProblems(definition.prompt.user, templateScope).map((message) => ({ path: 'prompt.user', message })));
     if (definition.prompt.system !== undefined) {
-      issues.push(...templateProblems(definition.prompt.system, definition.input_schema).map((message) => ({ path: 'prompt.system', message })));
+      issues.push(...templateProblems(definition.prompt.system, templateScope).map((message) => ({ path: 'prompt.system', message })));
+    }
+    if (definition.retrieval) {
+      issues.push(...templateProblems(definition.retrieval.query, definition.input_schema).map((message) => ({ path: 'retrieval.query', message })));
+      if (!/\{\{\{?\s*sources\s*\}?\}\}/.test(`${definition.prompt.system ?? ''}${definition.prompt.user}`)) {
+        issues.push({ path: 'prompt.user', message: 'a task with retrieval must show the sources: add {{{sources}}} to the prompt' });
+      }
     }
     if (definition.input_schema.type !== 'object') {
       issues.push({ path: 'input_schema.type', message: 'must be "object" (task input is a JSON object)' });
@@ -83,6 +109,11 @@ export function resolveRoute(route: TaskDefinition['route'], config: RouteConfig
 /** Content hash of a definition: the immutable version id. Key order does not matter. */
 export function taskVersion(definition: TaskDefinition): string {
   return createHash('sha256').update(canonicalJson(definition)).digest('hex').slice(0, 16);
+}
+
+function withSources(inputSchema: Record<string, unknown>): Record<string, unknown> {
+  const properties = (inputSchema.properties as Record<string, unknown> | undefined) ?? {};
+  return { ...inputSchema, properties: { ...properties, sources: { type: 'string' } } };
 }
 
 function routeProblems(route: TaskDefinition['route'], config: RouteConfig): Issue[] {

@@ -47,6 +47,8 @@ export interface RunTaskParams {
 export interface GroundingStep {
   /** The user prompt with the numbered sources (replaces the task's template). */
   userPrompt: string;
+  /** The system prompt, when grounding changes it too (a template using {{{sources}}}). */
+  systemPrompt?: string;
   /** Set when retrieval found nothing relevant: answer this without calling a model. */
   abstention?: { output: unknown; metrics: Record<string, unknown> };
   /** Verifies the model's output against the sources: the response output and metrics. */
@@ -153,7 +155,7 @@ export function createTaskRunner(deps: RunTaskDeps) {
 
     try {
       const result = await routerFor(definition).generate({
-        system: definition.prompt.system === undefined ? undefined : renderTemplate(definition.prompt.system, params.input),
+        system: params.grounding?.systemPrompt ?? (definition.prompt.system === undefined ? undefined : renderTemplate(definition.prompt.system, params.input)),
         messages: [{ role: 'user', content: params.grounding?.userPrompt ?? renderTemplate(definition.prompt.user, params.input) }],
         responseFormat: { type: 'json', schema: definition.output_schema, name: definition.name },
         maxOutputTokens: definition.limits.max_output_tokens,

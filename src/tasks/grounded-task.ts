@@ -1,0 +1,98 @@
+import { verifyCitations } from '../grounding/citations.js';
+import { renderGroundedContext } from '../grounding/grounded-prompt.js';
+import { numberSources, type GroundingSource } from '../grounding/sources.js';
+import { GroundworkError } from '../kernel/errors.js';
+import type { MetadataFilter, SearchHit } from '../retrieval/ports.js';
+import type { RetrievalService } from '../retrieval/retrieval-service.js';
+import type { TaskDefinition } from './definition.js';
+import type { GroundingStep, RunResult, RunTaskParams } from './run-task.js';
+import { renderTemplate } from './template.js';
+
+/**
+ * Grounded runs (DESIGN.md run path steps 3 and 7): retrieve, keep what clears the
+ * relevance floor, number the sources into the prompt, and check the model's citations
+ * against them afterwards. Shared by task definitions with a `retrieval` spec and the
+ * built-in `ask` task.
+ */
+
+export interface RetrievedSources {
+  sources: GroundingSource[];
+  /** Fused scores of everything retrieved, relevant or not (recorded with the run). */
+  retrievalScores: number[];
+  /** Why nothing was usable, when sources is empty. */
+  emptyReason?: 'no_hits' | 'below_relevance_floor';
+}
+
+export async function retrieveSources(
+  retrieval: RetrievalService,
+  tenantId: string,
+  params: { collection: string; query: string; k: number; filters?: MetadataFilter; minSimilarity: number; maxSourceTokens: number; signal?: AbortSignal },
+): Promise<RetrievedSources> {
+  const { hits } = await retrieval.search(tenantId, { collection: params.collection, query: params.query, k: params.k, filters: params.filters, signal: params.signal });
+  const relevant = hits.filter((hit) => isRelevant(hit, params.minSimilarity));
+  const sources = numberSources(relevant, { maxTokens: params.maxSourceTokens });
+  return {
+    sources,
+    retrievalScores: hits.map((h) => Math.round(h.score * 1e4) / 1e4),
+    emptyReason: sources.length > 0 ? undefined : hits.length === 0 ? 'no_hits' : 'below_relevance_floor',
+  };
+}
+
+/** A hit clears the floor when it shares a term with the query or is similar enough by embedding. */
+function isRelevant(hit: SearchHit, minSimilarity: number): boolean {
+  return (hit.lexicalScore ?? 0) > 0 || (hit.vectorScore ?? 0) >= minSimilarity;
+}
+
+/** Wraps the runner: tasks with a `retrieval` spec get their sources and citation checks. */
+export function createGroundedRunner(deps: { runTask: (params: RunTaskParams) => Promise<RunResult>; retrieval: RetrievalService }) {
+  return async function run(params: RunTaskParams): Promise<RunResult> {
+    const definition = params.task.definition as TaskDefinition;
+    if (!definition.retrieval || params.grounding) return deps.runTask(params);
+    const spec = definition.retrieval;
+    const query = renderTemplate(spec.query, params.input).trim();
+    const retrieved = query
+      ? await retrieveSources(deps.retrieval, params.tenantId, {
+          collection: spec.collection,
+          query,
+          k: spec.k,
+          filters: spec.filters,
+          minSimilarity: spec.min_similarity,
+          maxSourceTokens: spec.max_source_tokens,
+          signal: params.signal,
+        })
+      : { sources: [], retrievalScores: [], emptyReason: 'no_hits' as const };
+    if (retrieved.sources.length === 0) {
+      throw new GroundworkError('TASK_ABSTAINED', `task "${definition.name}" found nothing relevant in collection "${spec.collection}" and did not guess`, {
+        details: { collection: spec.collection, reason: retrieved.emptyReason, retrieval_scores: retrieved.retrievalScores },
+      });
+    }
+    const view = { ...(params.input as Record<string, unknown>), sources: renderGroundedContext({ sources: retrieved.sources, question: query }) };
+    const grounding: GroundingStep = {
+      systemPrompt: definition.prompt.system === undefined ? undefined : renderTemplate(definition.prompt.system, view),
+      userPrompt: renderTemplate(definition.prompt.user, view),
+      finalize: (output) => checkCitations(output, retrieved),
+    };
+    return deps.runTask({ ...params, grounding });
+  };
+}
+
+/** Drops unsupported `citations: [{ source, quote }]` from a grounded task's output, counting them. */
+function checkCitations(output: unknown, retrieved: RetrievedSources): { output: unknown; metrics: Record<string, unknown> } {
+  const base = { chunks_used: retrieved.sources.length, retrieval_scores: retrieved.retrievalScores };
+  const citations = (output as { citations?: unknown } | null)?.citations;
+  if (!Array.isArray(citations)) return { output, metrics: { ...base, citations_proposed: 0, citations_verified: 0, citations_dropped: 0 } };
+  const { verified, dropped } = verifyCitations(citations, retrieved.sources);
+  const droppedSet = new Set(dropped.map((d) => d.citation));
+  const kept = citations.filter((c) => !droppedSet.has(c));
+  return {
+    output: { ...(output as Record<string, unknown>), citations: kept },
+    metrics: {
+      ...base,
+      citations_proposed: citations.length,
+      citations_verified: verified.length,
+      citations_dropped: dropped.length,
+      ungrounded: verified.length === 0,
+      verified_citations: verified,
+    },
+  };
+}
