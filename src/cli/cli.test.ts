@@ -50,13 +50,17 @@ async function freePort(): Promise<number> {
 }
 
 async function startServe(port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', tsx, main, 'serve', '--port', String(port)], { cwd: dir, env: { ...process.env, GROUNDWORK_LOG_LEVEL: 'warn' }, stdio: 'ignore' });
-  for (let i = 0; i < 150; i++) {
+  const child = spawn(process.execPath, ['--import', tsx, main, 'serve', '--port', String(port)], { cwd: dir, env: { ...process.env, GROUNDWORK_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d) => (stderr += d));
+  // Up to 40 s: a cold start (PGlite init, migrations, tsx) on a loaded 2-core CI machine.
+  for (let i = 0; i < 400; i++) {
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
     if (ready) return child;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error('serve did not become ready');
+  child.kill('SIGKILL');
+  throw new Error(`serve did not become ready (exit ${child.exitCode}): ${stderr.slice(0, 2000)}`);
 }
 
 const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));

@@ -6,7 +6,7 @@
  */
 import { basename, resolve } from 'node:path';
 import type { LlamaEmbeddingContext, Token } from 'node-llama-cpp';
-import { borrowLlamaModel, type BorrowedLlamaModel } from '../models/providers/llama-cpp.js';
+import type { BorrowedLlamaModel } from '../models/providers/llama-cpp.js';
 import { normalizeVector } from './normalize.js';
 import type { LazyEmbeddingModel } from './openai-compatible.js';
 import { EmbeddingError, type EmbedRequest, type EmbedResult } from './spec.js';
@@ -57,6 +57,8 @@ export function createLlamaCppEmbedder(options: LlamaCppEmbedderOptions): LlamaC
   async function open(): Promise<Loaded> {
     let borrowed: BorrowedLlamaModel;
     try {
+      // node-llama-cpp (native, large) loads only when a local embedder is first used.
+      const { borrowLlamaModel } = await import('../models/providers/llama-cpp.js');
       borrowed = await borrowLlamaModel({ path, gpu: options.gpu, provider: options.provider });
     } catch (error) {
       throw new EmbeddingError(messageOf(error), { retryable: false, cause: error });

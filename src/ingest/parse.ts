@@ -2,13 +2,11 @@ import { isGroundworkError } from '../kernel/errors.js';
 import { parseCsv } from './parsers/csv.js';
 import { decodeText } from './parsers/decode-text.js';
 import { detectFormat, TEXT_FORMATS } from './parsers/detect-format.js';
-import { parseDocx } from './parsers/docx.js';
 import { parseHtml } from './parsers/html.js';
 import { describeError, ingestError } from './parsers/ingest-error.js';
 import { parseJson, parseJsonLines } from './parsers/json.js';
 import { DEFAULT_PARSE_LIMITS, type ParseLimits, type ParserContext } from './parsers/limits.js';
 import { parseMarkdown } from './parsers/markdown.js';
-import { parsePdf } from './parsers/pdf.js';
 import type { ParsedContent } from './parsers/records.js';
 import { parseText } from './parsers/text.js';
 import type { DocumentFormat, ParsedDocument } from './types.js';
@@ -71,8 +69,9 @@ export async function parseDocument(input: ParseInput): Promise<ParsedDocument> 
 const SUPPORTED = '.txt, .md, .html, .pdf, .docx, .csv, .tsv, .json, .jsonl';
 
 async function parseAs(format: DocumentFormat, bytes: Uint8Array, context: ParserContext): Promise<ParsedContent> {
-  if (format === 'pdf') return parsePdf(bytes, context);
-  if (format === 'docx') return parseDocx(bytes, context);
+  // pdf.js and mammoth are large: loaded on the first PDF / DOCX, not at start-up.
+  if (format === 'pdf') return (await import('./parsers/pdf.js')).parsePdf(bytes, context);
+  if (format === 'docx') return (await import('./parsers/docx.js')).parseDocx(bytes, context);
   if (!TEXT_FORMATS.has(format)) throw new Error(`no parser for ${format}`);
   const text = decodeText(bytes, context.filename);
   switch (format) {

@@ -25,13 +25,12 @@ export interface SlotView {
   deadCount: number;
 }
 
+/** Slot and term frequency interleaved: one allocation per growth, one cache line per read. */
 interface Postings {
-  slots: Int32Array;
-  tfs: Uint16Array;
+  entries: Int32Array;
+  /** Number of (slot, tf) pairs. */
   n: number;
 }
-
-const MAX_TF = 0xffff;
 
 export class LexicalIndex {
   private readonly dictionary = new Map<string, Postings>();
@@ -52,20 +51,20 @@ export class LexicalIndex {
   add(slot: number, counts: TermCounts): void {
     this.lengths[slot] = counts.length;
     this.totalLength += counts.length;
-    for (const [term, tf] of counts.terms) {
+    counts.terms.forEach((tf, term) => {
       let postings = this.dictionary.get(term);
       if (!postings) {
-        postings = { slots: new Int32Array(4), tfs: new Uint16Array(4), n: 0 };
+        postings = { entries: new Int32Array(8), n: 0 };
         this.dictionary.set(term, postings);
+      } else if (2 * postings.n === postings.entries.length) {
+        const entries = new Int32Array(postings.entries.length * 2);
+        entries.set(postings.entries);
+        postings.entries = entries;
       }
-      if (postings.n === postings.slots.length) {
-        postings.slots = grow(postings.slots, postings.n * 2);
-        postings.tfs = grow(postings.tfs, postings.n * 2);
-      }
-      postings.slots[postings.n] = slot;
-      postings.tfs[postings.n] = Math.min(tf, MAX_TF);
+      postings.entries[2 * postings.n] = slot;
+      postings.entries[2 * postings.n + 1] = tf;
       postings.n++;
-    }
+    });
   }
 
   /** The slot's postings stay until compaction; liveness (owned by the caller) hides them. */
@@ -82,12 +81,13 @@ export class LexicalIndex {
     this.scores = new Float64Array(capacity);
     this.touched = new Int32Array(capacity);
     for (const [term, postings] of this.dictionary) {
+      const { entries } = postings;
       let n = 0;
       for (let i = 0; i < postings.n; i++) {
-        const slot = remap[postings.slots[i]];
+        const slot = remap[entries[2 * i]];
         if (slot < 0) continue;
-        postings.slots[n] = slot;
-        postings.tfs[n] = postings.tfs[i];
+        entries[2 * n] = slot;
+        entries[2 * n + 1] = entries[2 * i + 1];
         n++;
       }
       if (n === 0) this.dictionary.delete(term);
@@ -118,10 +118,11 @@ export class LexicalIndex {
       const df = view.deadCount === 0 ? postings.n : liveDf(postings, live);
       if (df === 0) continue;
       const idf = Math.log(1 + (view.liveCount - df + 0.5) / (df + 0.5)) * queryTf;
+      const { entries } = postings;
       for (let i = 0; i < postings.n; i++) {
-        const slot = postings.slots[i];
+        const slot = entries[2 * i];
         if (live[slot] === 0 || (allowed !== undefined && allowed[slot] === 0)) continue;
-        const tf = postings.tfs[i];
+        const tf = entries[2 * i + 1];
         const norm = k1 * (1 - b + (b * this.lengths[slot]) / avgLength);
         if (scores[slot] === 0) touched[touchedCount++] = slot;
         scores[slot] += (idf * tf * (k1 + 1)) / (tf + norm);
@@ -146,14 +147,14 @@ export class LexicalIndex {
   /** Approximate bytes held, for the cache budget. */
   get bytes(): number {
     let bytes = this.lengths.byteLength + this.scores.byteLength + this.touched.byteLength;
-    for (const [term, postings] of this.dictionary) bytes += postings.slots.byteLength + postings.tfs.byteLength + 2 * term.length + 64;
+    for (const [term, postings] of this.dictionary) bytes += postings.entries.byteLength + 2 * term.length + 64;
     return bytes;
   }
 }
 
 function liveDf(postings: Postings, live: Uint8Array): number {
   let df = 0;
-  for (let i = 0; i < postings.n; i++) df += live[postings.slots[i]];
+  for (let i = 0; i < postings.n; i++) df += live[postings.entries[2 * i]];
   return df;
 }
 

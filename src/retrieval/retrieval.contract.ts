@@ -163,6 +163,29 @@ export function retrievalContract(backend: string, getDb: () => Database): void 
       await expect(repo.listDocuments(tenant, 'missing', { limit: 2 })).rejects.toMatchObject({ code: 'COLLECTION_NOT_FOUND' });
     });
 
+    it('of more chunks than one statement carries are stored whole', async () => {
+      await create(tenant);
+      const chunks = Array.from({ length: 1_203 }, (_, i) => chunk(i, `section ${i} marker${i}`));
+      const { document } = await repo.upsertDocument(tenant, 'kb', doc('manual.pdf', '', { chunks }));
+      expect(document.chunkCount).toBe(1_203);
+      const positions = await getDb().query<{ position: number }>('SELECT position FROM retrieval_chunks WHERE tenant_id = $1 ORDER BY position', [tenant]);
+      expect(positions.map((r) => r.position)).toEqual(chunks.map((c) => c.position));
+      const [hit] = await repo.search(tenant, query('kb', 'marker1100', { mode: 'lexical' }));
+      expect(hit).toMatchObject({ position: 1100, text: 'section 1100 marker1100' });
+      expect(await repo.getCollection(tenant, 'kb')).toMatchObject({ documentCount: 1, chunkCount: 1_203 });
+    });
+
+    it('written concurrently keep the counters exact', async () => {
+      await create(tenant);
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => repo.upsertDocument(tenant, 'kb', doc(`d${i % 6}`, `concurrent text ${i % 6}`, { chunks: [chunk(0, 'alpha'), chunk(1, 'beta')] }))),
+      );
+      expect(results.filter((r) => r.outcome === 'created')).toHaveLength(6);
+      expect(await repo.getCollection(tenant, 'kb')).toMatchObject({ documentCount: 6, chunkCount: 12 });
+      expect(await count('retrieval_chunks', 'tenant_id = $1', [tenant])).toBe(12);
+      expect((await repo.search(tenant, query('kb', 'alpha', { k: 50, mode: 'lexical' }))).length).toBe(6);
+    });
+
     it('keep text with quotes, backslashes, braces and heading paths intact', async () => {
       await create(tenant);
       const text = `He said "NULL" {a,b} \\ back\\slash 'quoted' — ünïcode`;

@@ -121,9 +121,9 @@ export function createRetrievalRepository(db: Database, options: RetrievalReposi
     },
 
     async deleteCollection(tenantId, name) {
-      const rows = await db.query<{ id: string }>('DELETE FROM retrieval_collections WHERE tenant_id = $1 AND name = $2 RETURNING id', [tenantId, name]);
-      if (!rows[0]) return false;
-      cache.drop(tenantId, rows[0].id);
+      const id = await db.transaction((tx) => writer.deleteCollection(tx, tenantId, name));
+      if (id === undefined) return false;
+      cache.drop(tenantId, id);
       return true;
     },
 
