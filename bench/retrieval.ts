@@ -7,6 +7,9 @@
  *     --qrels <qrels.tsv> --run-out <trec run file> --dims <n> --k1 <x> --b <x>
  *     --rrf-k <n> --lexical-weight <x> --vector-weight <x>]
  *
+ * BM25 and fusion default to the repository's defaults for the embedder; the flags are for
+ * tuning (see src/retrieval/search.ts for what was tuned and how much it moved).
+ *
  * Each corpus row is one document of ONE chunk (title as the document title, abstract as the
  * chunk text): SciFact abstracts are short (~200 words), and the published BM25 baselines index
  * title + abstract as one unit. Lexical search indexes title + text; the embedder sees the same.
@@ -22,7 +25,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BUILTIN_DEFAULT_DIMENSIONS, createBuiltinEmbedder } from '../src/embeddings/builtin.js';
-import { createRetrievalRepository, DEFAULT_RANKING, type SearchHit } from '../src/retrieval/index.js';
+import { createRetrievalRepository, DEFAULT_RANKING, defaultFusion, type SearchHit } from '../src/retrieval/index.js';
 import { openStore } from '../src/store/index.js';
 import { machine, percentile, writeResult } from './report.js';
 import { mean, ndcgAt, parseQrels, recallAt } from './retrieval-metrics.js';
@@ -40,9 +43,10 @@ const { values } = parseArgs({
     dims: { type: 'string', default: String(BUILTIN_DEFAULT_DIMENSIONS) },
     k1: { type: 'string', default: String(DEFAULT_RANKING.bm25.k1) },
     b: { type: 'string', default: String(DEFAULT_RANKING.bm25.b) },
-    'rrf-k': { type: 'string', default: String(DEFAULT_RANKING.fusion.k) },
-    'lexical-weight': { type: 'string', default: String(DEFAULT_RANKING.fusion.lexicalWeight) },
-    'vector-weight': { type: 'string', default: String(DEFAULT_RANKING.fusion.vectorWeight) },
+    // Fusion defaults to what the repository picks for the embedder (defaultFusion).
+    'rrf-k': { type: 'string' },
+    'lexical-weight': { type: 'string' },
+    'vector-weight': { type: 'string' },
   },
 });
 
@@ -56,9 +60,14 @@ const qrels = parseQrels(readFileSync(values.qrels as string, 'utf8'));
 const evaluated = [...qrels.keys()].filter((qid) => queryText.has(qid));
 
 const embedder = createBuiltinEmbedder({ dimensions: Number(values.dims) });
+const fusion = defaultFusion(embedder.id);
 const ranking = {
   bm25: { k1: Number(values.k1), b: Number(values.b) },
-  fusion: { k: Number(values['rrf-k']), lexicalWeight: Number(values['lexical-weight']), vectorWeight: Number(values['vector-weight']) },
+  fusion: {
+    k: Number(values['rrf-k'] ?? fusion.k),
+    lexicalWeight: Number(values['lexical-weight'] ?? fusion.lexicalWeight),
+    vectorWeight: Number(values['vector-weight'] ?? fusion.vectorWeight),
+  },
   candidates: DEPTH,
 };
 const dataDir = mkdtempSync(join(tmpdir(), 'gw-bench-retrieval-'));

@@ -141,7 +141,8 @@ export class CollectionIndex {
 
   private reserve(needed: number): void {
     if (needed <= this.live.length) return;
-    const capacity = Math.max(needed, this.live.length * 2, 256);
+    // 1.5× rather than 2×: at 100k chunks × 768 dimensions the slack alone would be 300 MB.
+    const capacity = Math.max(needed, Math.ceil(this.live.length * 1.5), 256);
     this.live = grow(this.live, capacity);
     this.ids = grow(this.ids, capacity);
     this.lexical.ensureCapacity(capacity);
@@ -152,7 +153,7 @@ export class CollectionIndex {
     const remap = new Int32Array(this.slotCount).fill(-1);
     let next = 0;
     for (let slot = 0; slot < this.slotCount; slot++) if (this.live[slot]) remap[slot] = next++;
-    const capacity = Math.max(next * 2, 256);
+    const capacity = Math.max(Math.ceil(next * 1.5), 256);
     const live = new Uint8Array(capacity);
     const ids = new Float64Array(capacity);
     for (let slot = 0; slot < this.slotCount; slot++) {

@@ -1,4 +1,4 @@
-import type { Database, SqlTransaction } from '../store/ports.js';
+import type { Database } from '../store/ports.js';
 import { countTerms } from './analyzer.js';
 import { CollectionIndex, type IndexedDocument } from './collection-index.js';
 import { decodeVectorSend } from './embedding-codec.js';
@@ -7,10 +7,12 @@ import { decodeVectorSend } from './embedding-codec.js';
  * The per-process cache of collection indexes. Before every search the repository reads the
  * collection's revision (one indexed row it reads anyway); an index behind it replays the
  * documents changed since (retrieval_changes) or, when it has none yet or too much changed,
- * loads the collection. Reads run in one REPEATABLE READ snapshot, so an index always equals
- * the database at the revision it records. A process that writes applies its own committed
- * change directly when its index was exactly one revision behind, so ingestion keeps the
- * index warm without reading rows back. Least recently used indexes are dropped past a budget.
+ * loads the collection page by page. Reads are not one snapshot, on purpose: a load must not
+ * hold PGlite's only connection for seconds. The index records the revision read *before*
+ * its rows, so anything that changed while it read carries a later revision and is replayed
+ * by the next search. A process that writes applies its own committed change directly when
+ * its index was exactly one revision behind, so ingestion keeps the index warm without
+ * reading rows back. Least recently used indexes are dropped past a memory budget.
  */
 
 export interface IndexCacheOptions {
@@ -47,7 +49,8 @@ export class IndexCache {
     options: IndexCacheOptions = {},
   ) {
     this.budget = options.budgetBytes ?? 2 * 2 ** 30;
-    this.pageSize = options.pageSize ?? 2_000;
+    // Each page is analysed synchronously (~0.1 ms per chunk): small pages keep the event loop responsive.
+    this.pageSize = options.pageSize ?? 500;
   }
 
   /** The collection's index, at least as new as `ref.revision`. */
@@ -97,42 +100,44 @@ export class IndexCache {
   }
 
   private async refresh(ref: CollectionRef, entry: Entry): Promise<void> {
-    const index = entry.index;
-    if (index) {
-      const applied = await this.db.transaction((tx) => this.replayChanges(tx, ref, index));
-      if (applied) return;
-    }
-    entry.index = await this.db.transaction((tx) => this.load(tx, ref));
+    if (entry.index && (await this.replayChanges(ref, entry.index))) return;
+    entry.index = await this.load(ref);
   }
 
   /** Replays changed documents onto the index; false when a full load is cheaper. */
-  private async replayChanges(tx: SqlTransaction, ref: CollectionRef, index: CollectionIndex): Promise<boolean> {
-    await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-    const revision = await this.revisionOf(tx, ref);
+  private async replayChanges(ref: CollectionRef, index: CollectionIndex): Promise<boolean> {
+    const revision = await this.revisionOf(ref);
     if (revision === undefined) return false;
-    const changed = await tx.query<{ document_id: string }>(
+    const changed = await this.db.query<{ document_id: string }>(
       `SELECT document_id FROM retrieval_changes WHERE tenant_id = $1 AND collection_id = $2 AND revision > $3`,
       [ref.tenantId, ref.id, index.revision],
     );
-    if (changed.length > Math.max(1_000, index.documentCount / 2)) return false;
+    if (changed.length > Math.max(REPLAY_BATCH, index.documentCount / 2)) return false;
     const ids = changed.map((row) => row.document_id);
-    const docs = await this.readDocuments(tx, ref, ids);
-    const chunks = await tx.query<ChunkRow>(`${CHUNKS_SQL} AND c.document_id = ANY($3::text[]) ORDER BY c.id`, [ref.tenantId, ref.id, ids]);
-    // Everything is read: apply in one synchronous step so no search sees half a replay.
-    for (const id of ids) index.removeDocument(id);
-    this.addRows(index, docs, chunks);
+    // In batches, each applied in one synchronous step: a search never sees half a document,
+    // and a large replay does not block the event loop for long.
+    for (let start = 0; start < ids.length; start += REPLAY_BATCH) {
+      const batch = ids.slice(start, start + REPLAY_BATCH);
+      const docs = await this.readDocuments(ref, batch);
+      const chunks = await this.db.query<ChunkRow>(`${CHUNKS_SQL} AND c.document_id = ANY($3::text[]) ORDER BY c.id`, [ref.tenantId, ref.id, batch]);
+      for (const id of batch) index.removeDocument(id);
+      this.addRows(index, docs, chunks);
+    }
     index.revision = Math.max(index.revision, revision);
     return true;
   }
 
-  private async load(tx: SqlTransaction, ref: CollectionRef): Promise<CollectionIndex> {
-    await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-    const revision = (await this.revisionOf(tx, ref)) ?? ref.revision;
+  private async load(ref: CollectionRef): Promise<CollectionIndex> {
+    const revision = (await this.revisionOf(ref)) ?? ref.revision;
     const index = new CollectionIndex(ref.id, ref.dimensions, revision);
-    const docs = await this.readDocuments(tx, ref);
+    const docs = await this.readDocuments(ref);
     let after = 0;
     for (;;) {
-      const rows = await tx.query<ChunkRow>(`${CHUNKS_SQL} AND c.id > $3 ORDER BY c.id LIMIT ${this.pageSize}`, [ref.tenantId, ref.id, after]);
+      // Ordered like the primary key, so the plan is a range scan of it even without statistics.
+      const rows = await this.db.query<ChunkRow>(
+        `${CHUNKS_SQL} AND c.id > $3 ORDER BY c.tenant_id, c.collection_id, c.id LIMIT ${this.pageSize}`,
+        [ref.tenantId, ref.id, after],
+      );
       this.addRows(index, docs, rows, false);
       if (rows.length < this.pageSize) break;
       after = Number(rows[rows.length - 1].id);
@@ -154,16 +159,16 @@ export class IndexCache {
     if (ensureAll) for (const [id, doc] of docs) index.ensureDocument(id, doc.metadata);
   }
 
-  private async revisionOf(tx: SqlTransaction, ref: CollectionRef): Promise<number | undefined> {
-    const rows = await tx.query<{ revision: number }>(
+  private async revisionOf(ref: CollectionRef): Promise<number | undefined> {
+    const rows = await this.db.query<{ revision: number }>(
       'SELECT revision FROM retrieval_collections WHERE tenant_id = $1 AND id = $2',
       [ref.tenantId, ref.id],
     );
     return rows[0] === undefined ? undefined : Number(rows[0].revision);
   }
 
-  private async readDocuments(tx: SqlTransaction, ref: CollectionRef, ids?: string[]): Promise<Map<string, DocInfo>> {
-    const rows = await tx.query<{ id: string; title: string; metadata: Record<string, unknown> }>(
+  private async readDocuments(ref: CollectionRef, ids?: string[]): Promise<Map<string, DocInfo>> {
+    const rows = await this.db.query<{ id: string; title: string; metadata: Record<string, unknown> }>(
       `SELECT id, title, metadata FROM retrieval_documents
         WHERE tenant_id = $1 AND collection_id = $2 AND status = 'ready'${ids ? ' AND id = ANY($3::text[])' : ''}`,
       ids ? [ref.tenantId, ref.id, ids] : [ref.tenantId, ref.id],
@@ -182,6 +187,8 @@ export class IndexCache {
     }
   }
 }
+
+const REPLAY_BATCH = 100;
 
 interface DocInfo {
   title: string;

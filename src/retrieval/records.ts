@@ -64,11 +64,18 @@ export function toDocument(collection: string, row: DocumentRow): DocumentRecord
   };
 }
 
+// One primary-key lookup per wanted id, whatever the statistics say: OFFSET 0 keeps the
+// planner from flattening the lookups into a join it might run as a scan of the collection
+// (measured before this shape: 30 ms for 10 hits at 20k chunks before the first ANALYZE).
 export const HIT_SQL = `
 SELECT c.id, c.document_id, d.source, d.title, c.text, c.heading_path, c.page, c.position, c.metadata
-  FROM retrieval_chunks c
-  JOIN retrieval_documents d ON d.tenant_id = c.tenant_id AND d.collection_id = c.collection_id AND d.id = c.document_id
- WHERE c.tenant_id = $1 AND c.collection_id = $2 AND c.id = ANY($3::int8[])`;
+  FROM unnest($3::int8[]) AS wanted(id)
+ CROSS JOIN LATERAL (SELECT c.id, c.document_id, c.text, c.heading_path, c.page, c.position, c.metadata
+                       FROM retrieval_chunks c
+                      WHERE c.tenant_id = $1 AND c.collection_id = $2 AND c.id = wanted.id OFFSET 0) c
+ CROSS JOIN LATERAL (SELECT d.source, d.title
+                       FROM retrieval_documents d
+                      WHERE d.tenant_id = $1 AND d.collection_id = $2 AND d.id = c.document_id OFFSET 0) d`;
 
 export interface HitRow {
   id: number | string;

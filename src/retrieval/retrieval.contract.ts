@@ -292,6 +292,19 @@ export function retrievalContract(backend: string, getDb: () => Database): void 
       expect((await cold.search(tenant, query('kb', 'harbour pilots'))).map((h) => h.source)).toEqual(['one']);
     });
 
+    it('catches a replica up on many changed documents, as a fresh load would', async () => {
+      const replica = createRetrievalRepository(getDb());
+      await create(tenant);
+      const seed = await repo.upsertDocument(tenant, 'kb', doc('seed', 'seed text'));
+      await replica.search(tenant, query('kb', 'seed'));
+      for (let i = 0; i < 250; i++) await repo.upsertDocument(tenant, 'kb', doc(`d${i}`, `topic${i % 7} shared words ${i}`));
+      await repo.deleteDocument(tenant, 'kb', seed.document.id);
+      const q = query('kb', 'topic3 shared words', { k: 40 });
+      const caughtUp = await replica.search(tenant, q);
+      expect(caughtUp.map((h) => [h.source, h.score])).toEqual((await createRetrievalRepository(getDb()).search(tenant, q)).map((h) => [h.source, h.score]));
+      expect(caughtUp.filter((h) => h.text.startsWith('topic3'))).toHaveLength(36);
+    });
+
     it('applies a reranker to the candidates when one is given', async () => {
       const reversed = createRetrievalRepository(getDb(), {
         reranker: { id: 'reverse', rerank: async (_q, hits) => [...hits].reverse() },

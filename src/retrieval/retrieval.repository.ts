@@ -17,7 +17,7 @@ import {
   type DocumentRow,
   type HitRow,
 } from './records.js';
-import { DEFAULT_RANKING, rankChunks, type RankedChunk, type RankingOptions } from './search.js';
+import { DEFAULT_RANKING, defaultFusion, rankChunks, type RankedChunk, type RankingOptions } from './search.js';
 import { statisticsKeeper } from './statistics.js';
 
 /**
@@ -34,9 +34,10 @@ import { statisticsKeeper } from './statistics.js';
  */
 
 export interface RetrievalRepositoryOptions {
-  /** Reorders the fused candidates when given (the top `rerankDepth`, then cut to k). */
+  /** Reorders the fused candidates when given (the top `rerankDepth`, default 3k, then cut to k). */
   reranker?: Reranker;
   rerankDepth?: number;
+  /** BM25 and fusion parameters; fusion defaults by the collection's embedder (defaultFusion). */
   ranking?: Partial<RankingOptions>;
   cache?: IndexCacheOptions;
 }
@@ -46,7 +47,8 @@ const MAX_LIST = 1_000;
 
 export function createRetrievalRepository(db: Database, options: RetrievalRepositoryOptions = {}): RetrievalRepository {
   const cache = new IndexCache(db, options.cache);
-  const ranking: RankingOptions = { ...DEFAULT_RANKING, ...options.ranking };
+  const ranking = { ...DEFAULT_RANKING, ...options.ranking };
+  const fusionFor = (embedder: string) => options.ranking?.fusion ?? defaultFusion(embedder);
   const keepStatistics = statisticsKeeper(db);
 
   /** Applies a committed write to this process's index when it was exactly one revision behind. */
@@ -183,7 +185,11 @@ export function createRetrievalRepository(db: Database, options: RetrievalReposi
     if (query.mode !== 'lexical') checkVector(query, row);
     const index = await cache.fresh({ tenantId, id: row.id, dimensions: row.dimensions, revision: Number(row.revision) });
     const depth = options.reranker ? Math.max(k, options.rerankDepth ?? 3 * k) : k;
-    const ranked = rankChunks(index, { query: query.query, queryVector: query.queryVector, mode: query.mode, filter, mmrLambda: query.mmrLambda, limit: depth }, ranking);
+    const ranked = rankChunks(
+      index,
+      { query: query.query, queryVector: query.queryVector, mode: query.mode, filter, mmrLambda: query.mmrLambda, limit: depth },
+      { ...ranking, fusion: fusionFor(row.embedder) },
+    );
     let hits = await fetchHits(tenantId, row.id, ranked);
     if (options.reranker) hits = (await options.reranker.rerank(query.query, hits)).slice(0, k);
     return hits;
