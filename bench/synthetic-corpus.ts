@@ -5,6 +5,7 @@
  * Documents are generated lazily (each from its own seed), so the corpus costs no memory and
  * every pass yields the same text.
  */
+import { mulberry32 } from '../src/testing/mock-llm-faults.js';
 
 export interface SyntheticDocument {
   source: string;
@@ -103,16 +104,4 @@ function lowerBound(sorted: Float64Array, value: number): number {
     else hi = mid;
   }
   return lo;
-}
-
-/** A small seeded PRNG (Tommy Ettinger's mulberry32): same seed, same sequence, everywhere. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }

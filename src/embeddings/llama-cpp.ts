@@ -10,6 +10,7 @@ import type { BorrowedLlamaModel } from '../models/providers/llama-cpp.js';
 import { normalizeVector } from './normalize.js';
 import type { LazyEmbeddingModel } from './openai-compatible.js';
 import { EmbeddingError, type EmbedRequest, type EmbedResult } from './spec.js';
+import { messageOf, untilAborted } from '../models/providers/abort.js';
 
 export interface LlamaCppEmbedderOptions {
   /** Provider name (config `providers` key), for messages. */
@@ -152,27 +153,4 @@ export function createLlamaCppEmbedder(options: LlamaCppEmbedderOptions): LlamaC
       await loaded.borrowed.release();
     },
   };
-}
-
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolvePromise, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolvePromise(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -35,6 +35,7 @@ import {
   type ModelPort,
 } from '../spec.js';
 import { toGrammarSchema } from './llama-grammar.js';
+import { untilAborted, messageOf } from './abort.js';
 
 /** Options for one configured local model. */
 export interface LlamaCppModelParams {
@@ -516,27 +517,4 @@ class Lock {
       release();
     }
   }
-}
-
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolvePromise, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolvePromise(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
