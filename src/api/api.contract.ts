@@ -8,6 +8,7 @@ import { loadConfig, type Config } from '../config/config.js';
 import { startMockLlm, type MockLlm } from '../testing/index.js';
 import { triageDefinition } from '../tasks/test-fixtures.js';
 import { buildServer } from './server.js';
+import { authorizeAsLocalAdmin } from './test-auth.js';
 
 /**
  * The HTTP API contract, in-process (inject), against real mock-llm servers. Run on the
@@ -54,7 +55,7 @@ beforeAll(async () => {
   violating = await startMockLlm({ seed: 3, faults: { schemaViolation: 1 } });
   const config = await testConfig({ healthy, failing, violating }, target.store);
   app = await createApp(config, { lock: false, schema: target.schema, logger: { error: () => undefined } });
-  server = await buildServer(app, { logger: false });
+  server = await authorizeAsLocalAdmin(app, await buildServer(app, { logger: false }));
   for (const route of ['default', 'fallback', 'broken']) {
     const response = await server.inject({ method: 'POST', url: '/v1/tasks', payload: triageDefinition({ name: `triage-${route}`, route }) });
     expect(response.statusCode).toBe(201);
@@ -206,6 +207,91 @@ describe('runs, health, docs and errors', () => {
     const response = await server.inject({ method: 'GET', url: '/v1/nothing' });
     expect(response.statusCode).toBe(404);
     expect(response.json().error.code).toBe('REQUEST_NOT_FOUND');
+  });
+});
+
+describe('authentication, roles and keys', () => {
+  const runUrl = '/v1/tasks/triage-default/run';
+
+  it('answers 401 for a missing, malformed, unknown, revoked or expired key, with no hint which', async () => {
+    const missing = await server.inject({ method: 'GET', url: '/v1/tasks', headers: { authorization: '' } });
+    expect(missing.statusCode).toBe(401);
+    const created = (await server.inject({ method: 'POST', url: '/v1/keys', payload: { role: 'viewer', name: 'soon revoked' } })).json();
+    expect(created.key).toMatch(/^gwk_/);
+    const revoked = await server.inject({ method: 'DELETE', url: `/v1/keys/${created.api_key.id}` });
+    expect(revoked.json().revoked_at).toBeDefined();
+    const bodies = new Set<string>();
+    for (const header of ['Bearer gwk_nope', `Bearer ${created.key}`, 'Basic abc', `Bearer ${created.key.slice(0, -2)}xx`]) {
+      const response = await server.inject({ method: 'GET', url: '/v1/tasks', headers: { authorization: header } });
+      expect(response.statusCode, header).toBe(401);
+      bodies.add(JSON.stringify(response.json()));
+    }
+    expect([...bodies]).toEqual([JSON.stringify({ error: { code: 'AUTH_INVALID_KEY', message: 'the API key is not valid', details: {} } })]);
+    expect(missing.json().error.code).toBe('AUTH_REQUIRED');
+  });
+
+  it('lets each role do what it may and answers 403 for the rest', async () => {
+    const keyFor = async (role: string) => (await server.inject({ method: 'POST', url: '/v1/keys', payload: { role } })).json().key as string;
+    const viewer = `Bearer ${await keyFor('viewer')}`;
+    const runner = `Bearer ${await keyFor('runner')}`;
+    expect((await server.inject({ method: 'GET', url: '/v1/runs', headers: { authorization: viewer } })).statusCode).toBe(200);
+    const denied = await server.inject({ method: 'POST', url: runUrl, headers: { authorization: viewer }, payload: { input } });
+    expect(denied.statusCode).toBe(403);
+    expect(denied.json().error).toMatchObject({ code: 'AUTH_FORBIDDEN', details: { role: 'viewer', required: 'runner' } });
+    expect((await server.inject({ method: 'POST', url: runUrl, headers: { authorization: runner }, payload: { input } })).statusCode).toBe(200);
+    expect((await server.inject({ method: 'POST', url: '/v1/tasks', headers: { authorization: runner }, payload: triageDefinition() })).statusCode).toBe(403);
+    expect((await server.inject({ method: 'GET', url: '/v1/keys', headers: { authorization: runner } })).statusCode).toBe(403);
+  });
+
+  it('sends rate-limit headers on admitted requests', async () => {
+    const response = await server.inject({ method: 'GET', url: '/v1/tasks' });
+    expect(Number(response.headers['x-ratelimit-limit'])).toBeGreaterThan(0);
+    expect(Number(response.headers['x-ratelimit-remaining'])).toBeGreaterThanOrEqual(0);
+    expect(response.headers['x-ratelimit-reset']).toBeDefined();
+  });
+
+  it('validates key creation', async () => {
+    for (const payload of [{ role: 'root' }, { role: 'viewer', expires_at: '2000-01-01T00:00:00Z' }, { role: 'viewer', extra: 1 }]) {
+      const response = await server.inject({ method: 'POST', url: '/v1/keys', payload });
+      expect(response.statusCode, JSON.stringify(payload)).toBe(400);
+    }
+    expect((await server.inject({ method: 'DELETE', url: '/v1/keys/key_missing' })).json().error.code).toBe('KEY_NOT_FOUND');
+  });
+});
+
+describe('Idempotency-Key', () => {
+  const runUrl = '/v1/tasks/triage-default/run';
+
+  it('answers the same key and body with the same run, a different body with 409', async () => {
+    const key = `idem-${Math.random()}`;
+    const first = await server.inject({ method: 'POST', url: runUrl, headers: { 'idempotency-key': key }, payload: { input } });
+    expect(first.statusCode).toBe(200);
+    const again = await server.inject({ method: 'POST', url: runUrl, headers: { 'idempotency-key': key }, payload: { input } });
+    expect(again.statusCode).toBe(200);
+    expect(again.json().run_id).toBe(first.json().run_id);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    const other = await server.inject({ method: 'POST', url: runUrl, headers: { 'idempotency-key': key }, payload: { input: { ...input, subject: 'Other' } } });
+    expect(other.statusCode).toBe(409);
+    expect(other.json().error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    const runs = (await server.inject({ method: 'GET', url: '/v1/runs?task=triage-default&limit=500' })).json().runs as Array<{ id: string }>;
+    expect(runs.filter((r) => r.id === first.json().run_id)).toHaveLength(1);
+  });
+
+  it('lets only one of two concurrent requests with a key run; the other is told it is in progress or replayed', async () => {
+    const key = `idem-${Math.random()}`;
+    const [a, b] = await Promise.all([0, 1].map(() => server.inject({ method: 'POST', url: runUrl, headers: { 'idempotency-key': key }, payload: { input } })));
+    expect([a, b].filter((r) => r.statusCode === 200).length).toBeGreaterThanOrEqual(1);
+    const refused = [a, b].find((r) => r.statusCode !== 200);
+    if (refused) expect(refused.json().error.code).toBe('IDEMPOTENCY_IN_PROGRESS');
+    else expect(a.json().run_id).toBe(b.json().run_id);
+  });
+
+  it('rejects an invalid key and keeps keys per tenant', async () => {
+    const bad = await server.inject({ method: 'POST', url: runUrl, headers: { 'idempotency-key': 'has space' }, payload: { input } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.code).toBe('IDEMPOTENCY_KEY_INVALID');
+    const long = await server.inject({ method: 'POST', url: runUrl, headers: { 'idempotency-key': 'x'.repeat(256) }, payload: { input } });
+    expect(long.json().error.code).toBe('IDEMPOTENCY_KEY_INVALID');
   });
 });
 }

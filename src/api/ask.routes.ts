@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { App } from '../app/app.js';
 import { presentAsk } from './presenters.js';
 import { collectionName, errorBody, filtersSchema } from './schemas.js';
-import { tenantOf } from './tenant.js';
+import { principalOf } from './auth.js';
 
 const askBody = z
   .object({
@@ -35,7 +35,7 @@ export function askRoutes(app: App): FastifyPluginAsyncZod {
   return async (server) => {
     server.post(
       '/ask',
-      {
+      { config: { role: 'runner', idempotent: true },
         schema: {
           tags: ['collections'],
           summary: 'Answer a question from a collection with verified citations',
@@ -43,12 +43,12 @@ export function askRoutes(app: App): FastifyPluginAsyncZod {
           response: { 200: askResponse, 400: errorBody, 404: errorBody, 502: errorBody, 503: errorBody, 504: errorBody },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const abort = new AbortController();
         request.raw.once('close', () => {
           if (!request.raw.complete || request.raw.destroyed) abort.abort();
         });
-        return presentAsk(await app.ask(tenantOf(), request.body, abort.signal));
+        return presentAsk(await app.askAs(principalOf(request), request.body, abort.signal, () => reply.header('x-groundwork-quota', 'soft-exceeded')));
       },
     );
   };

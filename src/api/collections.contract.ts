@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createApp, type App } from '../app/app.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { buildServer } from './server.js';
+import { authorizeAsLocalAdmin } from './test-auth.js';
 
 /**
  * Collections, ingestion and search over HTTP. Run on the embedded store
@@ -19,7 +20,7 @@ export function collectionsContract(target: () => Promise<{ store: Partial<Confi
     const { store, schema } = await target();
     const base = loadConfig({ env: {}, cwd: mkdtempSync(join(tmpdir(), 'gw-coll-')), overrides: { dataDir: 'memory://', logLevel: 'silent' } });
     app = await createApp({ ...base, ...store, uploadLimitBytes: 64 * 1024 }, { lock: false, schema, logger: { error: () => undefined } });
-    server = await buildServer(app, { logger: false });
+    server = await authorizeAsLocalAdmin(app, await buildServer(app, { logger: false }));
   });
   afterAll(async () => {
     await server?.close();

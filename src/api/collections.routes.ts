@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { textDocumentFile } from '../ingest/text-documents.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { App } from '../app/app.js';
@@ -23,38 +24,29 @@ import { parseOrThrow } from './validate.js';
 const collectionParams = z.object({ collection: collectionName }).strict();
 const documentParams = z.object({ collection: collectionName, id: z.string().min(1).max(100) }).strict();
 
-const FORMAT_MIME: Record<string, string> = {
-  text: 'text/plain',
-  markdown: 'text/markdown',
-  html: 'text/html',
-  csv: 'text/csv',
-  json: 'application/json',
-  jsonl: 'application/x-ndjson',
-};
-
 export function collectionRoutes(app: App): FastifyPluginAsyncZod {
   return async (server) => {
     server.post(
       '/collections',
-      { schema: { tags: ['collections'], summary: 'Create a collection', body: createCollectionBody, response: { 201: collectionResponse, 400: errorBody, 409: errorBody } } },
-      async (request, reply) => reply.status(201).send(presentCollection(await app.retrieval.createCollection(tenantOf(), request.body))),
+      { config: { role: 'developer' }, schema: { tags: ['collections'], summary: 'Create a collection', body: createCollectionBody, response: { 201: collectionResponse, 400: errorBody, 409: errorBody } } },
+      async (request, reply) => reply.status(201).send(presentCollection(await app.retrieval.createCollection(tenantOf(request), request.body))),
     );
 
-    server.get('/collections', { schema: { tags: ['collections'], summary: 'List collections', response: { 200: z.object({ collections: z.array(collectionResponse) }) } } }, async () => ({
-      collections: (await app.retrievalRepo.listCollections(tenantOf())).map(presentCollection),
+    server.get('/collections', { schema: { tags: ['collections'], summary: 'List collections', response: { 200: z.object({ collections: z.array(collectionResponse) }) } } }, async (request) => ({
+      collections: (await app.retrievalRepo.listCollections(tenantOf(request))).map(presentCollection),
     }));
 
     server.get(
       '/collections/:collection',
       { schema: { tags: ['collections'], summary: 'One collection', params: collectionParams, response: { 200: collectionResponse, 404: errorBody } } },
-      async (request) => presentCollection(await app.retrieval.collection(tenantOf(), request.params.collection)),
+      async (request) => presentCollection(await app.retrieval.collection(tenantOf(request), request.params.collection)),
     );
 
     server.delete(
       '/collections/:collection',
-      { schema: { tags: ['collections'], summary: 'Delete a collection with its documents', params: collectionParams, response: { 204: z.null(), 404: errorBody } } },
+      { config: { role: 'developer' }, schema: { tags: ['collections'], summary: 'Delete a collection with its documents', params: collectionParams, response: { 204: z.null(), 404: errorBody } } },
       async (request, reply) => {
-        if (!(await app.retrievalRepo.deleteCollection(tenantOf(), request.params.collection))) {
+        if (!(await app.retrievalRepo.deleteCollection(tenantOf(request), request.params.collection))) {
           throw new GroundworkError('COLLECTION_NOT_FOUND', `no collection named "${request.params.collection}"`);
         }
         return reply.status(204).send(null);
@@ -63,7 +55,7 @@ export function collectionRoutes(app: App): FastifyPluginAsyncZod {
 
     server.post(
       '/collections/:collection/documents',
-      {
+      { config: { role: 'developer' },
         bodyLimit: app.config.uploadLimitBytes,
         schema: {
           tags: ['collections'],
@@ -76,7 +68,7 @@ export function collectionRoutes(app: App): FastifyPluginAsyncZod {
       },
       async (request) => {
         const files = request.isMultipart() ? await multipartFiles(request, app.config.uploadLimitBytes) : jsonFiles(request.body);
-        return { results: await app.ingest(tenantOf(), request.params.collection, files) };
+        return { results: await app.ingest(tenantOf(request), request.params.collection, files) };
       },
     );
 
@@ -92,8 +84,8 @@ export function collectionRoutes(app: App): FastifyPluginAsyncZod {
         },
       },
       async (request) => {
-        await app.retrieval.collection(tenantOf(), request.params.collection);
-        return { documents: (await app.retrievalRepo.listDocuments(tenantOf(), request.params.collection, request.query)).map(presentDocument) };
+        await app.retrieval.collection(tenantOf(request), request.params.collection);
+        return { documents: (await app.retrievalRepo.listDocuments(tenantOf(request), request.params.collection, request.query)).map(presentDocument) };
       },
     );
 
@@ -101,7 +93,7 @@ export function collectionRoutes(app: App): FastifyPluginAsyncZod {
       '/collections/:collection/documents/:id',
       { schema: { tags: ['collections'], summary: 'One document', params: documentParams, response: { 200: documentResponse, 404: errorBody } } },
       async (request) => {
-        const document = await app.retrievalRepo.getDocument(tenantOf(), request.params.collection, request.params.id);
+        const document = await app.retrievalRepo.getDocument(tenantOf(request), request.params.collection, request.params.id);
         if (!document) throw new GroundworkError('DOCUMENT_NOT_FOUND', `no document "${request.params.id}" in collection "${request.params.collection}"`);
         return presentDocument(document);
       },
@@ -109,9 +101,9 @@ export function collectionRoutes(app: App): FastifyPluginAsyncZod {
 
     server.delete(
       '/collections/:collection/documents/:id',
-      { schema: { tags: ['collections'], summary: 'Delete a document and its chunks', params: documentParams, response: { 204: z.null(), 404: errorBody } } },
+      { config: { role: 'developer' }, schema: { tags: ['collections'], summary: 'Delete a document and its chunks', params: documentParams, response: { 204: z.null(), 404: errorBody } } },
       async (request, reply) => {
-        if (!(await app.retrievalRepo.deleteDocument(tenantOf(), request.params.collection, request.params.id))) {
+        if (!(await app.retrievalRepo.deleteDocument(tenantOf(request), request.params.collection, request.params.id))) {
           throw new GroundworkError('DOCUMENT_NOT_FOUND', `no document "${request.params.id}" in collection "${request.params.collection}"`);
         }
         return reply.status(204).send(null);
@@ -120,10 +112,10 @@ export function collectionRoutes(app: App): FastifyPluginAsyncZod {
 
     server.post(
       '/collections/:collection/search',
-      { schema: { tags: ['collections'], summary: 'Hybrid search (BM25 + vectors, fused)', params: collectionParams, body: searchBody, response: { 200: z.object({ hits: z.array(searchHit) }), 400: errorBody, 404: errorBody, 409: errorBody } } },
+      { config: { role: 'runner' }, schema: { tags: ['collections'], summary: 'Hybrid search (BM25 + vectors, fused)', params: collectionParams, body: searchBody, response: { 200: z.object({ hits: z.array(searchHit) }), 400: errorBody, 404: errorBody, 409: errorBody } } },
       async (request) => {
         const { body } = request;
-        const { hits } = await app.retrieval.search(tenantOf(), {
+        const { hits } = await app.retrieval.search(tenantOf(request), {
           collection: request.params.collection,
           query: body.query,
           k: body.k,
@@ -141,12 +133,7 @@ export function collectionRoutes(app: App): FastifyPluginAsyncZod {
 
 function jsonFiles(body: unknown): IngestFile[] {
   const parsed = parseOrThrow(textDocumentsBody, body, 'body');
-  return parsed.documents.map((d) => ({
-    source: d.source,
-    bytes: new TextEncoder().encode(d.text),
-    mime: d.format ? FORMAT_MIME[d.format] : undefined,
-    metadata: d.metadata,
-  }));
+  return parsed.documents.map(textDocumentFile);
 }
 
 async function multipartFiles(request: FastifyRequest, limit: number): Promise<IngestFile[]> {

@@ -45,6 +45,7 @@ function runBase(run: RunSummary | RunRecord) {
     created_at: run.createdAt.toISOString(),
     error: run.error,
     grounding: run.grounding,
+    key_id: run.keyId,
   };
 }
 

@@ -13,7 +13,7 @@ export function runRoutes(app: App): FastifyPluginAsyncZod {
       '/runs',
       { schema: { tags: ['runs'], summary: 'Recent runs, newest first', querystring: runListQuery, response: { 200: z.object({ runs: z.array(runSummary), next_before: z.string().optional() }) } } },
       async (request) => {
-        const runs = await app.store.runs.list(tenantOf(), request.query);
+        const runs = await app.store.runs.list(tenantOf(request), request.query);
         const last = runs.at(-1);
         return { runs: runs.map(presentRunSummary), next_before: runs.length === request.query.limit && last ? last.id : undefined };
       },
@@ -23,7 +23,7 @@ export function runRoutes(app: App): FastifyPluginAsyncZod {
       '/runs/:id',
       { schema: { tags: ['runs'], summary: 'One run with every attempt', params: z.object({ id: z.string().max(100) }).strict(), response: { 200: runDetail, 404: errorBody } } },
       async (request) => {
-        const run = await app.store.runs.get(tenantOf(), request.params.id);
+        const run = await app.store.runs.get(tenantOf(request), request.params.id);
         if (!run) throw new GroundworkError('RUN_NOT_FOUND', `no run with id "${request.params.id}"`, { details: { run_id: request.params.id } });
         return presentRun(run);
       },

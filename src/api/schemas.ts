@@ -83,6 +83,7 @@ const runBase = {
   created_at: z.string(),
   error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()) }).optional(),
   grounding: z.record(z.string(), z.unknown()).optional().describe('grounded runs: retrieval scores, citations proposed/verified/dropped, abstained, ungrounded'),
+  key_id: z.string().optional().describe('the API key that made the run'),
 };
 
 export const runSummary = z.object({ ...runBase, attempt_count: z.number().int() });

@@ -5,12 +5,19 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { App } from '../app/app.js';
 import { newId } from '../kernel/ids.js';
+import { roleAllows, type Role } from '../auth/principal.js';
+import { GroundworkError } from '../kernel/errors.js';
 import { registerErrorHandling } from './error-handler.js';
+import { registerIdempotency } from './idempotency.js';
+import { keyRoutes } from './keys.routes.js';
 import { healthRoutes } from './health.routes.js';
+import { jobRoutes } from './jobs.routes.js';
 import { askRoutes } from './ask.routes.js';
+import { gatewayRoutes } from './gateway.routes.js';
 import { collectionRoutes } from './collections.routes.js';
 import { runRoutes } from './runs.routes.js';
 import { taskRoutes } from './tasks.routes.js';
+import { usageRoutes } from './usage.routes.js';
 
 /** Builds the HTTP server (not listening). Routes live in *.routes.ts, one file per resource. */
 
@@ -18,6 +25,8 @@ export interface ServerOptions {
   logger: FastifyServerOptions['logger'];
   /** Flipped by graceful shutdown so /readyz reports not ready while draining. */
   state?: { shuttingDown: boolean };
+  /** Filled with every /v1 route and its least role (the authorization matrix test walks it). */
+  routeTable?: Array<{ method: string; url: string; role: Role }>;
 }
 
 export async function buildServer(app: App, options: ServerOptions): Promise<FastifyInstance> {
@@ -45,6 +54,8 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
     if (state.shuttingDown) reply.header('connection', 'close');
   });
   registerErrorHandling(server);
+  registerAuthentication(server, app, options.routeTable);
+  registerIdempotency(server, app.store.db);
   // Files over the limit are cut, not thrown, so each fails alone with a typed error.
   await server.register(multipart, { limits: { fileSize: app.config.uploadLimitBytes, files: 100 }, throwFileSizeLimit: false });
 
@@ -52,11 +63,18 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Groundwork API', version: '0.1.0', description: 'Typed AI tasks served as HTTP endpoints.' },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer gwk_…' } } },
+      security: [{ apiKey: [] }],
       tags: [
         { name: 'tasks', description: 'task definitions, versions and runs' },
         { name: 'runs', description: 'recorded runs and their attempts' },
         { name: 'collections', description: 'documents for grounding: ingestion and hybrid search' },
+        { name: 'keys', description: "the tenant's API keys (admin)" },
         { name: 'health', description: 'liveness and readiness' },
+        // [server:tags]
+        { name: 'jobs', description: 'background task runs and ingestion: status, progress, cancel, events, webhooks' },
+        { name: 'usage', description: 'usage (tokens, cost, runs) and quotas of the tenant' },
+        { name: 'gateway', description: 'OpenAI-compatible chat completions and embeddings (point the openai client at <server>/v1)' },
       ],
     },
     transform: jsonSchemaTransform,
@@ -69,5 +87,45 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
   await server.register(runRoutes(app), { prefix: '/v1' });
   await server.register(collectionRoutes(app), { prefix: '/v1' });
   await server.register(askRoutes(app), { prefix: '/v1' });
+  await server.register(keyRoutes(app), { prefix: '/v1' });
+  // [server:routes] — jobs, usage and gateway register their route plugins below this line
+  await server.register(jobRoutes(app), { prefix: '/v1' });
+  await server.register(usageRoutes(app), { prefix: '/v1' });
+  await server.register(gatewayRoutes(app), { prefix: '/v1' });
   return server;
+}
+
+/**
+ * Every `/v1` request: key → principal (AUTH_REQUIRED / AUTH_INVALID_KEY, 401), the route's
+ * least role (AUTH_FORBIDDEN, 403), then the key's rate limit (RATE_LIMITED, 429) with
+ * X-RateLimit-* headers. Reads default to viewer; a /v1 route that writes and declares no
+ * role fails at start-up.
+ */
+function registerAuthentication(server: FastifyInstance, app: App, routeTable?: ServerOptions['routeTable']): void {
+  server.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/v1/') || route.config?.public) return;
+    // Reads default to viewer; anything that changes state must say who may do it.
+    const reads = [route.method].flat().every((m) => m === 'GET' || m === 'HEAD');
+    if (!route.config?.role && reads) route.config = { ...route.config, role: 'viewer' };
+    const role = route.config?.role;
+    if (!role) throw new Error(`route ${String(route.method)} ${route.url} declares no role (config.role)`);
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routeTable?.push({ method, url: route.url, role });
+  });
+  server.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/v1/') || request.routeOptions.config.public) return;
+    const principal = await app.auth.authenticate(request.headers.authorization);
+    request.auth = principal;
+    const required = request.routeOptions.config.role;
+    // Unknown /v1 paths fall through to the 404 handler once the caller is known.
+    if (required === undefined) return;
+    if (!roleAllows(principal.role, required)) {
+      throw new GroundworkError('AUTH_FORBIDDEN', `this API key's role (${principal.role}) cannot do this; it needs ${required} or above`, {
+        details: { role: principal.role, required },
+      });
+    }
+    const decision = await app.limits.admit(principal);
+    reply.header('x-ratelimit-limit', decision.limit);
+    reply.header('x-ratelimit-remaining', decision.remaining);
+    reply.header('x-ratelimit-reset', Math.ceil(decision.resetMs / 1000));
+  });
 }

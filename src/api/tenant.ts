@@ -1,7 +1,5 @@
-import { DEFAULT_TENANT } from '../store/ports.js';
+import type { FastifyRequest } from 'fastify';
+import { principalOf } from './auth.js';
 
-/**
- * The tenant a request acts for. Until API keys arrive (issue 4) every request acts for
- * the default tenant; routes call this, never DEFAULT_TENANT, so auth plugs in here.
- */
-export const tenantOf = (): string => DEFAULT_TENANT;
+/** The tenant a request acts for: its API key's tenant. Every query a route makes is scoped by it. */
+export const tenantOf = (request: FastifyRequest): string => principalOf(request).tenantId;

@@ -1,4 +1,9 @@
 import { existsSync } from 'node:fs';
+import { createAuthService, type AuthService } from '../auth/auth-service.js';
+import type { Principal } from '../auth/principal.js';
+import { resolveRoute, type TaskDefinition } from '../tasks/definition.js';
+import { createMeter } from './metering.js';
+import { createLimits, type LimitsService } from '../limits/index.js';
 import type { Config } from '../config/config.js';
 import { createEmbedderRegistry } from '../embeddings/registry.js';
 import { ingestFiles, type IngestFile, type IngestOutcome } from '../ingest/pipeline.js';
@@ -6,14 +11,17 @@ import { createRetrievalRepository } from '../retrieval/index.js';
 import type { RetrievalRepository } from '../retrieval/ports.js';
 import { createRetrievalService, type RetrievalService } from '../retrieval/retrieval-service.js';
 import { newId } from '../kernel/ids.js';
+import { createGateway, type Gateway } from '../gateway/index.js';
+import { createJobService, type JobService } from '../jobs/index.js';
+import { createRunBatcher, type RunBatcher } from '../store/run-batcher.js';
 import { costUsd } from '../models/pricing.js';
 import { createModelRegistry } from '../models/registry.js';
 import { openStore, type Store } from '../store/index.js';
 import { DEFAULT_TENANT } from '../store/ports.js';
 import { createExtractiveEngine } from '../grounding/extractive-engine.js';
-import { createAskTask } from '../tasks/ask-task.js';
+import { ASK_MAX_OUTPUT_TOKENS, ASK_PROMPT_CHARS, createAskTask } from '../tasks/ask-task.js';
 import { createGroundedRunner } from '../tasks/grounded-task.js';
-import { createTaskRunner, type RunLogger } from '../tasks/run-task.js';
+import { createTaskRunner, type RunLogger, type RunResult, type RunTaskParams } from '../tasks/run-task.js';
 import { createTaskService, type PushResult, type TaskService } from '../tasks/task-service.js';
 import { loadTaskFiles } from '../tasks/task-files.js';
 
@@ -25,6 +33,8 @@ import { loadTaskFiles } from '../tasks/task-files.js';
 export interface App {
   readonly config: Config;
   readonly store: Store;
+  /** Tenants, API keys and the per-request key lookup. */
+  readonly auth: AuthService;
   readonly tasks: TaskService;
   readonly runTask: ReturnType<typeof createGroundedRunner>;
   readonly retrievalRepo: RetrievalRepository;
@@ -35,6 +45,19 @@ export interface App {
   ingest(tenantId: string, collection: string, files: IngestFile[], signal?: AbortSignal): Promise<IngestOutcome[]>;
   /** Pushes every task file in the configured tasks folder (all or nothing). */
   syncTaskFiles(tenantId?: string): Promise<PushResult[]>;
+  /** A task run on behalf of an API key: quota reserved before, settled after, recorded with the key. */
+  runTaskAs(principal: Principal | undefined, params: RunTaskParams, onSoftQuota?: () => void): Promise<RunResult>;
+  /** The built-in ask on behalf of an API key (metered like runTaskAs). */
+  askAs(principal: Principal | undefined, input: unknown, signal?: AbortSignal, onSoftQuota?: () => void): Promise<RunResult>;
+  // [app:members] — limits, jobs and gateway add their members below this line
+  /** Durable jobs: enqueue, read, cancel; `jobs.start(app)` works them in this process. */
+  readonly jobs: JobService;
+  /** Per-key rate limits, per-tenant quotas (reserve/settle) and usage reports. */
+  readonly limits: LimitsService;
+  /** OpenAI-compatible chat completions and embeddings through the configured routes. */
+  readonly gateway: Gateway;
+  /** Batching run recorder (gateway traffic): runs written every ~50 ms, flushed on close. */
+  readonly runBatcher: RunBatcher;
   close(): Promise<void>;
 }
 
@@ -56,6 +79,7 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
   );
   const embedders = createEmbedderRegistry({ providers: config.providers, embedders: config.embedders }, { fetch: options.fetch });
   const retrievalRepo = createRetrievalRepository(store.db);
+  const auth = createAuthService({ db: store.db, cacheMs: config.auth.key_cache_ms });
   const retrieval = createRetrievalService({ repo: retrievalRepo, embedders });
   // One process owns an embedded store, so its view of active versions is always current;
   // replicas sharing a server see another replica's push within a second.
@@ -76,9 +100,44 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
   const runTask = createGroundedRunner({ runTask: runPlain, retrieval });
   const ask = createAskTask({ retrieval, runTask: runPlain, config: config.ask });
 
+  // [app:build] — limits, jobs and gateway build their parts below this line
+  const jobs = createJobService({
+    db: store.db,
+    jobs: config.jobs,
+    // pg-boss's own schema, beside the store's (tests: one per test schema).
+    queueSchema: options.schema ? `${options.schema}_boss` : 'groundwork_boss',
+    self: { host: config.host, port: config.port },
+    runs: store.runs,
+    resolveTask: (tenantId, name, version) => tasks.resolve(tenantId, name, version),
+    checkCollection: async (tenantId, name) => void (await retrieval.collection(tenantId, name)),
+    webhookSecret: (tenantId) => auth.webhookSecret(tenantId),
+    logger: options.logger,
+  });
+  const limits = createLimits({ db: store.db, config, logger: options.logger });
+  const runBatcher = createRunBatcher({ runs: store.runs, logger: options.logger });
+  const gateway = createGateway({
+    config,
+    models: registry,
+    embedders,
+    runs: runBatcher,
+    limits,
+    logger: options.logger,
+    newId,
+    now: Date.now,
+  });
+
+  const meter = createMeter({ limits, price: (model) => registry.price(model), logger: options.logger });
+  const sourceChars = (tokens: number) => tokens * 4;
+
   return {
+    // [app:return] — limits, jobs and gateway add their members below this line
+    jobs,
+    limits,
+    gateway,
+    runBatcher,
     config,
     store,
+    auth,
     tasks,
     runTask,
     ask,
@@ -89,12 +148,39 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
       const embedder = retrieval.embedderFor(collection);
       return ingestFiles({ repo: retrievalRepo, embedder, limits: { maxBytes: config.uploadLimitBytes } }, tenantId, collection.name, files, signal);
     },
+    runTaskAs(principal, params, onSoftQuota) {
+      const definition = params.task.definition as TaskDefinition;
+      const maximum = meter.maximum({
+        models: resolveRoute(definition.route, config),
+        inputChars:
+          JSON.stringify(params.input ?? null).length +
+          definition.prompt.user.length +
+          (definition.prompt.system?.length ?? 0) +
+          (definition.retrieval ? sourceChars(definition.retrieval.max_source_tokens) : 0),
+        maxOutputTokens: definition.limits.max_output_tokens,
+        maxCostUsd: definition.limits.max_cost_usd,
+      });
+      return meter.run(principal, maximum, (hooks) => runTask({ ...params, ...hooks }), onSoftQuota);
+    },
+    askAs(principal, input, signal, onSoftQuota) {
+      const maximum = meter.maximum({
+        models: config.ask.route,
+        inputChars: JSON.stringify(input ?? null).length + sourceChars(config.ask.max_source_tokens) + ASK_PROMPT_CHARS,
+        maxOutputTokens: ASK_MAX_OUTPUT_TOKENS,
+      });
+      return meter.run(principal, maximum, (hooks) => ask(principal?.tenantId ?? DEFAULT_TENANT, input, signal, hooks), onSoftQuota);
+    },
     async syncTaskFiles(tenantId = DEFAULT_TENANT) {
       if (!existsSync(config.tasksDir)) return [];
       const files = loadTaskFiles(config.tasksDir, config);
       return tasks.push(tenantId, files.map((f) => f.definition));
     },
     async close() {
+      // [app:close] — limits, jobs and gateway close their parts below this line (before the store)
+      await jobs.close();
+      await limits.close();
+      await gateway.close();
+      await runBatcher.close();
       await registry.close();
       await embedders.close();
       await store.close();

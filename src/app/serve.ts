@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.js';
 import type { Config } from '../config/config.js';
+import { MEMORY_DATA_DIR } from '../store/index.js';
 import { createApp, type App } from './app.js';
 
 /**
@@ -12,6 +13,8 @@ import { createApp, type App } from './app.js';
 export interface RunningServer {
   url: string;
   app: App;
+  /** Embedded mode: the local admin key (also in `<dataDir>/admin-key`), for the CLI and first steps. */
+  localAdmin?: { key: string; keyFile: string | undefined; created: boolean };
   server: FastifyInstance;
   /** Graceful shutdown; resolves when everything is closed. Idempotent. */
   close(): Promise<void>;
@@ -27,10 +30,17 @@ export async function startServer(config: Config, options: { installSignalHandle
     lock: { role: 'serve', url },
     logger: { error: (details, message) => server?.log.error(details, message) },
   });
+  let localAdmin: RunningServer['localAdmin'];
   try {
     await app.syncTaskFiles();
+    // The embedded default stays two commands: the first start makes an admin key for the
+    // default tenant and keeps it in the data folder (mode 0600), where the CLI finds it.
+    if (!config.databaseUrl) localAdmin = await app.auth.ensureLocalAdmin(config.dataDir === MEMORY_DATA_DIR ? undefined : config.dataDir);
     server = await buildServer(app, { logger, state });
     await server.listen({ host: config.host, port: config.port });
+    // Embedded (one process owns the data folder): serve works the jobs too. With DATABASE_URL
+    // the default is separate `groundwork worker` processes (config jobs.in_process).
+    if (config.jobs.in_process) await app.jobs.start(app, { logger: server.log });
   } catch (error) {
     await server?.close().catch(() => undefined);
     await app.close();
@@ -43,6 +53,7 @@ export async function startServer(config: Config, options: { installSignalHandle
   const running: RunningServer = {
     url: actualUrl,
     app,
+    localAdmin,
     server,
     close() {
       closing ??= (async () => {
@@ -50,7 +61,8 @@ export async function startServer(config: Config, options: { installSignalHandle
         const forced = setTimeout(() => server?.server.closeAllConnections(), config.shutdownTimeoutMs);
         forced.unref();
         try {
-          await server?.close();
+          // Jobs in flight get the same grace as requests; what is left is released to the queue.
+          await Promise.all([server?.close(), app.jobs.stop({ timeoutMs: config.shutdownTimeoutMs })]);
         } finally {
           clearTimeout(forced);
           await app.close();

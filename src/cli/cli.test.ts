@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,8 +131,11 @@ describe('groundwork CLI', () => {
       expect(run.code).toBe(0);
       const { run_id } = JSON.parse(run.stdout);
       // The server answers for a run the CLI made: it went through the server's API.
-      const viaServer = await fetch(`http://127.0.0.1:${port}/v1/runs/${run_id}`);
+      // The first start made the local admin key the CLI used; without a key the API says 401.
+      const adminKey = readFileSync(join(dir, '.groundwork', 'admin-key'), 'utf8').trim();
+      const viaServer = await fetch(`http://127.0.0.1:${port}/v1/runs/${run_id}`, { headers: { authorization: `Bearer ${adminKey}` } });
       expect(viaServer.status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${port}/v1/runs/${run_id}`)).status).toBe(401);
 
       const migrate = await cli(['migrate']);
       expect(migrate.code).toBe(1);
@@ -147,9 +150,10 @@ describe('groundwork CLI', () => {
   it('takes over the lock of a server killed with SIGKILL, keeping its committed rows', async () => {
     const port = await freePort();
     const server = await startServe(port);
+    const adminKey = readFileSync(join(dir, '.groundwork', 'admin-key'), 'utf8').trim();
     const response = await fetch(`http://127.0.0.1:${port}/v1/tasks/triage/run`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${adminKey}` },
       body: JSON.stringify({ input: { subject: 'Killed', body: 'soon' } }),
     });
     const { run_id } = (await response.json()) as { run_id: string };

@@ -1,4 +1,7 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
+import { ADMIN_KEY_FILE } from '../auth/auth-service.js';
 import { createLocalApi } from '../app/local-api.js';
 import { createApp } from '../app/app.js';
 import { createClient, GroundworkApiError, type GroundworkApi } from '../client/client.js';
@@ -36,7 +39,7 @@ export async function withApi<T>(config: Config, fn: (api: GroundworkApi, where:
   if (!config.databaseUrl) {
     const owner = readDataDirLock(config.dataDir);
     if (owner?.role === 'serve' && owner.url) {
-      return fn(createClient({ baseUrl: owner.url }), `server ${owner.url} (pid ${owner.pid})`);
+      return fn(createClient({ baseUrl: owner.url, apiKey: localApiKey(config) }), `server ${owner.url} (pid ${owner.pid})`);
     }
   }
   const app = await createApp(config, { lock: { role: 'cli' }, logger: { error: (details, message) => console.error(message, details) } });
@@ -45,6 +48,13 @@ export async function withApi<T>(config: Config, fn: (api: GroundworkApi, where:
   } finally {
     await app.close();
   }
+}
+
+/** The key the CLI sends to a running embedded server: GROUNDWORK_API_KEY, else the data folder's admin key. */
+function localApiKey(config: Config): string | undefined {
+  if (process.env.GROUNDWORK_API_KEY) return process.env.GROUNDWORK_API_KEY;
+  const file = join(config.dataDir, ADMIN_KEY_FILE);
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
 }
 
 /** Prints an error the way a user can act on it (code, message, each issue) and sets the exit code. */

@@ -1,12 +1,15 @@
 import { Command } from 'commander';
 import { askCommand, collectionsCommand, ingestCommand, searchCommand } from './commands/collections.js';
 import { demoCommand } from './commands/demo.js';
+import { keysCommand, tenantsCommand } from './commands/keys.js';
 import { migrateCommand } from './commands/migrate.js';
 import { mockLlmCommand } from './commands/mock-llm.js';
 import { runCommand } from './commands/run.js';
 import { runsCommand } from './commands/runs.js';
 import { serveCommand } from './commands/serve.js';
+import { workerCommand } from './commands/worker.js';
 import { tasksCommand } from './commands/tasks.js';
+import { quotasCommand, usageCommand } from './commands/usage.js';
 
 /** The `groundwork` CLI. Every command has --help; errors print a code and exit 1. */
 export function buildProgram(): Command {
@@ -18,7 +21,8 @@ export function buildProgram(): Command {
     .option('--tasks-dir <dir>', 'task files folder (env GROUNDWORK_TASKS_DIR, default ./tasks)')
     .option('--json', 'machine-readable output')
     .showHelpAfterError();
-  for (const command of [serveCommand(), migrateCommand(), tasksCommand(), runCommand(), runsCommand(), collectionsCommand(), ingestCommand(), searchCommand(), askCommand(), mockLlmCommand(), demoCommand()]) {
+  // [cli:commands] — worker, keys, tenants and usage commands are added to this list
+  for (const command of [serveCommand(), workerCommand(), migrateCommand(), tasksCommand(), runCommand(), runsCommand(), collectionsCommand(), ingestCommand(), searchCommand(), askCommand(), mockLlmCommand(), demoCommand(), tenantsCommand(), keysCommand(), usageCommand(), quotasCommand()]) {
     program.addCommand(command);
   }
   return program;

@@ -90,6 +90,47 @@ const resilienceSchema = z
   })
   .strict();
 
+const limitsSchema = z
+  .object({
+    /** Where rate-limit counters live: memory (one process: the embedded default), postgres (server default), redis. */
+    backend: z.enum(['auto', 'memory', 'postgres', 'redis']).default('auto'),
+    /** redis://… when backend is redis (env GROUNDWORK_REDIS_URL). */
+    redis_url: z.string().optional(),
+    /** Per key, unless the key sets its own. */
+    requests_per_minute: z.number().int().positive().default(600),
+    tokens_per_minute: z.number().int().positive().default(1_000_000),
+  })
+  .strict();
+
+const jobsSchema = z
+  .object({
+    /** Whether `serve` also works jobs. Default: yes embedded (one process), no with DATABASE_URL (run `groundwork worker`). */
+    in_process: z.boolean().optional(),
+    /** Jobs one process works at once. */
+    concurrency: z.number().int().min(1).max(256).default(4),
+    /** Tries per job (first included) before it is dead-lettered. */
+    max_attempts: z.number().int().min(1).max(20).default(3),
+    retry_delay_ms: z.number().int().min(0).default(1_000),
+    /** Per-job deadline for one try. */
+    timeout_ms: z.number().int().min(1_000).max(86_400_000).default(300_000),
+    webhook_max_attempts: z.number().int().min(1).max(20).default(5),
+    webhook_timeout_ms: z.number().int().min(100).max(60_000).default(10_000),
+    /** How often an idle worker asks the queue for work (a local enqueue wakes it at once). */
+    poll_interval_ms: z.number().int().min(50).max(60_000).default(1_000),
+    /** A try still active this long past its timeout counts as lost (its worker died) and is delivered again. */
+    expiry_grace_ms: z.number().int().min(1_000).max(3_600_000).default(30_000),
+    /** How often queue maintenance runs: re-delivers lost tries, archives finished ones. */
+    maintenance_interval_ms: z.number().int().min(1_000).max(3_600_000).default(30_000),
+  })
+  .strict();
+
+const authSchema = z
+  .object({
+    /** How long a process trusts a key it looked up (revocation elsewhere takes up to this long). */
+    key_cache_ms: z.number().int().min(0).max(300_000).default(5_000),
+  })
+  .strict();
+
 const fileSchema = z
   .object({
     data_dir: z.string().optional(),
@@ -108,9 +149,15 @@ const fileSchema = z
     embedders: z.record(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i), embedderSchema).default({}),
     resilience: resilienceSchema.default(resilienceSchema.parse({})),
     ask: askSchema.default(askSchema.parse({})),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+    jobs: jobsSchema.default(jobsSchema.parse({})),
+    auth: authSchema.default(authSchema.parse({})),
   })
   .strict();
 
+export type LimitsConfig = z.infer<typeof limitsSchema>;
+export type JobsConfig = z.infer<typeof jobsSchema> & { in_process: boolean };
+export type AuthConfig = z.infer<typeof authSchema>;
 export type ProviderConfig = z.infer<typeof providerSchema> & { name: string; api_key?: string };
 export type ModelConfig = z.infer<typeof modelSchema> & { name: string };
 export type ResilienceConfig = z.infer<typeof resilienceSchema>;
@@ -135,6 +182,9 @@ export interface Config {
   embedders: Readonly<Record<string, Readonly<EmbedderConfig>>>;
   resilience: Readonly<ResilienceConfig>;
   ask: Readonly<AskConfig>;
+  limits: Readonly<LimitsConfig>;
+  jobs: Readonly<JobsConfig>;
+  auth: Readonly<AuthConfig>;
   /** Absolute path of the config file that was read, if any. */
   configFile: string | undefined;
 }
@@ -275,6 +325,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     embedders: Object.freeze(embedders),
     resilience: Object.freeze({ ...fileValues.resilience }),
     ask: Object.freeze({ ...fileValues.ask, route: Object.freeze([...fileValues.ask.route]) as string[] }),
+    limits: Object.freeze({ ...fileValues.limits, redis_url: env.GROUNDWORK_REDIS_URL ?? fileValues.limits.redis_url }),
+    jobs: Object.freeze({ ...fileValues.jobs, in_process: fileValues.jobs.in_process ?? databaseUrl === undefined }),
+    auth: Object.freeze({ ...fileValues.auth }),
     configFile,
   };
   return Object.freeze(config);

@@ -47,6 +47,32 @@ export const ERROR_CODES = {
   STORE_EXTENSION_MISSING: { httpStatus: 500, category: 'system' },
   STORE_UNAVAILABLE: { httpStatus: 503, category: 'system' },
   STORE_MIGRATION_CHANGED: { httpStatus: 500, category: 'system' },
+  // auth: one code for every bad key (malformed, unknown, revoked, expired): no hint which part was wrong
+  AUTH_REQUIRED: { httpStatus: 401, category: 'user' },
+  AUTH_INVALID_KEY: { httpStatus: 401, category: 'user' },
+  AUTH_FORBIDDEN: { httpStatus: 403, category: 'user' },
+  KEY_NOT_FOUND: { httpStatus: 404, category: 'user' },
+  TENANT_NOT_FOUND: { httpStatus: 404, category: 'user' },
+  TENANT_EXISTS: { httpStatus: 409, category: 'user' },
+  // limits
+  RATE_LIMITED: { httpStatus: 429, category: 'user' },
+  QUOTA_EXCEEDED: { httpStatus: 429, category: 'user' },
+  // idempotency
+  IDEMPOTENCY_KEY_INVALID: { httpStatus: 400, category: 'user' },
+  /** The key was used before with a different request body. */
+  IDEMPOTENCY_KEY_REUSED: { httpStatus: 409, category: 'user' },
+  /** The first request with this key is still being processed. */
+  IDEMPOTENCY_IN_PROGRESS: { httpStatus: 409, category: 'user' },
+  // jobs
+  JOB_NOT_FOUND: { httpStatus: 404, category: 'user' },
+  /** Cancel of a job that already finished (succeeded, failed or cancelled). */
+  JOB_ALREADY_FINISHED: { httpStatus: 409, category: 'user' },
+  JOB_CANCELLED: { httpStatus: 409, category: 'user' },
+  JOB_TIMEOUT: { httpStatus: 504, category: 'upstream' },
+  WEBHOOK_URL_INVALID: { httpStatus: 400, category: 'user' },
+  // OpenAI-compatible gateway
+  GATEWAY_MODEL_NOT_FOUND: { httpStatus: 404, category: 'user' },
+  GATEWAY_REQUEST_INVALID: { httpStatus: 400, category: 'user' },
   // server
   SERVER_SHUTTING_DOWN: { httpStatus: 503, category: 'system' },
   INTERNAL: { httpStatus: 500, category: 'system' },

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { GroundworkError } from '../kernel/errors.js';
 import type { Database } from './ports.js';
+import { JOBS_SQL } from './sql/0005_jobs.js';
+import { LIMITS_SQL } from './sql/0006_limits.js';
 
 /**
  * Forward-only schema migrations, embedded in code so `dist/` needs no asset copying.
@@ -174,6 +176,57 @@ CREATE INDEX retrieval_changes_since ON retrieval_changes (tenant_id, collection
 ALTER TABLE runs ADD COLUMN grounding jsonb;
 `,
   },
+  {
+    id: '0004_auth',
+    sql: `
+-- Tenants own everything; API keys authenticate a request to one tenant with one role.
+-- webhook_secret signs the tenant's job webhooks (HMAC-SHA256), so it is kept, not hashed.
+CREATE TABLE tenants (
+  id             text        PRIMARY KEY,
+  name           text        NOT NULL DEFAULT '',
+  webhook_secret text        NOT NULL,
+  created_at     timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- A key is shown once; only its SHA-256 is stored. prefix is the visible, unique start of
+-- the key (gwk_xxxxxxxx) that finds the row; the hash is then compared in constant time.
+-- Authentication is the one lookup not scoped by tenant: the key is what names the tenant.
+CREATE TABLE api_keys (
+  tenant_id           text        NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  id                  text        NOT NULL,
+  prefix              text        NOT NULL UNIQUE,
+  hash                text        NOT NULL,
+  name                text        NOT NULL DEFAULT '',
+  role                text        NOT NULL CHECK (role IN ('viewer', 'runner', 'developer', 'admin')),
+  requests_per_minute integer     CHECK (requests_per_minute > 0),
+  tokens_per_minute   integer     CHECK (tokens_per_minute > 0),
+  created_at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+  expires_at          timestamptz,
+  revoked_at          timestamptz,
+  PRIMARY KEY (tenant_id, id)
+);
+
+-- Idempotency-Key: the first request with a key claims it (status pending) and stores its
+-- answer; the same key and body again gets that answer, a different body a 409.
+CREATE TABLE idempotency_keys (
+  tenant_id       text        NOT NULL,
+  key             text        NOT NULL,
+  scope           text        NOT NULL,
+  body_hash       text        NOT NULL,
+  status          text        NOT NULL CHECK (status IN ('pending', 'done')),
+  response_status integer,
+  response        jsonb,
+  created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (tenant_id, key)
+);
+
+-- Runs say which key made them (usage by key) and what kind of call they were.
+ALTER TABLE runs ADD COLUMN key_id text;
+CREATE INDEX runs_by_time ON runs (tenant_id, created_at);
+`,
+  },
+  { id: '0005_jobs', sql: JOBS_SQL },
+  { id: '0006_limits', sql: LIMITS_SQL },
 ];
 
 export interface MigrateOptions {

@@ -104,6 +104,8 @@ export interface RunRecord {
   attempts: AttemptRecord[];
   /** Grounded runs: retrieval scores, chunks used, citations proposed/verified/dropped, abstained, ungrounded. */
   grounding?: Record<string, unknown>;
+  /** The API key that made the run (usage by key); undefined for in-process callers. */
+  keyId?: string;
 }
 
 export type RunSummary = Omit<RunRecord, 'input' | 'output' | 'attempts'> & { attemptCount: number };
@@ -119,6 +121,8 @@ export interface RunListQuery {
 export interface RunRepository {
   /** Stores the run and all its attempts atomically. */
   record(tenantId: string, run: RunRecord): Promise<void>;
+  /** Stores many runs (any tenants) and their attempts in one statement, all or nothing (the batching recorder's write). */
+  recordMany(entries: ReadonlyArray<{ tenantId: string; run: RunRecord }>): Promise<void>;
   get(tenantId: string, id: string): Promise<RunRecord | undefined>;
   /** Newest first. */
   list(tenantId: string, query: RunListQuery): Promise<RunSummary[]>;

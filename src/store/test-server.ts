@@ -15,7 +15,7 @@ export interface TestServer {
   available: boolean;
   /** Creates a fresh schema and returns its name; dropped by `cleanup`. */
   createSchema(prefix?: string): Promise<string>;
-  /** Drops every schema created here. */
+  /** Drops every schema created here (and its job-queue schema). */
   cleanup(): Promise<void>;
 }
 
@@ -39,7 +39,8 @@ export async function testServer(env: NodeJS.ProcessEnv = process.env): Promise<
     },
     async cleanup() {
       if (schemas.length === 0) return;
-      const names = schemas.splice(0);
+      // The job queue (pg-boss) keeps its tables in `<schema>_boss` beside the store's.
+      const names = schemas.splice(0).flatMap((name) => [name, `${name}_boss`]);
       await withClient(url, (client) => client.query(`DROP SCHEMA IF EXISTS ${names.join(', ')} CASCADE`));
     },
   };

@@ -29,6 +29,10 @@ export interface AskDeps {
   config: AskConfig;
 }
 
+export const ASK_MAX_OUTPUT_TOKENS = 1_024;
+/** The fixed part of ask's prompt (system prompt and instructions), for quota reservations. */
+export const ASK_PROMPT_CHARS = ASK_SYSTEM_PROMPT.length + 1_000;
+
 export function createAskTask(deps: AskDeps) {
   const definition: TaskDefinition = {
     name: 'ask',
@@ -38,12 +42,12 @@ export function createAskTask(deps: AskDeps) {
     prompt: { system: ASK_SYSTEM_PROMPT, user: '(built from the retrieved sources)' },
     route: [...deps.config.route],
     temperature: 0,
-    limits: { timeout_ms: deps.config.timeout_ms, max_output_tokens: 1_024 },
+    limits: { timeout_ms: deps.config.timeout_ms, max_output_tokens: ASK_MAX_OUTPUT_TOKENS },
   };
   // The built-in task is versioned like any other: its version changes when the route or prompt does.
   const task: TaskVersionRecord = { name: 'ask', version: taskVersion(definition), definition, createdAt: new Date(0), active: true };
 
-  return async function ask(tenantId: string, input: unknown, signal?: AbortSignal): Promise<RunResult> {
+  return async function ask(tenantId: string, input: unknown, signal?: AbortSignal, meter: Pick<RunTaskParams, 'keyId' | 'onUsage'> = {}): Promise<RunResult> {
     const issues = validateValue(definition.input_schema, input);
     if (issues.length > 0) {
       throw new GroundworkError('TASK_INPUT_INVALID', 'input does not match the input schema of task "ask"', { details: { issues } });
@@ -61,6 +65,7 @@ export function createAskTask(deps: AskDeps) {
 
     if (sources.length === 0) {
       return deps.runTask({
+        ...meter,
         tenantId,
         task,
         input,
@@ -89,6 +94,7 @@ export function createAskTask(deps: AskDeps) {
     }
 
     return deps.runTask({
+      ...meter,
       tenantId,
       task,
       input,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../kernel/json.js';
 import { z } from 'zod';
 import { checkModelUsable, type Config } from '../config/config.js';
 import { GroundworkError, type Issue } from '../kernel/errors.js';
@@ -133,15 +134,4 @@ function invalid(source: string, issues: Issue[]): GroundworkError {
     `${source} is not a valid task: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
     { details: { source, issues } },
   );
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }

@@ -14,6 +14,9 @@ function memoryRuns(): RunRepository & { saved: RunRecord[] } {
     async record(_tenant, run) {
       saved.push(structuredClone(run));
     },
+    async recordMany(entries) {
+      for (const entry of entries) saved.push(structuredClone(entry.run));
+    },
     async get(_tenant, id) {
       return saved.find((r) => r.id === id);
     },

@@ -41,6 +41,12 @@ export interface RunTaskParams {
   signal?: AbortSignal;
   /** Grounded runs: the prompt comes with retrieved sources and the output is checked against them. */
   grounding?: GroundingStep;
+  /** The API key the run is made with (recorded for usage by key). */
+  keyId?: string;
+  /** A caller-chosen run id (jobs key runs by job and attempt, so a re-delivered job finds its run). */
+  runId?: string;
+  /** Told the run's total usage once it is recorded, success or failure (quota settlement). */
+  onUsage?: (usage: { inputTokens: number; outputTokens: number; costUsd: number }) => void;
 }
 
 /** How a grounded run differs: its user prompt, its abstention, its output check (see src/grounding). */
@@ -112,7 +118,7 @@ export function createTaskRunner(deps: RunTaskDeps) {
 
     const startedAt = deps.now();
     const started = performance.now();
-    const runId = deps.newId('run');
+    const runId = params.runId ?? deps.newId('run');
     const attempts: AttemptRecord[] = [];
     let spentUsd = 0;
     const budget = new AbortController();
@@ -134,12 +140,13 @@ export function createTaskRunner(deps: RunTaskDeps) {
       input: params.input,
       createdAt: new Date(startedAt),
       attempts,
+      keyId: params.keyId,
     };
 
     if (params.grounding?.abstention) {
       const { output, metrics } = params.grounding.abstention;
       const latencyMs = performance.now() - started;
-      await record(deps, params.tenantId, { ...base, status: 'ok', model: 'none', degraded: false, output, inputTokens: 0, outputTokens: 0, costUsd: 0, latencyMs, grounding: metrics });
+      await record(deps, params, { ...base, status: 'ok', model: 'none', degraded: false, output, inputTokens: 0, outputTokens: 0, costUsd: 0, latencyMs, grounding: metrics });
       return {
         output,
         run_id: runId,
@@ -168,7 +175,7 @@ export function createTaskRunner(deps: RunTaskDeps) {
       const output = finalized ? finalized.output : result.object;
       const latencyMs = performance.now() - started;
       const degraded = (result.tier ?? 0) > 0;
-      await record(deps, params.tenantId, {
+      await record(deps, params, {
         ...base,
         status: 'ok',
         model: result.model,
@@ -192,7 +199,7 @@ export function createTaskRunner(deps: RunTaskDeps) {
     } catch (cause) {
       const error = toRunError(cause, { budgetExceeded: budget.signal.aborted, cancelled: params.signal?.aborted === true, attempts, spentUsd });
       error.runId = runId;
-      await record(deps, params.tenantId, {
+      await record(deps, params, {
         ...base,
         status: 'error',
         degraded: false,
@@ -275,9 +282,10 @@ function toRunError(
   return new GroundworkError('INTERNAL', 'the run failed unexpectedly', { details: { attempts }, cause });
 }
 
-async function record(deps: RunTaskDeps, tenantId: string, run: RunRecord): Promise<void> {
+async function record(deps: RunTaskDeps, params: RunTaskParams, run: RunRecord): Promise<void> {
+  params.onUsage?.({ inputTokens: run.inputTokens, outputTokens: run.outputTokens, costUsd: run.costUsd });
   try {
-    await deps.runs.record(tenantId, run);
+    await deps.runs.record(params.tenantId, run);
   } catch (error) {
     // The model work is done and paid for: answer the caller even if the trace write failed.
     deps.logger.error({ err: error, run_id: run.id }, 'failed to record run');

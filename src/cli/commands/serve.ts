@@ -22,6 +22,12 @@ export function serveCommand(): Command {
         }
         const running = await startServer(config, { installSignalHandlers: true });
         running.server.log.info(`Groundwork listening on ${running.url} (docs: ${running.url}/docs, store: ${running.app.store.db.kind})`);
+        const admin = running.localAdmin;
+        if (admin?.keyFile) {
+          running.server.log.info(
+            `${admin.created ? 'created the local admin API key' : 'local admin API key'}: ${admin.keyFile} (send it as Authorization: Bearer <key>; the CLI reads it from there)`,
+          );
+        }
       }),
     );
 }

@@ -1,0 +1,11 @@
+/**
+ * Durable jobs: task runs and ingestions worked in the background with retries, backoff,
+ * dead letters, per-try timeouts, cancellation, progress and signed completion webhooks.
+ * pg-boss (on the store's own database port) is the queue; the `jobs` table is the record.
+ */
+export { createJobService, type JobService, type JobServiceDeps, type JobLogger, type StartOptions } from './job-service.js';
+export type { JobHost } from './job-runner.js';
+export { presentJob, type JobJson } from './present.js';
+export { signWebhook, verifyWebhook, checkWebhookUrl, SIGNATURE_HEADER, type SelfAddress } from './webhooks.js';
+export { QUEUES } from './queue.js';
+export * from './types.js';

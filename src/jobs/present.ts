@@ -1,0 +1,57 @@
+import type { Job, JobError, JobKind, JobProgress, JobStatus } from './types.js';
+
+/** A job as the HTTP API and webhooks show it (snake_case; the payload summarized, not echoed). */
+export interface JobJson {
+  id: string;
+  kind: JobKind;
+  status: JobStatus;
+  task?: string;
+  task_version?: string;
+  collection?: string;
+  documents?: number;
+  progress: JobProgress | null;
+  result?: unknown;
+  error?: JobError;
+  attempts: number;
+  max_attempts: number;
+  timeout_ms: number;
+  webhook_url?: string;
+  webhook?: { status: 'pending' | 'delivered' | 'failed'; attempts: number; last_status?: number; last_error?: string; delivered_at?: string };
+  run_id?: string;
+  created_at: string;
+  updated_at: string;
+  started_at?: string;
+  finished_at?: string;
+}
+
+export function presentJob(job: Job): JobJson {
+  return {
+    id: job.id,
+    kind: job.kind,
+    status: job.status,
+    ...(job.kind === 'task_run' ? { task: job.payload.task, task_version: job.payload.version } : { collection: job.payload.collection, documents: job.payload.documents.length }),
+    progress: job.progress ?? null,
+    ...(job.result !== undefined ? { result: job.result } : {}),
+    ...(job.error ? { error: job.error } : {}),
+    attempts: job.attempts,
+    max_attempts: job.maxAttempts,
+    timeout_ms: job.timeoutMs,
+    ...(job.webhookUrl ? { webhook_url: job.webhookUrl } : {}),
+    ...(job.webhook
+      ? {
+          webhook: {
+            status: job.webhook.status,
+            attempts: job.webhook.attempts,
+            ...(job.webhook.lastStatus !== undefined ? { last_status: job.webhook.lastStatus } : {}),
+            ...(job.webhook.lastError !== undefined ? { last_error: job.webhook.lastError } : {}),
+            ...(job.webhook.deliveredAt !== undefined ? { delivered_at: job.webhook.deliveredAt } : {}),
+          },
+        }
+      : {}),
+    ...(job.runId ? { run_id: job.runId } : {}),
+    created_at: job.createdAt.toISOString(),
+    updated_at: job.updatedAt.toISOString(),
+    ...(job.startedAt ? { started_at: job.startedAt.toISOString() } : {}),
+    ...(job.finishedAt ? { finished_at: job.finishedAt.toISOString() } : {}),
+  };
+}
