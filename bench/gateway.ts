@@ -4,7 +4,7 @@
  * tenant quotas (reserve before, settle after), cost and a run record per call (batched into
  * the embedded store). Compared in the same run with calling the mock model directly.
  *
- *   npm run bench:gateway [-- --requests 2000 --warmup 500 --seconds 6 --connections 100 --breakdown]
+ *   npm run bench:gateway [-- --requests 2000 --warmup 500 --seconds 6 --connections 100 --breakdown --data-dir DIR|memory://]
  *
  * Layout: Groundwork runs in the main thread (the "one process" measured); mock-llm and the
  * load generator each run in their own worker thread, so neither shares its event loop (on a
@@ -125,6 +125,7 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '6' },
       connections: { type: 'string', default: '100' },
       breakdown: { type: 'boolean', default: false },
+      'data-dir': { type: 'string' },
     },
   });
   const requests = Number(values.requests);
@@ -140,7 +141,11 @@ async function main(): Promise<void> {
   const mockWorker = new Worker(new URL(import.meta.url), { workerData: { role: 'mock' } });
   const mockUrl = await new Promise<string>((resolve) => mockWorker.once('message', (m: { url: string }) => resolve(m.url)));
 
-  const base = loadConfig({ env: {}, cwd: mkdtempSync(join(tmpdir(), 'gw-bench-gateway-')), overrides: { dataDir: 'memory://', logLevel: 'silent' } });
+  // The embedded default: PGlite in a data folder (memory:// pays emscripten's in-memory file
+  // growth on every WAL write, which a real installation never does).
+  const workDir = mkdtempSync(join(tmpdir(), 'gw-bench-gateway-'));
+  const dataDir = values['data-dir'] ?? join(workDir, 'data');
+  const base = loadConfig({ env: {}, cwd: workDir, overrides: { dataDir, logLevel: 'silent' } });
   const config = {
     ...base,
     providers: { ...base.providers, mock: { name: 'mock', type: 'openai-compatible' as const, base_url: mockUrl, native_structured_output: true } },
@@ -249,7 +254,7 @@ async function main(): Promise<void> {
     runs_recorded: recorded,
     quota_usd_used: quota ? Math.round(quota.used * 1e6) / 1e6 : null,
     on: 'auth (API key), rate limits, hard usd+token quotas, run recording (batched), cost',
-    store: 'embedded (PGlite, memory://)',
+    store: dataDir === 'memory://' ? 'embedded (PGlite, memory://)' : 'embedded (PGlite in a data folder)',
     layout: 'groundwork in the main thread; mock-llm and the load generator in worker threads',
     machine: machine(),
   };

@@ -38,8 +38,16 @@ interface ClaimRow {
 }
 
 export function registerIdempotency(server: FastifyInstance, db: Database): void {
-  server.addHook('preHandler', async (request, reply) => {
-    if (!request.routeOptions.config.idempotent) return;
+  // Route-level hooks, on the routes that create work only: other routes (the gateway's hot
+  // path among them) pay nothing for this feature.
+  server.addHook('onRoute', (route) => {
+    if (!route.config?.idempotent) return;
+    route.preHandler = [...[route.preHandler ?? []].flat(), claim];
+    route.onSend = [...[route.onSend ?? []].flat(), store];
+    route.onResponse = [...[route.onResponse ?? []].flat(), release];
+  });
+
+  async function claim(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const header = request.headers['idempotency-key'];
     if (header === undefined) return;
     const key = Array.isArray(header) ? header.join(',') : header;
@@ -77,9 +85,9 @@ export function registerIdempotency(server: FastifyInstance, db: Database): void
       throw new GroundworkError('IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is being processed; retry shortly', { details: { idempotency_key: key } });
     }
     await replay(reply, row);
-  });
+  }
 
-  server.addHook('onSend', async (request, reply, payload) => {
+  async function store(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
     const claim = request.idempotencyClaim;
     if (!claim) return payload;
     request.idempotencyClaim = undefined;
@@ -94,13 +102,13 @@ export function registerIdempotency(server: FastifyInstance, db: Database): void
       payload,
     ]);
     return payload;
-  });
+  }
 
   // A request that ended without a reply being sent (client gone) must not hold its key forever.
-  server.addHook('onResponse', async (request) => {
+  async function release(request: FastifyRequest): Promise<void> {
     const claim = request.idempotencyClaim;
     if (claim) await db.query(`DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND status = 'pending'`, [claim.tenantId, claim.key]);
-  });
+  }
 }
 
 async function replay(reply: FastifyReply, row: ClaimRow): Promise<void> {

@@ -45,13 +45,16 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
   server.removeContentTypeParser(['text/plain']);
   server.setValidatorCompiler(validatorCompiler);
   server.setSerializerCompiler(serializerCompiler);
-  server.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks: no promise per request on the hot path.
+  server.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
   // While draining, answers close their keep-alive connection so shutdown need not wait
   // for idle clients (Node closes only connections that are idle when close() starts).
-  server.addHook('onSend', async (_request, reply) => {
+  server.addHook('onSend', (_request, reply, payload, done) => {
     if (state.shuttingDown) reply.header('connection', 'close');
+    done(null, payload);
   });
   registerErrorHandling(server);
   registerAuthentication(server, app, options.routeTable);

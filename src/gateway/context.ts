@@ -6,7 +6,7 @@ import type { Clock, IdGenerator } from '../kernel/ids.js';
 import type { Limits, Reservation, UsageAmount } from '../limits/ports.js';
 import { costUsd } from '../models/pricing.js';
 import type { ModelRegistry } from '../models/registry.js';
-import { createBreaker, type ProviderBreaker } from '../models/resilience/circuit-breaker.js';
+import type { ProviderBreaker } from '../models/resilience/circuit-breaker.js';
 import { ModelCallError, type TokenUsage } from '../models/spec.js';
 import type { RunBatcher } from '../store/run-batcher.js';
 import type { AttemptRecord, RunRecord } from '../store/ports.js';
@@ -21,7 +21,7 @@ export interface GatewayLogger {
 
 export interface GatewayDeps {
   config: GatewayConfig;
-  models: Pick<ModelRegistry, 'tier'>;
+  models: Pick<ModelRegistry, 'tier' | 'breaker'>;
   embedders: Pick<EmbedderRegistry, 'get' | 'names'>;
   /** Where run records go: the batching recorder (never a round trip on the response path). */
   runs: Pick<RunBatcher, 'add'>;
@@ -40,24 +40,6 @@ export interface GatewayContext {
   upstream: Upstream;
   breaker(provider: string): ProviderBreaker;
   defaultMaxTokens: number;
-}
-
-export function breakers(config: GatewayConfig): (provider: string) => ProviderBreaker {
-  const byProvider = new Map<string, ProviderBreaker>();
-  const { resilience } = config;
-  return (provider) => {
-    let breaker = byProvider.get(provider);
-    if (!breaker) {
-      breaker = createBreaker({
-        failureRate: resilience.breaker_failure_rate,
-        window: resilience.breaker_window,
-        minCalls: resilience.breaker_min_calls,
-        halfOpenAfterMs: resilience.breaker_half_open_after_ms,
-      });
-      byProvider.set(provider, breaker);
-    }
-    return breaker;
-  };
 }
 
 /** A breaker's refusal as the model port reports it. */

@@ -1,5 +1,5 @@
 import { chatCompletions, type GatewayCall, type GatewayReply } from './chat.js';
-import { breakers, type GatewayContext, type GatewayDeps } from './context.js';
+import { type GatewayContext, type GatewayDeps } from './context.js';
 import { embeddings } from './embeddings.js';
 import { createPlans } from './targets.js';
 import { createUpstream, type Upstream } from './upstream.js';
@@ -28,7 +28,7 @@ export function createGateway(options: CreateGatewayOptions): Gateway {
     deps,
     plans: createPlans(deps),
     upstream,
-    breaker: breakers(deps.config),
+    breaker: (provider) => deps.models.breaker(provider),
     defaultMaxTokens: deps.defaultMaxTokens ?? 4_096,
   };
   return {

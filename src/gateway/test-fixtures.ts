@@ -114,7 +114,7 @@ export async function gatewayUnderTest(config: Config, options: { limits?: Retur
   const limits = options.limits ?? recordingLimits();
   const recorded = recordedRuns();
   const registry = createModelRegistry(config, { builtinModels: { extractive: () => createExtractiveEngine() } });
-  const models: Pick<ModelRegistry, 'tier'> = { tier: (name) => options.ports?.[name] ?? registry.tier(name) };
+  const models: Pick<ModelRegistry, 'tier' | 'breaker'> = { tier: (name) => options.ports?.[name] ?? registry.tier(name), breaker: (provider) => registry.breaker(provider) };
   const embedders = createEmbedderRegistry({ providers: config.providers, embedders: config.embedders });
   const gateway = createGateway({ config, models, embedders, runs: recorded, limits, logger: { error: () => {} }, newId, now: Date.now });
   const server = Fastify({ logger: false, forceCloseConnections: true });

@@ -23,6 +23,8 @@ export interface ModelRegistry {
   route(modelNames: readonly string[]): ModelPort;
   has(name: string): boolean;
   price(name: string): ResolvedPrice;
+  /** The provider's circuit breaker, shared by every caller of that provider (task runs, the gateway). */
+  breaker(provider: string): ProviderBreaker;
   /** Releases local models that were loaded. */
   close(): Promise<void>;
 }
@@ -125,6 +127,7 @@ export function createModelRegistry(
     tier,
     route: (modelNames) => createRouter(modelNames.map((name) => withStructuredOutput(tier(name)))),
     has: (name) => Object.hasOwn(models, name),
+    breaker: breakerFor,
     price: (name) => {
       const model = modelConfig(name);
       return priceFor(model, { providerType: providerConfig(model).type });
