@@ -13,6 +13,8 @@
  *     difference of percentiles, through Groundwork minus direct.
  * (b) throughput: `--connections` keep-alive connections, each sending its next request as
  *     soon as the last one answered, for `--seconds` (two interleaved rounds each side).
+ * A bare pass-through proxy (fastify + undici, nothing else) is measured the same way in the
+ * same run (`bare_proxy_*`): the issue's yardstick, in this layout.
  * Groundwork's own CPU time per request (its thread only, from /proc on Linux) is reported
  * too: unlike req/s it barely depends on what else the machine is running.
  * `--breakdown` measures that CPU time with the layers switched on one at a time (a bare
@@ -166,6 +168,12 @@ async function main(): Promise<void> {
   server.post('/v1/bench-forward', { config: { role: 'runner' }, schema: { hide: true } }, async (request, reply) => reply.type('application/json').send(await forward(request.body)));
   await server.listen({ port: 0, host: '127.0.0.1' });
   const address = server.server.address() as { port: number };
+  // The reference the issue quotes: a bare pass-through proxy (fastify + undici, nothing else),
+  // measured in the same layout and run, so what Groundwork adds over plain proxying shows.
+  const Fastify = (await import('fastify')).default;
+  const bare = Fastify({ logger: false });
+  bare.post('/forward', async (request, reply) => reply.type('application/json').send(await forward(request.body)));
+  await bare.listen({ port: 0, host: '127.0.0.1' });
 
   // A real tenant, key and hard quotas that this run will not exhaust.
   await app.auth.createTenant({ id: 'bench' });
@@ -176,6 +184,7 @@ async function main(): Promise<void> {
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
   const direct: LoadTarget = { origin: mockBase.origin, path: `${mockBase.pathname}/chat/completions`, headers };
   const through: LoadTarget = { origin: `http://127.0.0.1:${address.port}`, path: '/v1/chat/completions', headers };
+  const bareTarget: LoadTarget = { origin: `http://127.0.0.1:${(bare.server.address() as { port: number }).port}`, path: '/forward', headers };
 
   const loadWorker = new Worker(new URL(import.meta.url), { workerData: { role: 'load' } });
   /** Runs a load command; `cpuMs` is this thread's CPU time between the load thread's start and end marks. */
@@ -205,21 +214,26 @@ async function main(): Promise<void> {
 
   // Interleave two rounds of each so drift on a noisy machine hits both sides alike.
   const directLat: number[] = [];
+  const bareLat: number[] = [];
   const gwLat: number[] = [];
   const cpuPerRequest: number[] = [];
   for (let round = 0; round < 2; round++) {
     directLat.push(...(await run<{ latencies: number[] }>({ kind: 'sequential', target: direct, requests: requests / 2, warmup })).latencies);
+    bareLat.push(...(await run<{ latencies: number[] }>({ kind: 'sequential', target: bareTarget, requests: requests / 2, warmup })).latencies);
     const gw = await run<{ latencies: number[] }>({ kind: 'sequential', target: through, requests: requests / 2, warmup });
     gwLat.push(...gw.latencies);
     cpuPerRequest.push((gw.cpuMs * 1000) / gw.latencies.length);
   }
   const directRps: number[] = [];
+  const bareRps: number[] = [];
   const gwRps: number[] = [];
   const cpuPerRequestLoaded: number[] = [];
   let failed = 0;
   for (let round = 0; round < 2; round++) {
     const d = await throughput(direct);
     directRps.push(d.completed / d.seconds);
+    const b = await throughput(bareTarget);
+    bareRps.push(b.completed / b.seconds);
     const g = await throughput(through);
     gwRps.push(g.completed / g.seconds);
     cpuPerRequestLoaded.push((g.cpuMs * 1000) / g.completed);
@@ -241,6 +255,9 @@ async function main(): Promise<void> {
     added_p99_ms: ms(percentile(gwLat, 99) - percentile(directLat, 99)),
     req_per_s: Math.round(average(gwRps)),
     direct_req_per_s: Math.round(average(directRps)),
+    bare_proxy_added_p50_ms: ms(percentile(bareLat, 50) - percentile(directLat, 50)),
+    bare_proxy_added_p99_ms: ms(percentile(bareLat, 99) - percentile(directLat, 99)),
+    bare_proxy_req_per_s: Math.round(average(bareRps)),
     groundwork_p50_ms: ms(percentile(gwLat, 50)),
     groundwork_p99_ms: ms(percentile(gwLat, 99)),
     direct_p50_ms: ms(percentile(directLat, 50)),
@@ -261,6 +278,7 @@ async function main(): Promise<void> {
 
   loadWorker.postMessage({ kind: 'stop' } satisfies LoadCommand);
   await server.close();
+  await bare.close();
   await upstream.close();
   await app.close();
   await mockWorker.terminate();
@@ -272,11 +290,6 @@ async function main(): Promise<void> {
    * rounds). Layers are switched off by swapping App members for no-op stubs (bench only).
    */
   async function layers(): Promise<Record<string, number>> {
-    const Fastify = (await import('fastify')).default;
-    const bare = Fastify({ logger: false });
-    bare.post('/forward', async (request, reply) => reply.type('application/json').send(await forward(request.body)));
-    await bare.listen({ port: 0, host: '127.0.0.1' });
-    const bareTarget: LoadTarget = { origin: `http://127.0.0.1:${(bare.server.address() as { port: number }).port}`, path: '/forward', headers };
     const plumbingTarget: LoadTarget = { ...through, path: '/v1/bench-forward' };
 
     const mutable = app as unknown as {
@@ -315,7 +328,6 @@ async function main(): Promise<void> {
       }
     }
     layer({ quotas: true, auth: true, recording: true });
-    await bare.close();
     return best;
   }
 }
