@@ -31,7 +31,7 @@ function configWith(tasks: Record<string, unknown>[]) {
 }
 
 beforeAll(async () => {
-  slow = await startMockLlm({ latency: { minMs: 400, maxMs: 400 } });
+  slow = await startMockLlm({ latency: { minMs: 1_000, maxMs: 1_000 } });
 });
 afterAll(async () => {
   await slow.close();
@@ -42,7 +42,10 @@ describe('startServer', () => {
     const running = await startServer(configWith([triageDefinition({ name: "slow-task" })]));
     const input = { subject: 's', body: 'b' };
     const inFlight = fetch(`${running.url}/v1/tasks/slow-task/run`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${running.localAdmin?.key}` }, body: JSON.stringify({ input }) });
-    await new Promise((r) => setTimeout(r, 100));
+    // Shut down once the run is really in flight (its model call has reached the mock), not
+    // after a fixed sleep that a loaded machine can outlast.
+    const before = slow.stats().total;
+    for (let waited = 0; slow.stats().total === before && waited < 10_000; waited += 5) await new Promise((r) => setTimeout(r, 5));
     const closing = running.close();
     await new Promise((r) => setTimeout(r, 20));
     const refused = await fetch(`${running.url}/healthz`).then(
