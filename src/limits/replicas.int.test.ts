@@ -106,6 +106,7 @@ describe.skipIf(!server.available)('two serve replicas on one PostgreSQL', () =>
       ),
     );
     const admitted = responses.filter((r) => r.status === 200);
+    console.info(`limit test: ${admitted.length} of ${responses.length} concurrent requests admitted at 600/min across 2 replicas`);
     expect(Math.abs(admitted.length - 600)).toBeLessThanOrEqual(6);
     expect(new Set(responses.filter((r) => r.status !== 200).map((r) => `${r.status} ${r.code}`))).toEqual(new Set(['429 RATE_LIMITED']));
     expect(admitted.every((r) => r.limit === '600')).toBe(true);
@@ -133,6 +134,7 @@ describe.skipIf(!server.available)('two serve replicas on one PostgreSQL', () =>
       ((await (await fetch(`${replicas[0].url}/v1/quotas`, { headers: { authorization: `Bearer ${paidKey}` } })).json()) as { quotas: Array<{ used: number; reserved: number; limit: number }> }).quotas[0];
     await expect.poll(async () => (await quotas()).reserved, { timeout: 10_000 }).toBe(0);
     const standing = await quotas();
+    console.info(`quota test: ${paid.length} paid, ${refused.length} refused; used $${standing.used} of a $${standing.limit} hard quota`);
     expect(standing.limit).toBe(QUOTA_USD);
     expect(standing.used).toBeGreaterThan(0);
     expect(standing.used).toBeLessThanOrEqual(QUOTA_USD);
