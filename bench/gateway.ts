@@ -237,7 +237,7 @@ async function main(): Promise<void> {
     const g = await throughput(through);
     gwRps.push(g.completed / g.seconds);
     cpuPerRequestLoaded.push((g.cpuMs * 1000) / g.completed);
-    failed += d.failed + g.failed;
+    failed += d.failed + b.failed + g.failed;
   }
 
   let breakdown: Record<string, number> | undefined;

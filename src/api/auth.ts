@@ -14,10 +14,8 @@ declare module 'fastify' {
     auth?: Principal;
   }
   interface FastifyContextConfig {
-    /** Least role that may call the route (every /v1 route must say). */
+    /** Least role that may call the route (reads default to viewer; writes must say). */
     role?: Role;
-    /** Health, docs: no key needed. */
-    public?: boolean;
   }
 }
 

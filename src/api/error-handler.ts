@@ -1,6 +1,7 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { GroundworkError, isGroundworkError, type ErrorCode } from '../kernel/errors.js';
+import { limitErrorHeaders } from '../limits/http.js';
 
 /**
  * The one place that maps errors to HTTP responses. Known errors keep their status and
@@ -44,24 +45,11 @@ export function toHttpError(error: unknown): GroundworkError | undefined {
   return undefined;
 }
 
-/** 429s say when to come back (Retry-After, seconds) and, for rate limits, the window's numbers. */
-function limitHeaders(reply: FastifyReply, error: GroundworkError): void {
-  const { retry_after_ms: retryAfterMs, limit, remaining } = error.details as { retry_after_ms?: unknown; limit?: unknown; remaining?: unknown };
-  if (typeof retryAfterMs === 'number') {
-    reply.header('retry-after', Math.max(1, Math.ceil(retryAfterMs / 1000)));
-    if (error.code === 'RATE_LIMITED') reply.header('x-ratelimit-reset', Math.max(1, Math.ceil(retryAfterMs / 1000)));
-  }
-  if (error.code === 'RATE_LIMITED' && typeof limit === 'number') {
-    reply.header('x-ratelimit-limit', limit);
-    reply.header('x-ratelimit-remaining', typeof remaining === 'number' ? remaining : 0);
-  }
-}
-
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     const known = toHttpError(error);
     if (known) {
-      if (known.httpStatus === 429) limitHeaders(reply, known);
+      if (known.httpStatus === 429) reply.headers(limitErrorHeaders(known));
       if (known.httpStatus >= 500) request.log.warn({ code: known.code, run_id: known.runId }, known.message);
       return reply.status(known.httpStatus).send(known.toBody());
     }

@@ -24,7 +24,7 @@ declare module 'fastify' {
   }
 }
 
-const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 const RETENTION = "interval '24 hours'";
 // A pending claim older than this belongs to a request whose process died: it may be taken over.
 const STALE_PENDING = "interval '10 minutes'";
@@ -51,7 +51,7 @@ export function registerIdempotency(server: FastifyInstance, db: Database): void
     const header = request.headers['idempotency-key'];
     if (header === undefined) return;
     const key = Array.isArray(header) ? header.join(',') : header;
-    if (!KEY_PATTERN.test(key)) {
+    if (!IDEMPOTENCY_KEY_PATTERN.test(key)) {
       throw new GroundworkError('IDEMPOTENCY_KEY_INVALID', 'Idempotency-Key must be 1–255 visible ASCII characters (a UUID is a good choice)', {
         details: { issues: [{ path: 'headers/idempotency-key', message: 'invalid idempotency key' }] },
       });
@@ -74,7 +74,7 @@ export function registerIdempotency(server: FastifyInstance, db: Database): void
     }
     const rows = await db.query<ClaimRow>('SELECT scope, body_hash, status, response_status, response FROM idempotency_keys WHERE tenant_id = $1 AND key = $2', [tenantId, key]);
     const row = rows[0];
-    if (!row) throw new GroundworkError('IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is being processed; retry shortly', { details: { idempotency_key: key } });
+    if (!row) throw inProgress(key);
     if (row.scope !== scope || row.body_hash !== bodyHash) {
       throw new GroundworkError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request; use a new key for a new request', {
         details: { idempotency_key: key },
@@ -82,7 +82,7 @@ export function registerIdempotency(server: FastifyInstance, db: Database): void
       });
     }
     if (row.status === 'pending') {
-      throw new GroundworkError('IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is being processed; retry shortly', { details: { idempotency_key: key } });
+      throw inProgress(key);
     }
     await replay(reply, row);
   }
@@ -115,3 +115,7 @@ async function replay(reply: FastifyReply, row: ClaimRow): Promise<void> {
   await reply.status(row.response_status ?? 200).header('idempotent-replayed', 'true').header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(row.response));
 }
 
+
+function inProgress(key: string): GroundworkError {
+  return new GroundworkError('IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is being processed; retry shortly', { details: { idempotency_key: key } });
+}

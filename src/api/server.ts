@@ -7,6 +7,7 @@ import type { App } from '../app/app.js';
 import { newId } from '../kernel/ids.js';
 import { roleAllows, type Role } from '../auth/principal.js';
 import { GroundworkError } from '../kernel/errors.js';
+import { rateLimitHeaders } from '../limits/http.js';
 import { registerErrorHandling } from './error-handler.js';
 import { registerIdempotency } from './idempotency.js';
 import { keyRoutes } from './keys.routes.js';
@@ -74,7 +75,6 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
         { name: 'collections', description: 'documents for grounding: ingestion and hybrid search' },
         { name: 'keys', description: "the tenant's API keys (admin)" },
         { name: 'health', description: 'liveness and readiness' },
-        // [server:tags]
         { name: 'jobs', description: 'background task runs and ingestion: status, progress, cancel, events, webhooks' },
         { name: 'usage', description: 'usage (tokens, cost, runs) and quotas of the tenant' },
         { name: 'gateway', description: 'OpenAI-compatible chat completions and embeddings (point the openai client at <server>/v1)' },
@@ -91,7 +91,6 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
   await server.register(collectionRoutes(app), { prefix: '/v1' });
   await server.register(askRoutes(app), { prefix: '/v1' });
   await server.register(keyRoutes(app), { prefix: '/v1' });
-  // [server:routes] — jobs, usage and gateway register their route plugins below this line
   await server.register(jobRoutes(app), { prefix: '/v1' });
   await server.register(usageRoutes(app), { prefix: '/v1' });
   await server.register(gatewayRoutes(app), { prefix: '/v1' });
@@ -106,7 +105,7 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
  */
 function registerAuthentication(server: FastifyInstance, app: App, routeTable?: ServerOptions['routeTable']): void {
   server.addHook('onRoute', (route) => {
-    if (!route.url.startsWith('/v1/') || route.config?.public) return;
+    if (!route.url.startsWith('/v1/')) return;
     // Reads default to viewer; anything that changes state must say who may do it.
     const reads = [route.method].flat().every((m) => m === 'GET' || m === 'HEAD');
     if (!route.config?.role && reads) route.config = { ...route.config, role: 'viewer' };
@@ -115,7 +114,7 @@ function registerAuthentication(server: FastifyInstance, app: App, routeTable?: 
     for (const method of [route.method].flat()) if (method !== 'HEAD') routeTable?.push({ method, url: route.url, role });
   });
   server.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/v1/') || request.routeOptions.config.public) return;
+    if (!request.url.startsWith('/v1/')) return;
     const principal = await app.auth.authenticate(request.headers.authorization);
     request.auth = principal;
     const required = request.routeOptions.config.role;
@@ -126,9 +125,6 @@ function registerAuthentication(server: FastifyInstance, app: App, routeTable?: 
         details: { role: principal.role, required },
       });
     }
-    const decision = await app.limits.admit(principal);
-    reply.header('x-ratelimit-limit', decision.limit);
-    reply.header('x-ratelimit-remaining', decision.remaining);
-    reply.header('x-ratelimit-reset', Math.ceil(decision.resetMs / 1000));
+    reply.headers(rateLimitHeaders(await app.limits.admit(principal)));
   });
 }

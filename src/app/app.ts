@@ -49,7 +49,6 @@ export interface App {
   runTaskAs(principal: Principal | undefined, params: RunTaskParams, onSoftQuota?: () => void): Promise<RunResult>;
   /** The built-in ask on behalf of an API key (metered like runTaskAs). */
   askAs(principal: Principal | undefined, input: unknown, signal?: AbortSignal, onSoftQuota?: () => void): Promise<RunResult>;
-  // [app:members] — limits, jobs and gateway add their members below this line
   /** Durable jobs: enqueue, read, cancel; `jobs.start(app)` works them in this process. */
   readonly jobs: JobService;
   /** Per-key rate limits, per-tenant quotas (reserve/settle) and usage reports. */
@@ -100,7 +99,6 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
   const runTask = createGroundedRunner({ runTask: runPlain, retrieval });
   const ask = createAskTask({ retrieval, runTask: runPlain, config: config.ask });
 
-  // [app:build] — limits, jobs and gateway build their parts below this line
   const jobs = createJobService({
     db: store.db,
     jobs: config.jobs,
@@ -130,7 +128,6 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
   const sourceChars = (tokens: number) => tokens * 4;
 
   return {
-    // [app:return] — limits, jobs and gateway add their members below this line
     jobs,
     limits,
     gateway,
@@ -176,7 +173,6 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
       return tasks.push(tenantId, files.map((f) => f.definition));
     },
     async close() {
-      // [app:close] — limits, jobs and gateway close their parts below this line (before the store)
       await jobs.close();
       await limits.close();
       await gateway.close();

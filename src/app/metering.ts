@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/principal.js';
 import type { Limits, UsageAmount } from '../limits/ports.js';
-import type { Price } from '../models/pricing.js';
+import { costUsd, type Price } from '../models/pricing.js';
 import type { RunTaskParams } from '../tasks/run-task.js';
 
 /**
@@ -19,7 +19,7 @@ export type MeterHooks = Pick<RunTaskParams, 'keyId' | 'onUsage'>;
 export interface Meter {
   maximum(params: { models: readonly string[]; inputChars: number; extraInputTokens?: number; maxOutputTokens: number; maxCostUsd?: number }): UsageAmount;
   /** Runs `fn` holding a reservation; `fn` passes the hooks on to the run. No principal: not metered. */
-  run<T>(principal: Principal | undefined, maximum: UsageAmount, fn: (hooks: MeterHooks) => Promise<T>, flag?: (overSoftQuota: boolean) => void): Promise<T>;
+  run<T>(principal: Principal | undefined, maximum: UsageAmount, fn: (hooks: MeterHooks) => Promise<T>, onSoftQuota?: () => void): Promise<T>;
 }
 
 export interface MeterDeps {
@@ -40,15 +40,15 @@ export function createMeter(deps: MeterDeps): Meter {
       for (const model of models) {
         // A model this installation lacks fails the run with its own typed error; it costs nothing here.
         const price = priceOrFree(deps, model);
-        usd = Math.max(usd, (inputTokens * price.input_per_mtok + maxOutputTokens * price.output_per_mtok) / 1e6);
+        usd = Math.max(usd, costUsd(price, { inputTokens, outputTokens: maxOutputTokens }));
       }
       return { tokens: (inputTokens + maxOutputTokens) * CALLS_RESERVED, usd: maxCostUsd ?? usd * CALLS_RESERVED };
     },
 
-    async run(principal, maximum, fn, flag) {
+    async run(principal, maximum, fn, onSoftQuota) {
       if (!principal) return fn({});
       const reservation = await deps.limits.reserve(principal, maximum);
-      if (reservation.overSoftQuota) flag?.(true);
+      if (reservation.overSoftQuota) onSoftQuota?.();
       let used: UsageAmount | undefined;
       try {
         return await fn({

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { GroundworkError } from '../kernel/errors.js';
 import { newId } from '../kernel/ids.js';
-import type { Database } from '../store/ports.js';
+import { DEFAULT_TENANT, type Database } from '../store/ports.js';
 import { bearerToken, generateKey, hashKey, keyPrefix, sameHash } from './keys.js';
 import { ROLES, type Principal, type Role } from './principal.js';
 
@@ -94,7 +94,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
   const now = options.now ?? Date.now;
   // Keyed by the key's hash; holds the principal and its expiry, so a revocation in this
   // process is immediate and elsewhere takes at most cacheMs.
-  const cache = new Map<string, { principal: Principal; keyId: string; until: number; expiresAt: number }>();
+  const cache = new Map<string, { principal: Principal; until: number; expiresAt: number }>();
 
   const invalid = () => new GroundworkError('AUTH_INVALID_KEY', 'the API key is not valid');
 
@@ -106,16 +106,11 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
     if (!matches || row.revoked_at !== null) return undefined;
     const expiresAt = row.expires_at ? row.expires_at.getTime() : Number.POSITIVE_INFINITY;
     if (expiresAt <= now()) return undefined;
-    return {
-      principal: {
-        tenantId: row.tenant_id,
-        keyId: row.id,
-        role: row.role,
-        ...(row.requests_per_minute === null ? {} : { requestsPerMinute: row.requests_per_minute }),
-        ...(row.tokens_per_minute === null ? {} : { tokensPerMinute: row.tokens_per_minute }),
-      },
-      expiresAt,
-    };
+    const { tenantId, id: keyId, role, requestsPerMinute, tokensPerMinute } = toRecord(row);
+    const principal: Principal = { tenantId, keyId, role };
+    if (requestsPerMinute !== undefined) principal.requestsPerMinute = requestsPerMinute;
+    if (tokensPerMinute !== undefined) principal.tokensPerMinute = tokensPerMinute;
+    return { principal, expiresAt };
   }
 
   async function tenantExists(tenantId: string): Promise<boolean> {
@@ -140,7 +135,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
       }
       if (options.cacheMs > 0) {
         if (cache.size >= MAX_CACHE) cache.delete(cache.keys().next().value as string);
-        cache.set(hash, { principal: found.principal, keyId: found.principal.keyId, until: at + options.cacheMs, expiresAt: found.expiresAt });
+        cache.set(hash, { principal: found.principal, until: at + options.cacheMs, expiresAt: found.expiresAt });
       }
       return found.principal;
     },
@@ -203,7 +198,7 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
         [tenantId, keyId],
       );
       if (rows.length === 0) throw new GroundworkError('KEY_NOT_FOUND', `no API key with id "${keyId}"`, { details: { key_id: keyId } });
-      for (const [hash, entry] of cache) if (entry.keyId === keyId) cache.delete(hash);
+      for (const [hash, entry] of cache) if (entry.principal.keyId === keyId) cache.delete(hash);
       return toRecord(rows[0]);
     },
 
@@ -213,8 +208,8 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
       return rows[0].webhook_secret;
     },
 
-    async ensureLocalAdmin(dataDir, tenantId = 'default') {
-      if (!(await tenantExists(tenantId))) await service.createTenant({ id: tenantId, name: 'local' }).catch(ignoreExists);
+    async ensureLocalAdmin(dataDir, tenantId = DEFAULT_TENANT) {
+      await service.createTenant({ id: tenantId, name: 'local' }).catch(ignoreExists);
       const keyFile = dataDir ? join(dataDir, ADMIN_KEY_FILE) : undefined;
       if (keyFile && existsSync(keyFile)) {
         const existing = readFileSync(keyFile, 'utf8').trim();

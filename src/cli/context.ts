@@ -51,7 +51,7 @@ export async function withApi<T>(config: Config, fn: (api: GroundworkApi, where:
 }
 
 /** The key the CLI sends to a running embedded server: GROUNDWORK_API_KEY, else the data folder's admin key. */
-function localApiKey(config: Config): string | undefined {
+export function localApiKey(config: Config): string | undefined {
   if (process.env.GROUNDWORK_API_KEY) return process.env.GROUNDWORK_API_KEY;
   const file = join(config.dataDir, ADMIN_KEY_FILE);
   return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;

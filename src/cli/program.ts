@@ -21,7 +21,6 @@ export function buildProgram(): Command {
     .option('--tasks-dir <dir>', 'task files folder (env GROUNDWORK_TASKS_DIR, default ./tasks)')
     .option('--json', 'machine-readable output')
     .showHelpAfterError();
-  // [cli:commands] — worker, keys, tenants and usage commands are added to this list
   for (const command of [serveCommand(), workerCommand(), migrateCommand(), tasksCommand(), runCommand(), runsCommand(), collectionsCommand(), ingestCommand(), searchCommand(), askCommand(), mockLlmCommand(), demoCommand(), tenantsCommand(), keysCommand(), usageCommand(), quotasCommand()]) {
     program.addCommand(command);
   }

@@ -220,9 +220,10 @@ CREATE TABLE idempotency_keys (
   PRIMARY KEY (tenant_id, key)
 );
 
--- Runs say which key made them (usage by key). No index on created_at: every index is paid
--- on each gateway call's insert, and usage reports can afford a scan of the tenant's runs.
+-- Runs say which key made them (usage by key); usage reports and quota seeding read a
+-- tenant's runs by time.
 ALTER TABLE runs ADD COLUMN key_id text;
+CREATE INDEX runs_by_time ON runs (tenant_id, created_at);
 `,
   },
   { id: '0005_jobs', sql: JOBS_SQL },

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { createAuthService, type ApiKeyRecord, type AuthService } from '../../auth/auth-service.js';
+import { join } from 'node:path';
+import { ADMIN_KEY_FILE, createAuthService, type ApiKeyRecord, type AuthService } from '../../auth/auth-service.js';
 import { ROLES, type Role } from '../../auth/principal.js';
 import type { Config } from '../../config/config.js';
 import { GroundworkError } from '../../kernel/errors.js';
@@ -18,7 +19,7 @@ async function withAuth<T>(config: Config, fn: (auth: AuthService) => Promise<T>
     if (owner) {
       throw new GroundworkError(
         'STORE_LOCKED',
-        `the data folder ${config.dataDir} is owned by ${owner.role} pid ${owner.pid}${owner.url ? ` at ${owner.url}` : ''}: stop it first, or manage keys over HTTP (POST ${owner.url ?? ''}/v1/keys with the admin key in ${config.dataDir}/admin-key)`,
+        `the data folder ${config.dataDir} is owned by ${owner.role} pid ${owner.pid}${owner.url ? ` at ${owner.url}` : ''}: stop it first, or manage keys over HTTP (POST ${owner.url ?? ''}/v1/keys with the admin key in ${join(config.dataDir, ADMIN_KEY_FILE)})`,
         { details: { owner } },
       );
     }

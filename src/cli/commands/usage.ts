@@ -1,7 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { ADMIN_KEY_FILE } from '../../auth/auth-service.js';
 import { GroundworkApiError } from '../../client/client.js';
 import type { Config } from '../../config/config.js';
 import { GroundworkError } from '../../kernel/errors.js';
@@ -19,7 +16,7 @@ import {
   type UsageJson,
 } from '../../limits/index.js';
 import { DEFAULT_TENANT, openStore, readDataDirLock } from '../../store/index.js';
-import { action, configFrom, globalOptions, printJson } from '../context.js';
+import { action, configFrom, globalOptions, localApiKey, printJson } from '../context.js';
 
 /**
  * `groundwork usage` (a tenant's tokens, cost and runs) and `groundwork quotas` (an
@@ -50,8 +47,7 @@ async function withLimits<T>(config: Config, purpose: string, fn: (limits: Limit
 
 /** GET /v1/usage on the server that owns the embedded folder, with GROUNDWORK_API_KEY or the folder's admin key. */
 async function usageOverHttp(config: Config, url: string, params: URLSearchParams): Promise<UsageJson> {
-  const file = join(config.dataDir, ADMIN_KEY_FILE);
-  const key = process.env.GROUNDWORK_API_KEY || (existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined);
+  const key = localApiKey(config);
   const response = await fetch(`${url.replace(/\/+$/, '')}/v1/usage?${params}`, {
     headers: { accept: 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
   });
