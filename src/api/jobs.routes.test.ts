@@ -93,6 +93,11 @@ describe('POST /v1/tasks/{name}/jobs', () => {
     await expectError({ input }, 404, 'TASK_NOT_FOUND', '/v1/tasks/nope/jobs');
   });
 
+  it('stores input holding a NUL character (jsonb cannot) instead of failing with a 500', async () => {
+    const response = await call('POST', '/v1/tasks/triage/jobs', keys.runner, { input: { ...input, body: 'before\u0000after' } });
+    expect(response.statusCode).toBe(202);
+  });
+
   it('needs the runner role and a key', async () => {
     expect((await call('POST', '/v1/tasks/triage/jobs', keys.viewer, { input })).json().error.code).toBe('AUTH_FORBIDDEN');
     expect((await call('POST', '/v1/tasks/triage/jobs', undefined, { input })).statusCode).toBe(401);

@@ -1,3 +1,4 @@
+import { jsonParam } from '../store/json-param.js';
 import type { SqlExecutor } from '../store/ports.js';
 import type { Job, JobError, JobListQuery, JobProgress, JobStatus, WebhookState } from './types.js';
 
@@ -72,7 +73,7 @@ export function createJobRepository(db: SqlExecutor) {
         `INSERT INTO jobs (tenant_id, id, kind, status, payload, max_attempts, timeout_ms, webhook_url, key_id, queue_id)
          VALUES ($1, $2, $3, 'queued', $4::jsonb, $5, $6, $7, $8, $9::uuid)
          RETURNING ${COLUMNS}`,
-        [tenantId, job.id, job.kind, JSON.stringify(job.payload), job.maxAttempts, job.timeoutMs, job.webhookUrl ?? null, job.keyId ?? null, job.queueId],
+        [tenantId, job.id, job.kind, jsonParam(job.payload), job.maxAttempts, job.timeoutMs, job.webhookUrl ?? null, job.keyId ?? null, job.queueId],
       );
       return created!;
     },
@@ -109,7 +110,7 @@ export function createJobRepository(db: SqlExecutor) {
       const rows = await db.query(
         `UPDATE jobs SET progress = $4::jsonb, ${TOUCH}
           WHERE tenant_id = $1 AND id = $2 AND status = 'running' AND attempts = $3 RETURNING 1`,
-        [hold.tenantId, hold.id, hold.attempt, JSON.stringify(progress)],
+        [hold.tenantId, hold.id, hold.attempt, jsonParam(progress)],
       );
       return rows.length === 1;
     },
@@ -121,7 +122,7 @@ export function createJobRepository(db: SqlExecutor) {
                 progress = coalesce($6::jsonb, progress), finished_at = clock_timestamp(), ${WEBHOOK_PENDING}, ${TOUCH}
           WHERE tenant_id = $1 AND id = $2 AND status = 'running' AND attempts = $3
           RETURNING ${COLUMNS}`,
-        [hold.tenantId, hold.id, hold.attempt, JSON.stringify(params.result ?? null), params.runId ?? null, params.progress ? JSON.stringify(params.progress) : null],
+        [hold.tenantId, hold.id, hold.attempt, jsonParam(params.result ?? null), params.runId ?? null, params.progress ? jsonParam(params.progress) : null],
       );
     },
 
@@ -133,7 +134,7 @@ export function createJobRepository(db: SqlExecutor) {
                 finished_at = clock_timestamp(), ${WEBHOOK_PENDING}, ${TOUCH}
           WHERE tenant_id = $1 AND id = $2 AND status = 'running' AND attempts = $3
           RETURNING ${COLUMNS}`,
-        [hold.tenantId, hold.id, hold.attempt, JSON.stringify(error), runId ?? null],
+        [hold.tenantId, hold.id, hold.attempt, jsonParam(error), runId ?? null],
       );
     },
 
@@ -142,7 +143,7 @@ export function createJobRepository(db: SqlExecutor) {
       const rows = await executor.query(
         `UPDATE jobs SET status = 'queued', error = coalesce($4::jsonb, error), run_id = coalesce($5, run_id), ${TOUCH}
           WHERE tenant_id = $1 AND id = $2 AND status = 'running' AND attempts = $3 RETURNING 1`,
-        [hold.tenantId, hold.id, hold.attempt, error ? JSON.stringify(error) : null, runId ?? null],
+        [hold.tenantId, hold.id, hold.attempt, error ? jsonParam(error) : null, runId ?? null],
       );
       return rows.length === 1;
     },
@@ -165,7 +166,7 @@ export function createJobRepository(db: SqlExecutor) {
         `UPDATE jobs SET status = 'failed', error = $3::jsonb, finished_at = clock_timestamp(), ${WEBHOOK_PENDING}, ${TOUCH}
           WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'running')
           RETURNING ${COLUMNS}`,
-        [tenantId, id, JSON.stringify(error)],
+        [tenantId, id, jsonParam(error)],
       );
     },
 
@@ -185,7 +186,7 @@ export function createJobRepository(db: SqlExecutor) {
 
     /** Webhook delivery bookkeeping; not a change of the job itself (no revision bump). */
     async setWebhook(tenantId: string, id: string, state: WebhookState): Promise<void> {
-      await db.query(`UPDATE jobs SET webhook = $3::jsonb WHERE tenant_id = $1 AND id = $2 AND webhook_url IS NOT NULL`, [tenantId, id, JSON.stringify(state)]);
+      await db.query(`UPDATE jobs SET webhook = $3::jsonb WHERE tenant_id = $1 AND id = $2 AND webhook_url IS NOT NULL`, [tenantId, id, jsonParam(state)]);
     },
   };
 }

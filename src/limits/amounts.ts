@@ -23,8 +23,10 @@ export function nanosToUsd(nanos: number): number {
 
 /** What a caller passed, made safe: negative, NaN or infinite parts count as 0. */
 export function toAmount(usage: UsageAmount): Amount {
-  const tokens = Number.isFinite(usage.tokens) && usage.tokens > 0 ? Math.ceil(usage.tokens) : 0;
-  return { tokens, nanos: usdToNanos(usage.usd) };
+  // Clamped to what a bigint parameter and exact arithmetic take: a request asking for 1e21
+  // tokens is refused by a hard quota, not failed by the database.
+  const tokens = Number.isFinite(usage.tokens) && usage.tokens > 0 ? Math.min(Math.ceil(usage.tokens), Number.MAX_SAFE_INTEGER) : 0;
+  return { tokens, nanos: Math.min(usdToNanos(usage.usd), Number.MAX_SAFE_INTEGER) };
 }
 
 /** Exact decimal text for a numeric parameter ($1::numeric), e.g. 10000000 → "0.010000000". */

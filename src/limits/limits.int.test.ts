@@ -136,6 +136,14 @@ describe.skipIf(!server.available)('limits on PostgreSQL', () => {
     expect([first.overSoftQuota, second.overSoftQuota]).toEqual([false, true]);
   });
 
+  it('takes absurd amounts (max_tokens: 1e21) as a flag or a typed refusal, never a database error', async () => {
+    const id = await tenant();
+    await replicaA.quotas.setQuota(id, { metric: 'tokens', period: 'day', limit: 100, enforcement: 'soft' });
+    expect((await replicaA.reserve(principal(id), { tokens: 1e21, usd: 1e21 })).overSoftQuota).toBe(true);
+    const error = await replicaA.quotas.setQuota(id, { metric: 'tokens', period: 'month', limit: 1e21, enforcement: 'hard' }).catch((e: unknown) => e);
+    expect((error as { code?: string }).code).toBe('REQUEST_INVALID_BODY');
+  });
+
   it('a quota set on one replica applies on the others within a second', async () => {
     const id = await tenant();
     await (await replicaB.reserve(principal(id), { tokens: 10, usd: 0 })).release();

@@ -235,6 +235,8 @@ function validateSetting(quota: QuotaSetting): QuotaSetting {
     issues.push({ path: 'limit', message: 'must be a number ≥ 0' });
   } else if (quota.metric === 'tokens' && !Number.isInteger(quota.limit)) {
     issues.push({ path: 'limit', message: 'a tokens quota must be a whole number' });
+  } else if (quota.metric === 'tokens' && quota.limit > Number.MAX_SAFE_INTEGER) {
+    issues.push({ path: 'limit', message: `a tokens quota must be at most ${Number.MAX_SAFE_INTEGER}` });
   } else if (quota.metric === 'usd' && quota.limit > 1e6) {
     issues.push({ path: 'limit', message: 'a USD quota must be at most 1000000' });
   }

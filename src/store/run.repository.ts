@@ -1,3 +1,4 @@
+import { jsonParam } from './json-param.js';
 import type { AttemptRecord, Database, RunError, RunListQuery, RunRecord, RunRepository, RunSummary } from './ports.js';
 
 /**
@@ -157,15 +158,15 @@ function recordManyParams(entries: ReadonlyArray<{ tenantId: string; run: RunRec
       run.status,
       text(run.model),
       run.degraded,
-      json(run.input ?? null),
-      json(run.output),
-      json(run.error),
+      jsonParam(run.input ?? null),
+      jsonParam(run.output),
+      jsonParam(run.error),
       run.inputTokens,
       run.outputTokens,
       run.costUsd,
       run.latencyMs,
       run.createdAt.toISOString(),
-      json(run.grounding),
+      jsonParam(run.grounding),
       run.keyId ?? null,
     ]);
     for (const a of run.attempts) {
@@ -183,7 +184,7 @@ function recordManyParams(entries: ReadonlyArray<{ tenantId: string; run: RunRec
         a.costUsd,
         a.latencyMs,
         text(a.error),
-        json(a.validationErrors),
+        jsonParam(a.validationErrors),
         text(a.escalationReason),
         a.reask ?? null,
         a.repaired ?? null,
@@ -191,19 +192,6 @@ function recordManyParams(entries: ReadonlyArray<{ tenantId: string; run: RunRec
     }
   }
   return columns;
-}
-
-/**
- * PostgreSQL text and jsonb cannot hold NUL; in a batch one such string would fail every run
- * with it, so NULs become U+FFFD. In JSON text a NUL is the escape `\u0000` preceded by an
- * even number of backslashes (`\\u0000` is an escaped backslash followed by "u0000").
- */
-export function withoutNul(json: string): string {
-  return json.includes('\\u0000') ? json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd') : json;
-}
-
-function json(value: unknown): string | null {
-  return value === undefined ? null : withoutNul(JSON.stringify(value));
 }
 
 function text(value: string | undefined): string | null {

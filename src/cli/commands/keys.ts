@@ -37,9 +37,10 @@ const parseRole = (value: string): Role => {
   return value as Role;
 };
 
-const parsePositiveInt = (value: string): number => {
+// The same bounds as POST /v1/keys: the columns are 32-bit integers.
+const positiveIntUpTo = (max: number) => (value: string): number => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  if (!Number.isInteger(n) || n <= 0 || n > max) throw new InvalidArgumentError(`expected an integer from 1 to ${max}, got "${value}"`);
   return n;
 };
 
@@ -103,8 +104,8 @@ export function keysCommand(): Command {
     .requiredOption('--role <role>', `one of ${ROLES.join(', ')}`, parseRole)
     .option('--name <name>', 'what the key is for')
     .option('--expires <when>', '30d, 12h, 90m or an ISO time', (v) => parseExpiry(v))
-    .option('--requests-per-minute <n>', 'rate limit for this key', parsePositiveInt)
-    .option('--tokens-per-minute <n>', 'token rate limit for this key', parsePositiveInt)
+    .option('--requests-per-minute <n>', 'rate limit for this key', positiveIntUpTo(1_000_000))
+    .option('--tokens-per-minute <n>', 'token rate limit for this key', positiveIntUpTo(1_000_000_000))
     .action(
       action(async (options: { tenant: string; role: Role; name?: string; expires?: Date; requestsPerMinute?: number; tokensPerMinute?: number }, command: Command) => {
         const { key, record } = await withAuth(configFrom(command), (auth) =>
