@@ -6,24 +6,27 @@
  *
  *   npm run bench:gateway [-- --requests 2000 --warmup 500 --seconds 6 --connections 100 --breakdown --data-dir DIR|memory://]
  *
- * Layout: Groundwork runs in the main thread (the "one process" measured); mock-llm and the
- * load generator each run in their own worker thread, so neither shares its event loop (on a
- * 2-core machine they still share the cores).
+ * Layout: Groundwork runs in the main thread (the "one process" measured; its embedded store
+ * runs PGlite in a worker thread of its own); mock-llm and the load generator each run in
+ * their own worker thread, so none shares another's event loop (on a 2-core machine they all
+ * share the cores).
  * (a) latency: sequential requests on one keep-alive connection after warm-up; added = the
  *     difference of percentiles, through Groundwork minus direct.
  * (b) throughput: `--connections` keep-alive connections, each sending its next request as
  *     soon as the last one answered, for `--seconds` (two interleaved rounds each side).
  * A bare pass-through proxy (fastify + undici, nothing else) is measured the same way in the
  * same run (`bare_proxy_*`): the issue's yardstick, in this layout.
- * Groundwork's own CPU time per request (its thread only, from /proc on Linux) is reported
- * too: unlike req/s it barely depends on what else the machine is running.
+ * Groundwork's own CPU time per request (from /proc on Linux) is reported too, for its main
+ * thread and for all its threads (PGlite's worker included: every thread of the process but
+ * the mock's and the load generator's): unlike req/s it barely depends on what else the
+ * machine is running.
  * `--breakdown` measures that CPU time with the layers switched on one at a time (a bare
  * fastify proxy, the server's plumbing, the gateway, quotas, auth + rate limit, recording);
  * layers are switched off by replacing them with no-op stubs on the App, for this bench only.
  *
  * Last line: {"bench":"gateway","added_p50_ms":…,"added_p99_ms":…,"req_per_s":…,"direct_req_per_s":…}
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -59,10 +62,11 @@ else await main();
 async function mockThread(): Promise<void> {
   const { startMockLlm } = await import('../src/testing/index.js');
   const mock = await startMockLlm({ seed: 1, respond: () => 'Billing issue: refund the duplicate charge for order 88123.' });
-  parentPort!.postMessage({ url: mock.url });
+  parentPort!.postMessage({ url: mock.url, tid: ownTid() });
 }
 
 function loadThread(): void {
+  parentPort!.postMessage({ tid: ownTid() });
   parentPort!.on('message', async (command: LoadCommand) => {
     if (command.kind === 'stop') process.exit(0);
     parentPort!.postMessage(command.kind === 'sequential' ? await sequential(command) : await concurrent(command));
@@ -141,7 +145,7 @@ async function main(): Promise<void> {
   const { machine, percentile, writeResult } = await import('./report.js');
 
   const mockWorker = new Worker(new URL(import.meta.url), { workerData: { role: 'mock' } });
-  const mockUrl = await new Promise<string>((resolve) => mockWorker.once('message', (m: { url: string }) => resolve(m.url)));
+  const { url: mockUrl, tid: mockTid } = await new Promise<{ url: string; tid: string }>((resolve) => mockWorker.once('message', resolve));
 
   // The embedded default: PGlite in a data folder (memory:// pays emscripten's in-memory file
   // growth on every WAL write, which a real installation never does).
@@ -187,20 +191,34 @@ async function main(): Promise<void> {
   const bareTarget: LoadTarget = { origin: `http://127.0.0.1:${(bare.server.address() as { port: number }).port}`, path: '/forward', headers };
 
   const loadWorker = new Worker(new URL(import.meta.url), { workerData: { role: 'load' } });
-  /** Runs a load command; `cpuMs` is this thread's CPU time between the load thread's start and end marks. */
-  const run = <T extends LoadMessage>(command: LoadCommand): Promise<T & { cpuMs: number }> =>
+  const { tid: loadTid } = await new Promise<{ tid: string }>((resolve) => loadWorker.once('message', resolve));
+  // Groundwork's CPU in all its threads (the PGlite worker, libuv's pool, V8's helpers): every
+  // thread of this process but the mock's and the load generator's.
+  const groundworkCpuMs = () => processCpuMs([mockTid, loadTid]);
+  /**
+   * Runs a load command; `cpuMs` is this thread's CPU time between the load thread's start and
+   * end marks, `allCpuMs` that of all Groundwork's threads.
+   */
+  const run = <T extends LoadMessage>(command: LoadCommand): Promise<T & { cpuMs: number; allCpuMs: number }> =>
     new Promise((resolve, reject) => {
       let startCpu = 0;
       let cpuMs = 0;
+      let startAll = 0;
+      let allCpuMs = 0;
       const onMessage = (message: LoadMessage) => {
         if ('mark' in message) {
-          if (message.mark === 'start') startCpu = threadCpuMs();
-          else cpuMs = threadCpuMs() - startCpu;
+          if (message.mark === 'start') {
+            startCpu = threadCpuMs();
+            startAll = groundworkCpuMs();
+          } else {
+            cpuMs = threadCpuMs() - startCpu;
+            allCpuMs = groundworkCpuMs() - startAll;
+          }
           return;
         }
         loadWorker.off('message', onMessage);
         loadWorker.off('error', onError);
-        resolve({ ...(message as T), cpuMs });
+        resolve({ ...(message as T), cpuMs, allCpuMs });
       };
       const onError = (error: Error) => {
         loadWorker.off('message', onMessage);
@@ -228,6 +246,7 @@ async function main(): Promise<void> {
   const bareRps: number[] = [];
   const gwRps: number[] = [];
   const cpuPerRequestLoaded: number[] = [];
+  const allCpuPerRequestLoaded: number[] = [];
   let failed = 0;
   for (let round = 0; round < 2; round++) {
     const d = await throughput(direct);
@@ -237,10 +256,11 @@ async function main(): Promise<void> {
     const g = await throughput(through);
     gwRps.push(g.completed / g.seconds);
     cpuPerRequestLoaded.push((g.cpuMs * 1000) / g.completed);
+    allCpuPerRequestLoaded.push((g.allCpuMs * 1000) / g.completed);
     failed += d.failed + b.failed + g.failed;
   }
 
-  let breakdown: Record<string, number> | undefined;
+  let breakdown: Record<string, { main: number; all_threads: number }> | undefined;
   if (values.breakdown) breakdown = await layers();
 
   await app.runBatcher.flush();
@@ -264,6 +284,7 @@ async function main(): Promise<void> {
     direct_p99_ms: ms(percentile(directLat, 99)),
     groundwork_cpu_us_per_request: cpuKnown ? Math.round(Math.min(...cpuPerRequest)) : null,
     groundwork_cpu_us_per_request_at_100_connections: cpuKnown ? Math.round(Math.min(...cpuPerRequestLoaded)) : null,
+    groundwork_all_threads_cpu_us_per_request_at_100_connections: cpuKnown ? Math.round(Math.min(...allCpuPerRequestLoaded)) : null,
     ...(breakdown ? { cpu_us_per_request_by_layer: breakdown } : {}),
     sequential_requests: gwLat.length,
     connections,
@@ -286,10 +307,11 @@ async function main(): Promise<void> {
   process.exit(0);
 
   /**
-   * Main-thread CPU µs per request at `connections` connections, layer by layer (best of two
-   * rounds). Layers are switched off by swapping App members for no-op stubs (bench only).
+   * CPU µs per request at `connections` connections, layer by layer (best of two rounds), of
+   * the main thread and of all Groundwork's threads. Layers are switched off by swapping App
+   * members for no-op stubs (bench only).
    */
-  async function layers(): Promise<Record<string, number>> {
+  async function layers(): Promise<Record<string, { main: number; all_threads: number }>> {
     const plumbingTarget: LoadTarget = { ...through, path: '/v1/bench-forward' };
 
     const mutable = app as unknown as {
@@ -318,13 +340,14 @@ async function main(): Promise<void> {
       ['+ auth + rate limit (key lookup, admit, token charge)', through, { quotas: true, auth: true, recording: false }],
       ['+ recording (batched PGlite writes): everything on', through, { quotas: true, auth: true, recording: true }],
     ];
-    const best: Record<string, number> = {};
+    const best: Record<string, { main: number; all_threads: number }> = {};
     for (let round = 0; round < 2; round++) {
       for (const [name, target, on] of steps) {
         layer(on);
         const r = await throughput(target);
-        const cpu = Math.round((r.cpuMs * 1000) / r.completed);
-        best[name] = Math.min(best[name] ?? Number.POSITIVE_INFINITY, cpu);
+        const main = Math.round((r.cpuMs * 1000) / r.completed);
+        const all = Math.round((r.allCpuMs * 1000) / r.completed);
+        best[name] = { main: Math.min(best[name]?.main ?? Number.POSITIVE_INFINITY, main), all_threads: Math.min(best[name]?.all_threads ?? Number.POSITIVE_INFINITY, all) };
       }
     }
     layer({ quotas: true, auth: true, recording: true });
@@ -336,11 +359,36 @@ type App = Awaited<ReturnType<typeof import('../src/app/app.js').createApp>>;
 
 /** CPU time (user + system) of this thread in ms; NaN where /proc is not available. */
 function threadCpuMs(): number {
-  const stat = `/proc/${process.pid}/task/${process.pid}/stat`;
+  return taskCpuMs(String(process.pid));
+}
+
+/** CPU time of every thread of this process but `except` (thread ids), in ms; NaN without /proc. */
+function processCpuMs(except: string[]): number {
+  const tasks = `/proc/${process.pid}/task`;
+  if (!existsSync(tasks)) return Number.NaN;
+  let total = 0;
+  for (const tid of readdirSync(tasks)) {
+    const ms = except.includes(tid) ? 0 : taskCpuMs(tid);
+    if (Number.isFinite(ms)) total += ms; // a thread that ended between listing and reading counts 0
+  }
+  return total;
+}
+
+function taskCpuMs(tid: string): number {
+  const stat = `/proc/${process.pid}/task/${tid}/stat`;
   if (!existsSync(stat)) return Number.NaN;
-  // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (100/s).
-  const fields = readFileSync(stat, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  try {
+    // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (100/s).
+    const fields = readFileSync(stat, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** This thread's id as Linux knows it (the first field of /proc/thread-self/stat); '' without /proc. */
+function ownTid(): string {
+  return existsSync('/proc/thread-self/stat') ? readFileSync('/proc/thread-self/stat', 'utf8').split(' ')[0] : '';
 }
 
 function average(values: number[]): number {

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { App } from '../app/app.js';
-import type { StreamOut } from '../gateway/index.js';
+import { Disconnect, type StreamOut } from '../gateway/index.js';
 import { principalOf } from './auth.js';
 import { errorBody } from './schemas.js';
 
@@ -79,7 +79,7 @@ export function gatewayRoutes(app: App): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const result = await app.gateway.chatCompletions({ principal: principalOf(request), body: request.body, signal: disconnectSignal(reply) });
+        const result = await app.gateway.chatCompletions({ principal: principalOf(request), body: request.body, disconnect: disconnectOf(reply) });
         reply.header('x-groundwork-run-id', result.runId);
         if (result.overSoftQuota) reply.header('x-groundwork-quota', 'soft-exceeded');
         if (result.type === 'json') return sendJsonText(reply, result.body);
@@ -102,7 +102,7 @@ export function gatewayRoutes(app: App): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const result = await app.gateway.embeddings({ principal: principalOf(request), body: request.body, signal: disconnectSignal(reply) });
+        const result = await app.gateway.embeddings({ principal: principalOf(request), body: request.body, disconnect: disconnectOf(reply) });
         reply.header('x-groundwork-run-id', result.runId);
         if (result.overSoftQuota) reply.header('x-groundwork-quota', 'soft-exceeded');
         return sendJsonText(reply, result.body);
@@ -117,13 +117,13 @@ function sendJsonText(reply: FastifyReply, body: string): FastifyReply {
 }
 
 /** Aborted when the client goes away before the answer was sent: the upstream call stops too. */
-function disconnectSignal(reply: FastifyReply): AbortSignal {
-  const abort = new AbortController();
+function disconnectOf(reply: FastifyReply): Disconnect {
+  const disconnect = new Disconnect();
   const res = reply.raw;
   res.once('close', () => {
-    if (!res.writableFinished) abort.abort();
+    if (!res.writableFinished) disconnect.abort();
   });
-  return abort.signal;
+  return disconnect;
 }
 
 /** The raw response as an SSE sink (the reply is hijacked: fastify no longer writes it). */

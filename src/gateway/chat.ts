@@ -4,6 +4,7 @@ import { costUsd } from '../models/pricing.js';
 import { ModelCallError, type GenerateRequest, type GenerateResult, type TokenUsage } from '../models/spec.js';
 import { estimateTokens } from '../models/tokens.js';
 import { allTiersFailed, asModelCallError, circuitOpen, GatewayRun, reserve, settle, type GatewayContext } from './context.js';
+import type { Disconnect } from './disconnect.js';
 import { SseRelay } from './sse.js';
 import type { Plan, Tier } from './targets.js';
 import { failureFromError, failureFromStatus, UpstreamClientError } from './upstream.js';
@@ -50,7 +51,7 @@ export interface GatewayCall {
   principal: Principal;
   body: unknown;
   /** Aborted when the client disconnects: stops the upstream call. */
-  signal: AbortSignal;
+  disconnect: Disconnect;
 }
 
 const PER_MESSAGE_OVERHEAD = 4;
@@ -76,7 +77,7 @@ export async function chatCompletions(ctx: GatewayContext, call: GatewayCall): P
   const reservation = await reserve(ctx, { principal: call.principal, run, plan, inputTokens, maxOutputTokens });
 
   const failures: ModelCallError[] = [];
-  for (let index = 0; index < plan.tiers.length && !call.signal.aborted; index++) {
+  for (let index = 0; index < plan.tiers.length && !call.disconnect.aborted; index++) {
     const tier = plan.tiers[index];
     if (index > 0) run.escalate(index - 1, plan.tiers[index - 1], failures[failures.length - 1]);
     try {
@@ -103,8 +104,8 @@ export async function chatCompletions(ctx: GatewayContext, call: GatewayCall): P
       failures.push(failure);
     }
   }
-  const error = allTiersFailed(run, plan, failures, call.signal.aborted);
-  run.fail(call.signal.aborted ? { code: 'CLIENT_DISCONNECTED', message: 'the client disconnected before a model answered' } : error);
+  const error = allTiersFailed(run, plan, failures, call.disconnect.aborted);
+  run.fail(call.disconnect.aborted ? { code: 'CLIENT_DISCONNECTED', message: 'the client disconnected before a model answered' } : error);
   settle(ctx, reservation, run);
   throw error;
 }
@@ -131,9 +132,9 @@ async function httpTier(ctx: GatewayContext, params: TierParams): Promise<Gatewa
   const opened = await ctx.breaker(tier.provider).execute(async () => {
     let response;
     try {
-      response = await ctx.upstream.post(target, '/chat/completions', upstreamBody, call.signal);
+      response = await ctx.upstream.post(target, '/chat/completions', upstreamBody, call.disconnect);
     } catch (error) {
-      throw call.signal.aborted ? error : withLatency(failureFromError(error, target, tier.name), started);
+      throw call.disconnect.aborted ? error : withLatency(failureFromError(error, target, tier.name), started);
     }
     if (response.statusCode >= 300) throw withLatency(await failureFromStatus(response, target, tier.name), started);
     try {
@@ -146,7 +147,7 @@ async function httpTier(ctx: GatewayContext, params: TierParams): Promise<Gatewa
       return { text: first.value, rest };
     } catch (error) {
       response.body.destroy();
-      if (call.signal.aborted) throw error;
+      if (call.disconnect.aborted) throw error;
       throw withLatency(error instanceof ModelCallError ? error : failureFromError(error, target, tier.name), started);
     }
   });
@@ -187,7 +188,7 @@ async function httpTier(ctx: GatewayContext, params: TierParams): Promise<Gatewa
       const usage = usageFrom(relay.usage) ?? estimatedUsage(body.messages, relay.text);
       const latencyMs = performance.now() - started;
       const output = { message: { role: 'assistant', content: relay.text } };
-      if (call.signal.aborted) {
+      if (call.disconnect.aborted) {
         run.attempt({ tier: index, model: tier.name, provider: tier.provider, outcome: 'ok', latencyMs, usage, costUsd: costUsd(tier.price, usage), error: 'client disconnected' });
         run.fail({ code: 'CLIENT_DISCONNECTED', message: 'the client disconnected during the stream' }, output);
         return;
@@ -218,7 +219,7 @@ async function portTier(ctx: GatewayContext, params: TierParams): Promise<Gatewa
   const request = toGenerateRequest(body, tier);
   const result: GenerateResult = await tier.model!().generate({
     ...request,
-    signal: call.signal,
+    signal: call.disconnect.signal,
     onAttempt: (event) =>
       run.attempt({
         tier: index,

@@ -28,13 +28,13 @@ export async function embeddings(ctx: GatewayContext, call: GatewayCall): Promis
   const reservation = await reserve(ctx, { principal: call.principal, run, plan, inputTokens: reservedInputTokens(body.input), maxOutputTokens: 0 });
 
   const failures: ModelCallError[] = [];
-  for (let index = 0; index < plan.tiers.length && !call.signal.aborted; index++) {
+  for (let index = 0; index < plan.tiers.length && !call.disconnect.aborted; index++) {
     const tier = plan.tiers[index];
     if (index > 0) run.escalate(index - 1, plan.tiers[index - 1], failures[failures.length - 1]);
     const started = performance.now();
     try {
       if (tier.unusable) throw new ModelCallError({ model: tier.name, provider: tier.provider, outcome: 'provider_error', retryable: false, message: tier.unusable });
-      const answer = tier.http ? await httpEmbeddings(ctx, call, body, tier) : await portEmbeddings(body, tier, call.signal);
+      const answer = tier.http ? await httpEmbeddings(ctx, call, body, tier) : await portEmbeddings(body, tier, call.disconnect.signal);
       const usage: TokenUsage = answer.tokens === undefined ? { inputTokens: countInputTokens(body.input), outputTokens: 0, estimated: true } : { inputTokens: answer.tokens, outputTokens: 0 };
       run.attempt({ tier: index, model: tier.name, provider: tier.provider, outcome: 'ok', latencyMs: performance.now() - started, usage, costUsd: costUsd(tier.price, usage) });
       run.succeed({ tier: index, model: tier.name, output: { embeddings: answer.count, dimensions: answer.dimensions } });
@@ -56,8 +56,8 @@ export async function embeddings(ctx: GatewayContext, call: GatewayCall): Promis
       failures.push(failure);
     }
   }
-  const error = allTiersFailed(run, plan, failures, call.signal.aborted);
-  run.fail(call.signal.aborted ? { code: 'CLIENT_DISCONNECTED', message: 'the client disconnected before an embedder answered' } : error);
+  const error = allTiersFailed(run, plan, failures, call.disconnect.aborted);
+  run.fail(call.disconnect.aborted ? { code: 'CLIENT_DISCONNECTED', message: 'the client disconnected before an embedder answered' } : error);
   settle(ctx, reservation, run);
   throw error;
 }
@@ -75,15 +75,15 @@ async function httpEmbeddings(ctx: GatewayContext, call: GatewayCall, body: Embe
   const text = await ctx.breaker(tier.provider).execute(async () => {
     let response;
     try {
-      response = await ctx.upstream.post(target, '/embeddings', JSON.stringify({ ...body, model: tier.modelId }), call.signal);
+      response = await ctx.upstream.post(target, '/embeddings', JSON.stringify({ ...body, model: tier.modelId }), call.disconnect);
     } catch (error) {
-      throw call.signal.aborted ? error : failureFromError(error, target, tier.name);
+      throw call.disconnect.aborted ? error : failureFromError(error, target, tier.name);
     }
     if (response.statusCode >= 300) throw await failureFromStatus(response, target, tier.name);
     try {
       return await response.body.text();
     } catch (error) {
-      throw call.signal.aborted ? error : failureFromError(error, target, tier.name);
+      throw call.disconnect.aborted ? error : failureFromError(error, target, tier.name);
     }
   });
   let parsed: { data: Array<{ embedding: unknown }>; usage?: { prompt_tokens?: unknown } };

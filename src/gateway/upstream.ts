@@ -2,6 +2,7 @@ import { Agent, errors, type Dispatcher } from 'undici';
 import type { ProviderConfig } from '../config/config.js';
 import { parseRetryAfter, scrub } from '../models/providers/ai-sdk-adapter.js';
 import { ModelCallError } from '../models/spec.js';
+import type { Disconnect } from './disconnect.js';
 
 /**
  * HTTP to OpenAI-compatible providers for the gateway's pass-through path: one undici Agent
@@ -23,7 +24,8 @@ export interface HttpTarget {
 export type UpstreamResponse = Dispatcher.ResponseData;
 
 export interface Upstream {
-  post(target: HttpTarget, endpoint: string, body: string, signal: AbortSignal): Promise<UpstreamResponse>;
+  /** `signal`: an AbortSignal or any EventEmitter with `aborted` and an 'abort' event (undici takes both). */
+  post(target: HttpTarget, endpoint: string, body: string, signal: AbortSignal | Disconnect): Promise<UpstreamResponse>;
   close(): Promise<void>;
 }
 

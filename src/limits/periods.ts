@@ -13,7 +13,19 @@ export interface PeriodWindow {
   end: Date;
 }
 
+/** The last window computed for each period: every request asks, and the answer changes once a day. */
+const latest: Partial<Record<QuotaPeriod, PeriodWindow>> = {};
+
+/** The period's window around `nowMs`. The result is shared between callers: read it, do not change it. */
 export function periodWindow(period: QuotaPeriod, nowMs: number): PeriodWindow {
+  const last = latest[period];
+  if (last && nowMs >= last.start.getTime() && nowMs < last.end.getTime()) return last;
+  const window = computeWindow(period, nowMs);
+  latest[period] = window;
+  return window;
+}
+
+function computeWindow(period: QuotaPeriod, nowMs: number): PeriodWindow {
   const now = new Date(nowMs);
   const year = now.getUTCFullYear();
   const month = now.getUTCMonth();

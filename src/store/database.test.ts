@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroundworkError } from '../kernel/errors.js';
 import { describeUrl, openDatabase } from './database.js';
@@ -39,6 +40,52 @@ describe('embedded database (PGlite)', () => {
       }),
     ).rejects.toThrow(/duplicate key/);
     expect(await db.query('SELECT v FROM t ORDER BY v')).toEqual([{ v: 1 }, { v: 2 }, { v: 3 }]);
+  });
+
+  it("keeps PostgreSQL's error fields across the thread boundary", async () => {
+    await db.exec('CREATE TABLE e (v int PRIMARY KEY)');
+    await db.query('INSERT INTO e VALUES (1)');
+    const error = await db.query('INSERT INTO e VALUES (1)').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).toMatchObject({ code: '23505', detail: 'Key (v)=(1) already exists.', constraint: 'e_pkey', message: expect.stringMatching(/duplicate key/) });
+  });
+
+  it('bulk-loads COPY data in one transaction: all rows, or none when one is bad', async () => {
+    await db.exec('CREATE TABLE b (k int PRIMARY KEY, note text)');
+    const copy = (data: string) => [{ sql: `COPY b (k, note) FROM '/dev/blob'`, data }];
+    await db.bulkLoad!('SET LOCAL synchronous_commit = off', copy('1\tone\n2\t\\N\n'));
+    await expect(db.bulkLoad!('', [...copy('3\tthree\n'), ...copy('1\tagain\n')])).rejects.toMatchObject({ code: '23505' });
+    expect(await db.query('SELECT k, note FROM b ORDER BY k')).toEqual([{ k: 1, note: 'one' }, { k: 2, note: null }]);
+  });
+
+  it("runs statements off the caller's thread: its timers keep ticking through a long query", async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const started = performance.now();
+    try {
+      await db.query('SELECT count(*) FROM generate_series(1, 3000000)');
+    } finally {
+      clearInterval(timer);
+    }
+    const elapsed = performance.now() - started;
+    // In-thread, PGlite would hold the event loop for the whole statement: no tick at all.
+    expect(elapsed).toBeGreaterThan(100);
+    expect(ticks).toBeGreaterThan(elapsed / 5 / 4);
+  });
+});
+
+describe('embedded database lifecycle', () => {
+  it('answers STORE_UNAVAILABLE after close, and lets a process exit that never closed it', async () => {
+    const db = await openDatabase({ dataDir: 'memory://' });
+    await db.close();
+    await expect(db.query('SELECT 1')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+
+    // A CLI command that forgets close() must still end: the worker holds the process only while a query waits.
+    const script = `import { openDatabase } from ${JSON.stringify(new URL('./database.ts', import.meta.url).href)};
+      const db = await openDatabase({ dataDir: 'memory://' });
+      console.log(JSON.stringify(await db.query('SELECT 41 + 1 AS n')));`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect({ status: child.status, stdout: child.stdout.trim() }).toEqual({ status: 0, stdout: '[{"n":42}]' });
   });
 });
 

@@ -1,14 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PGlite } from '@electric-sql/pglite';
 import type { Pool, PoolClient } from 'pg';
 import { GroundworkError } from '../kernel/errors.js';
+import { openEmbeddedWorker } from './embedded.js';
 import type { Database, SqlTransaction } from './ports.js';
 
 /**
- * One Database port over two drivers: PGlite (Postgres compiled to WASM, in-process) for the
- * embedded mode and a `pg` pool for a PostgreSQL server. Both return the same JS types:
- * timestamptz → Date, double precision → number, int8 → number (counts), json/jsonb → values.
+ * One Database port over two drivers: PGlite (Postgres compiled to WASM, run in a worker thread
+ * of this process by embedded.ts) for the embedded mode and a `pg` pool for a PostgreSQL
+ * server. Both return the same JS types: timestamptz → Date, double precision → number, int8 → number (counts), json/jsonb → values.
  * Callers pass json/jsonb parameters as JSON strings and cast them (`$1::jsonb`) in SQL, which
  * both drivers serialize the same way.
  */
@@ -41,45 +41,18 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
 }
 
 async function openEmbedded(dataDir: string, schema: string | undefined): Promise<Database> {
-  // Imported lazily: server mode never loads the WASM build.
-  const [{ PGlite }, { vector }] = await Promise.all([
-    import('@electric-sql/pglite'),
-    import('@electric-sql/pglite-pgvector'),
-  ]);
   const memory = dataDir === MEMORY_DATA_DIR;
-  let pg: PGlite;
+  const dir = memory ? MEMORY_DATA_DIR : pgliteDir(dataDir);
   try {
-    const dir = memory ? MEMORY_DATA_DIR : pgliteDir(dataDir);
     if (!memory) mkdirSync(dir, { recursive: true });
-    pg = await PGlite.create(dir, { extensions: { vector } });
-    if (schema) await pg.exec(`SET search_path TO ${quoteIdent(schema)}, public`);
   } catch (error) {
-    throw new GroundworkError(
-      'STORE_UNAVAILABLE',
-      `cannot open the embedded database in ${memory ? 'memory' : pgliteDir(dataDir)}: ${describe(error)}`,
-      { cause: error, isRetryable: false, details: { dataDir } },
-    );
+    throw new GroundworkError('STORE_UNAVAILABLE', `cannot open the embedded database in ${dir}: ${describe(error)}`, {
+      cause: error,
+      isRetryable: false,
+      details: { dataDir },
+    });
   }
-
-  const executor = (target: Pick<PGlite, 'query' | 'exec'>): SqlTransaction => ({
-    async query<T>(sql: string, params?: unknown[]) {
-      return (await target.query<T>(sql, params)).rows;
-    },
-    async exec(sql: string) {
-      await target.exec(sql);
-    },
-  });
-  const root = executor(pg);
-
-  return {
-    kind: 'embedded',
-    query: root.query,
-    exec: root.exec,
-    transaction: (fn) => pg.transaction((tx) => fn(executor(tx))),
-    async close() {
-      if (!pg.closed) await pg.close();
-    },
-  };
+  return openEmbeddedWorker({ dir, searchPath: schema ? `${quoteIdent(schema)}, public` : undefined }, memory ? 'memory' : dir);
 }
 
 async function openServer(url: string, options: OpenDatabaseOptions): Promise<Database> {

@@ -20,6 +20,13 @@ export interface Database extends SqlTransaction {
   /** Runs several statements (no parameters), e.g. a migration. */
   exec(sql: string): Promise<void>;
   transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Embedded store only (undefined on a server): in one transaction and one trip to PGlite's
+   * thread, runs `setup` (statements without parameters), then each `COPY <table> (…) FROM
+   * '/dev/blob'` with its `data` (rows in COPY's text format) as the blob. The cheapest bulk
+   * write PGlite has.
+   */
+  bulkLoad?(setup: string, copies: ReadonlyArray<{ sql: string; data: string }>): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -68,6 +68,20 @@ export function recordManyContract(getStore: () => Store): void {
     expect(stored?.attempts[0].error).toBe('bad\ufffdbyte');
   });
 
+  it('keeps tabs, newlines, carriage returns and backslashes in text and JSON exactly', async () => {
+    const { runs } = getStore();
+    const tenant = `t_${randomBytes(5).toString('hex')}`;
+    const awkward = 'tab\there\nnew line\r\nCRLF \\N not null \\t \\ \\\\ end\\';
+    const stored = run('run_awkward', {
+      input: { text: awkward, [awkward]: [awkward] },
+      model: awkward,
+      error: { code: 'X', message: awkward, details: {} },
+      attempts: [{ ...attempt(1, 'provider_error'), error: awkward, validationErrors: [awkward] }],
+    });
+    await runs.recordMany([{ tenantId: tenant, run: stored }]);
+    expect(await runs.get(tenant, 'run_awkward')).toEqual(stored);
+  });
+
   it('writes nothing for an empty batch, and all or nothing for a bad one', async () => {
     const { runs } = getStore();
     const tenant = `t_${randomBytes(5).toString('hex')}`;

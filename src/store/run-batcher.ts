@@ -67,8 +67,8 @@ export function createRunBatcher(options: RunBatcherOptions): RunBatcher {
     }
   };
 
-  // Drains the queue batch by batch; the only writer, so statements never overlap. An embedded
-  // store writes on this thread, so requests get a turn between statements.
+  // Drains the queue batch by batch; the only writer, so statements never overlap. Requests
+  // get a turn between batches (building a batch's rows is this thread's work).
   const drain = async (): Promise<void> => {
     while (queue.length > 0) {
       const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);

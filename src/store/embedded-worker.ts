@@ -1,0 +1,112 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
+import { serializeError, type EmbeddedReady, type EmbeddedReply, type EmbeddedRequest, type EmbeddedWorkerData } from './embedded-protocol.js';
+
+/**
+ * The worker thread that owns the embedded PGlite. PGlite runs Postgres in WASM and every
+ * statement blocks the thread it runs on; here that is this thread, not the one serving
+ * HTTP, so a large ingestion batch or a burst of run records does not stall responses, and
+ * on a multi-core machine the database work runs beside the request work.
+ *
+ * Statement order and transaction isolation are PGlite's own: its queries are serialized,
+ * and a transaction holds PGlite exclusively until its `end` arrives (requests outside it
+ * wait, as they would in-thread).
+ */
+
+const port = parentPort!;
+const options = workerData as EmbeddedWorkerData;
+
+const reply = (message: EmbeddedReply) => port.postMessage(message);
+const fail = (id: number, error: unknown) => reply({ id, ok: false, error: serializeError(error) });
+
+/** Open transactions by number, each waiting for its `end` request. */
+const transactions = new Map<number, { tx: Transaction; end: (commit: boolean, replyId: number) => void }>();
+let nextTransaction = 1;
+
+/** Thrown inside a transaction's callback to make PGlite roll it back. */
+const ROLLBACK = Symbol('rollback');
+
+let pg: PGlite;
+try {
+  pg = await PGlite.create(options.dir, { extensions: { vector }, ...options.artifacts });
+  if (options.searchPath) await pg.exec(`SET search_path TO ${options.searchPath}`);
+  port.postMessage({ ready: true } satisfies EmbeddedReady);
+} catch (error) {
+  port.postMessage({ ready: false, error: serializeError(error) } satisfies EmbeddedReady);
+  process.exit(0);
+}
+
+port.on('message', (request: EmbeddedRequest) => {
+  switch (request.op) {
+    case 'query':
+    case 'exec': {
+      const target = request.tx === undefined ? pg : transactions.get(request.tx)?.tx;
+      if (!target) return fail(request.id, new Error(`transaction ${request.tx} is not open`));
+      const done =
+        request.op === 'query'
+          ? target.query(request.sql, request.params).then((result) => result.rows)
+          : target.exec(request.sql).then(() => undefined);
+      done.then(
+        (value) => reply({ id: request.id, ok: true, value }),
+        (error: unknown) => fail(request.id, error),
+      );
+      return;
+    }
+    case 'begin':
+      begin(request.id);
+      return;
+    case 'end': {
+      const open = transactions.get(request.tx);
+      if (!open) return fail(request.id, new Error(`transaction ${request.tx} is not open`));
+      open.end(request.commit, request.id);
+      return;
+    }
+    case 'bulk': {
+      const { setup, copies } = request;
+      pg.transaction(async (tx) => {
+        await tx.exec(setup);
+        for (const copy of copies) await tx.query(copy.sql, [], { blob: new Blob([copy.data]) });
+      }).then(
+        () => reply({ id: request.id, ok: true }),
+        (error: unknown) => fail(request.id, error),
+      );
+      return;
+    }
+    case 'close':
+      pg.close().then(
+        () => reply({ id: request.id, ok: true }),
+        (error: unknown) => fail(request.id, error),
+      );
+      return;
+  }
+});
+
+function begin(beginId: number): void {
+  const number = nextTransaction++;
+  let endId = -1;
+  let began = false;
+  pg.transaction(async (tx) => {
+    const commit = await new Promise<boolean>((resolve) => {
+      transactions.set(number, {
+        tx,
+        end: (value, replyId) => {
+          endId = replyId;
+          resolve(value);
+        },
+      });
+      began = true;
+      reply({ id: beginId, ok: true, value: number });
+    });
+    transactions.delete(number);
+    if (!commit) throw ROLLBACK;
+  }).then(
+    () => reply({ id: endId, ok: true }),
+    (error: unknown) => {
+      transactions.delete(number);
+      if (!began) fail(beginId, error);
+      else if (error === ROLLBACK) reply({ id: endId, ok: true });
+      else fail(endId, error);
+    },
+  );
+}
