@@ -293,7 +293,7 @@ async function main(): Promise<void> {
     quota_usd_used: quota ? Math.round(quota.used * 1e6) / 1e6 : null,
     on: 'auth (API key), rate limits, hard usd+token quotas, run recording (batched), cost',
     store: dataDir === 'memory://' ? 'embedded (PGlite, memory://)' : 'embedded (PGlite in a data folder)',
-    layout: 'groundwork in the main thread; mock-llm and the load generator in worker threads',
+    layout: 'groundwork in the main thread (its PGlite in a worker thread of its own); mock-llm and the load generator in worker threads',
     machine: machine(),
   };
 
