@@ -18,8 +18,9 @@
  * same run (`bare_proxy_*`): the issue's yardstick, in this layout.
  * Groundwork's own CPU time per request (from /proc on Linux) is reported too, for its main
  * thread and for all its threads (PGlite's worker included: every thread of the process but
- * the mock's and the load generator's): unlike req/s it barely depends on what else the
- * machine is running.
+ * the mock's and the load generator's). It depends less than req/s on what else the machine
+ * runs, but not nothing: when the machine slows, the same code costs more CPU per request,
+ * so compare layers and variants within one run.
  * `--breakdown` measures that CPU time with the layers switched on one at a time (a bare
  * fastify proxy, the server's plumbing, the gateway, quotas, auth + rate limit, recording);
  * layers are switched off by replacing them with no-op stubs on the App, for this bench only.

@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Pool, PoolClient } from 'pg';
 import { GroundworkError } from '../kernel/errors.js';
@@ -8,7 +7,8 @@ import type { Database, SqlTransaction } from './ports.js';
 /**
  * One Database port over two drivers: PGlite (Postgres compiled to WASM, run in a worker thread
  * of this process by embedded.ts) for the embedded mode and a `pg` pool for a PostgreSQL
- * server. Both return the same JS types: timestamptz → Date, double precision → number, int8 → number (counts), json/jsonb → values.
+ * server. Both return the same JS types: timestamptz → Date, double precision → number,
+ * int8 → number (counts), json/jsonb → values.
  * Callers pass json/jsonb parameters as JSON strings and cast them (`$1::jsonb`) in SQL, which
  * both drivers serialize the same way.
  */
@@ -40,19 +40,14 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   });
 }
 
-async function openEmbedded(dataDir: string, schema: string | undefined): Promise<Database> {
+function openEmbedded(dataDir: string, schema: string | undefined): Promise<Database> {
   const memory = dataDir === MEMORY_DATA_DIR;
-  const dir = memory ? MEMORY_DATA_DIR : pgliteDir(dataDir);
-  try {
-    if (!memory) mkdirSync(dir, { recursive: true });
-  } catch (error) {
-    throw new GroundworkError('STORE_UNAVAILABLE', `cannot open the embedded database in ${dir}: ${describe(error)}`, {
-      cause: error,
-      isRetryable: false,
-      details: { dataDir },
-    });
-  }
-  return openEmbeddedWorker({ dir, searchPath: schema ? `${quoteIdent(schema)}, public` : undefined }, memory ? 'memory' : dir);
+  return openEmbeddedWorker({
+    dataDir,
+    dir: memory ? MEMORY_DATA_DIR : pgliteDir(dataDir),
+    memory,
+    searchPath: schema ? `${quoteIdent(schema)}, public` : undefined,
+  });
 }
 
 async function openServer(url: string, options: OpenDatabaseOptions): Promise<Database> {

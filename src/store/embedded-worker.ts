@@ -19,6 +19,12 @@ const options = workerData as EmbeddedWorkerData;
 
 const reply = (message: EmbeddedReply) => port.postMessage(message);
 const fail = (id: number, error: unknown) => reply({ id, ok: false, error: serializeError(error) });
+/** Replies to request `id` with what `work` resolves to, or with its error. */
+const answer = (id: number, work: Promise<unknown>) =>
+  work.then(
+    (value) => reply({ id, ok: true, value }),
+    (error: unknown) => fail(id, error),
+  );
 
 /** Open transactions by number, each waiting for its `end` request. */
 const transactions = new Map<number, { tx: Transaction; end: (commit: boolean, replyId: number) => void }>();
@@ -43,14 +49,8 @@ port.on('message', (request: EmbeddedRequest) => {
     case 'exec': {
       const target = request.tx === undefined ? pg : transactions.get(request.tx)?.tx;
       if (!target) return fail(request.id, new Error(`transaction ${request.tx} is not open`));
-      const done =
-        request.op === 'query'
-          ? target.query(request.sql, request.params).then((result) => result.rows)
-          : target.exec(request.sql).then(() => undefined);
-      done.then(
-        (value) => reply({ id: request.id, ok: true, value }),
-        (error: unknown) => fail(request.id, error),
-      );
+      if (request.op === 'query') answer(request.id, target.query(request.sql, request.params).then((result) => result.rows));
+      else answer(request.id, target.exec(request.sql).then(() => undefined));
       return;
     }
     case 'begin':
@@ -64,20 +64,17 @@ port.on('message', (request: EmbeddedRequest) => {
     }
     case 'bulk': {
       const { setup, copies } = request;
-      pg.transaction(async (tx) => {
-        await tx.exec(setup);
-        for (const copy of copies) await tx.query(copy.sql, [], { blob: new Blob([copy.data]) });
-      }).then(
-        () => reply({ id: request.id, ok: true }),
-        (error: unknown) => fail(request.id, error),
+      answer(
+        request.id,
+        pg.transaction(async (tx) => {
+          await tx.exec(setup);
+          for (const copy of copies) await tx.query(copy.sql, [], { blob: new Blob([copy.data]) });
+        }),
       );
       return;
     }
     case 'close':
-      pg.close().then(
-        () => reply({ id: request.id, ok: true }),
-        (error: unknown) => fail(request.id, error),
-      );
+      answer(request.id, pg.close());
       return;
   }
 });

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { GroundworkError } from '../kernel/errors.js';
@@ -16,38 +17,59 @@ import type { Database, SqlTransaction } from './ports.js';
 type Distribute<T> = T extends unknown ? Omit<T, 'id'> : never;
 type Outgoing = Distribute<EmbeddedRequest>;
 
-export async function openEmbeddedWorker(params: Omit<EmbeddedWorkerData, 'artifacts'>, where: string): Promise<Database> {
-  const worker = spawn({ ...params, artifacts: await loadArtifacts() });
+export interface OpenEmbeddedOptions {
+  /** The data folder (named in errors). */
+  dataDir: string;
+  /** PGlite's folder inside it (created when missing), or 'memory://' when `memory`. */
+  dir: string;
+  memory: boolean;
+  searchPath?: string;
+}
+
+export async function openEmbeddedWorker(options: OpenEmbeddedOptions): Promise<Database> {
+  const where = options.memory ? 'memory' : options.dir;
+  const details = { dataDir: options.dataDir };
+  let worker: Worker | undefined;
+  try {
+    if (!options.memory) mkdirSync(options.dir, { recursive: true });
+    worker = spawn({ dir: options.dir, searchPath: options.searchPath, artifacts: await loadArtifacts() });
+    await ready(worker);
+  } catch (error) {
+    await worker?.terminate();
+    throw new GroundworkError('STORE_UNAVAILABLE', `cannot open the embedded database in ${where}: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+      isRetryable: false,
+      details,
+    });
+  }
+  return client(worker, (reason, cause) => new GroundworkError('STORE_UNAVAILABLE', `the embedded database (${where}) ${reason}`, { cause, details }));
+}
+
+/** Waits for the worker's first message: PGlite open, or why not. */
+async function ready(worker: Worker): Promise<void> {
+  const message = await new Promise<EmbeddedReady>((resolve, reject) => {
+    const onExit = (code: number) => reject(new Error(`its thread exited (code ${code}) while opening`));
+    worker.once('message', (first: EmbeddedReady) => {
+      worker.off('error', reject).off('exit', onExit);
+      resolve(first);
+    });
+    worker.once('error', reject).once('exit', onExit);
+  });
+  if (!message.ready) throw deserializeError(message.error);
+}
+
+/** The Database over an open worker; `gone` makes the error for calls it can no longer answer. */
+function client(worker: Worker, gone: (reason: string, cause?: unknown) => GroundworkError): Database {
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   let nextId = 1;
   let dead: GroundworkError | undefined;
 
-  const gone = (reason: string, cause?: unknown): GroundworkError =>
-    new GroundworkError('STORE_UNAVAILABLE', `the embedded database (${where}) ${reason}`, { cause, details: { dataDir: where } });
   const failAll = (error: GroundworkError) => {
     dead ??= error;
     for (const { reject } of pending.values()) reject(error);
     pending.clear();
   };
 
-  try {
-    const ready = await new Promise<EmbeddedReady>((resolve, reject) => {
-      const onExit = (code: number) => reject(new Error(`its thread exited (code ${code}) while opening`));
-      worker.once('message', (message: EmbeddedReady) => {
-        worker.off('error', reject).off('exit', onExit);
-        resolve(message);
-      });
-      worker.once('error', reject).once('exit', onExit);
-    });
-    if (!ready.ready) throw deserializeError(ready.error);
-  } catch (error) {
-    await worker.terminate();
-    throw new GroundworkError('STORE_UNAVAILABLE', `cannot open the embedded database in ${where}: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-      isRetryable: false,
-      details: { dataDir: where },
-    });
-  }
   worker.unref();
 
   worker.on('message', (message: EmbeddedReply) => {

@@ -7,14 +7,18 @@ import type { AttemptRecord, Database, RunError, RunListQuery, RunRecord, RunRep
  * parameter. Foreign keys are checked at the end of the statement, so the order is safe.
  */
 
+/** The columns of a run and of an attempt, in the order every write below gives their values. */
+const RUN_COLUMNS = `tenant_id, id, task_name, task_version, status, model, degraded, input, output, error,
+  input_tokens, output_tokens, cost_usd, latency_ms, created_at, grounding, key_id`;
+const ATTEMPT_COLUMNS = `tenant_id, run_id, seq, tier, model, provider, outcome, input_tokens, output_tokens,
+  tokens_estimated, cost_usd, latency_ms, error, validation_errors, escalation_reason, reask, repaired`;
+
 const RECORD_SQL = `
 WITH run AS (
-  INSERT INTO runs (tenant_id, id, task_name, task_version, status, model, degraded, input, output, error,
-                    input_tokens, output_tokens, cost_usd, latency_ms, created_at, grounding, key_id)
+  INSERT INTO runs (${RUN_COLUMNS})
   VALUES ($1::text, $2::text, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13, $14, $15, $17::jsonb, $18::text)
 )
-INSERT INTO run_attempts (tenant_id, run_id, seq, tier, model, provider, outcome, input_tokens, output_tokens,
-                          tokens_estimated, cost_usd, latency_ms, error, validation_errors, escalation_reason, reask, repaired)
+INSERT INTO run_attempts (${ATTEMPT_COLUMNS})
 SELECT $1::text, $2::text, a.seq, a.tier, a.model, a.provider, a.outcome, a.input_tokens, a.output_tokens,
        a.tokens_estimated, a.cost_usd, a.latency_ms, a.error, a.validation_errors, a.escalation_reason, a.reask, a.repaired
   FROM jsonb_to_recordset($16::jsonb) AS a(seq int, tier int, model text, provider text, outcome text,
@@ -29,23 +33,17 @@ SELECT $1::text, $2::text, a.seq, a.tier, a.model, a.provider, a.outcome, a.inpu
  */
 const RECORD_MANY_SQL = `
 WITH run AS (
-  INSERT INTO runs (tenant_id, id, task_name, task_version, status, model, degraded, input, output, error,
-                    input_tokens, output_tokens, cost_usd, latency_ms, created_at, grounding, key_id)
+  INSERT INTO runs (${RUN_COLUMNS})
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::jsonb[],
                        $9::jsonb[], $10::jsonb[], $11::int[], $12::int[], $13::float8[], $14::float8[], $15::timestamptz[],
                        $16::jsonb[], $17::text[])
 )
-INSERT INTO run_attempts (tenant_id, run_id, seq, tier, model, provider, outcome, input_tokens, output_tokens,
-                          tokens_estimated, cost_usd, latency_ms, error, validation_errors, escalation_reason, reask, repaired)
+INSERT INTO run_attempts (${ATTEMPT_COLUMNS})
 SELECT * FROM unnest($18::text[], $19::text[], $20::int[], $21::int[], $22::text[], $23::text[], $24::text[], $25::int[],
                      $26::int[], $27::boolean[], $28::float8[], $29::float8[], $30::text[], $31::jsonb[], $32::text[],
                      $33::boolean[], $34::boolean[])`;
 
 /** The embedded store's `recordMany`: the same columns, loaded with COPY (see `copyRows`). */
-const RUN_COLUMNS = `tenant_id, id, task_name, task_version, status, model, degraded, input, output, error,
-  input_tokens, output_tokens, cost_usd, latency_ms, created_at, grounding, key_id`;
-const ATTEMPT_COLUMNS = `tenant_id, run_id, seq, tier, model, provider, outcome, input_tokens, output_tokens,
-  tokens_estimated, cost_usd, latency_ms, error, validation_errors, escalation_reason, reask, repaired`;
 const COPY_RUNS_SQL = `COPY runs (${RUN_COLUMNS}) FROM '/dev/blob'`;
 const COPY_ATTEMPTS_SQL = `COPY run_attempts (${ATTEMPT_COLUMNS}) FROM '/dev/blob'`;
 
@@ -68,22 +66,22 @@ export function createRunRepository(db: Database): RunRepository {
 
     async recordMany(entries) {
       if (entries.length === 0) return;
-      if (db.kind === 'server') {
+      if (!db.bulkLoad) {
         await db.query(RECORD_MANY_SQL, recordManyParams(entries));
         return;
       }
       // Embedded: PGlite's thread does every write of this process, so the cheapest form
       // counts. COPY (a third cheaper per row than the unnest statement) loads runs, then
-      // attempts, in one transaction and one message to that thread. The foreign key of each attempt row costs a per-row check query that locks
-      // its run row, and proves nothing here: every attempt's run is loaded in the same
-      // transaction. Replica mode skips foreign-key triggers (as pg_restore does for data it
+      // attempts, in one transaction and one message to that thread. The foreign key of each
+      // attempt row costs a per-row check query that locks its run row, and proves nothing
+      // here: every attempt's run is loaded in the same transaction. Replica mode skips foreign-key triggers (as pg_restore does for data it
       // trusts) for this transaction only; primary keys, NOT NULL and CHECK still apply.
       // A batch is already written up to ~50 ms after its requests were answered, so it does
       // not wait for its WAL flush either: a crash loses at most what the batching would.
       const { runs, attempts } = copyRows(entries);
       const copies = [{ sql: COPY_RUNS_SQL, data: runs }];
       if (attempts) copies.push({ sql: COPY_ATTEMPTS_SQL, data: attempts });
-      await db.bulkLoad!('SET LOCAL session_replication_role = replica; SET LOCAL synchronous_commit = off', copies);
+      await db.bulkLoad('SET LOCAL session_replication_role = replica; SET LOCAL synchronous_commit = off', copies);
     },
 
     async get(tenantId, id) {
@@ -218,7 +216,7 @@ function copyLine(values: ReadonlyArray<Cell>): string {
     if (value === null || value === undefined) line += '\\N';
     else if (typeof value === 'boolean') line += value ? 't' : 'f';
     else if (typeof value === 'number') line += String(value);
-    else line += copyText(text(value)!);
+    else line += copyText(text(value));
   }
   return `${line}\n`;
 }
@@ -235,8 +233,7 @@ function clean(value: Cell): string | number | boolean | null {
   return typeof value === 'string' ? text(value) : (value ?? null);
 }
 
-function text(value: string | undefined): string | null {
-  if (value === undefined) return null;
+function text(value: string): string {
   return value.includes('\u0000') ? value.replaceAll('\u0000', '\ufffd') : value;
 }
 
