@@ -328,7 +328,7 @@ async function main(): Promise<void> {
     };
     const principal = await real.authenticate(`Bearer ${key}`);
     const layer = (on: { quotas: boolean; auth: boolean; recording: boolean }) => {
-      mutable.limits.reserve = on.quotas ? real.reserve : async () => ({ overSoftQuota: false, settle: async () => {}, release: async () => {} });
+      mutable.limits.reserve = on.quotas ? real.reserve : async () => ({ overSoftQuota: false, extend: async () => {}, settle: async () => {}, release: async () => {} });
       mutable.auth.authenticate = on.auth ? real.authenticate : async () => principal;
       mutable.limits.admit = on.auth ? real.admit : async () => ({ limit: 1, remaining: 1, resetMs: 60_000 });
       mutable.runBatcher.add = on.recording ? real.add : () => {};

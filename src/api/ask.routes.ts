@@ -48,7 +48,9 @@ export function askRoutes(app: App): FastifyPluginAsyncZod {
         request.raw.once('close', () => {
           if (!request.raw.complete || request.raw.destroyed) abort.abort();
         });
-        return presentAsk(await app.askAs(principalOf(request), request.body, abort.signal, () => reply.header('x-groundwork-quota', 'soft-exceeded')));
+        return presentAsk(
+          await app.askAs(principalOf(request), request.body, { signal: abort.signal, logger: request.log, onSoftQuota: () => reply.header('x-groundwork-quota', 'soft-exceeded') }),
+        );
       },
     );
   };

@@ -91,6 +91,8 @@ const CASES: Record<string, Case> = {
   'GET /v1/quotas': { kind: 'list', request: () => ({ url: '/v1/quotas' }) },
   'POST /v1/chat/completions': { kind: 'own', request: () => ({ url: '/v1/chat/completions', payload: { model: 'default', messages: [{ role: 'user', content: 'hi' }] } }) },
   'POST /v1/embeddings': { kind: 'own', request: () => ({ url: '/v1/embeddings', payload: { model: 'builtin', input: 'hi' } }) },
+  'GET /v1/models': { kind: 'own', request: () => ({ url: '/v1/models' }) },
+  'GET /v1/models/:id': { kind: 'own', request: () => ({ url: '/v1/models/default' }) },
 };
 
 export function authzContract(target: () => Promise<{ store: Partial<Config>; schema?: string }>): void {

@@ -1,4 +1,6 @@
+import { EventEmitter, once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -6,7 +8,25 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createApp, type App } from '../app/app.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { buildServer } from './server.js';
-import { authorizeAsLocalAdmin } from './test-auth.js';
+import { authorize } from './test-auth.js';
+import { rawRequest, within } from './test-raw-http.js';
+
+const BOUNDARY = '----gw';
+const MULTIPART = { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
+const filePart = (filename: string, body: string | Buffer, type = 'text/plain') =>
+  Buffer.concat([Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: ${type}\r\n\r\n`), Buffer.from(body), Buffer.from('\r\n')]);
+const fieldPart = (name: string, value: string) => Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
+const form = (...parts: Buffer[]) => Buffer.concat([...parts, Buffer.from(`--${BOUNDARY}--\r\n`)]);
+
+type Outcome = { source: string; status: string; error?: { code: string } };
+const outcomes = (results: Outcome[]) => results.map((r) => [r.source, r.status, r.error?.code]);
+
+/** A log line of the listening server (pino JSON). */
+interface LogLine {
+  level: number;
+  msg: string;
+  code?: string;
+}
 
 /**
  * Collections, ingestion and search over HTTP. Run on the embedded store
@@ -15,19 +35,52 @@ import { authorizeAsLocalAdmin } from './test-auth.js';
 export function collectionsContract(target: () => Promise<{ store: Partial<Config>; schema?: string }>): void {
   let app: App;
   let server: FastifyInstance;
+  // A second server on a real port, for uploads that stop or vanish mid-body; its log is captured.
+  let listening: FastifyInstance;
+  let port: number;
+  let key: string;
+  const logs = new EventEmitter();
+  const logLines: LogLine[] = [];
+  const uploads = new EventEmitter();
 
   beforeAll(async () => {
     const { store, schema } = await target();
     const base = loadConfig({ env: {}, cwd: mkdtempSync(join(tmpdir(), 'gw-coll-')), overrides: { dataDir: 'memory://', logLevel: 'silent' } });
-    app = await createApp({ ...base, ...store, uploadLimitBytes: 64 * 1024 }, { lock: false, schema, logger: { error: () => undefined } });
-    server = await authorizeAsLocalAdmin(app, await buildServer(app, { logger: false }));
+    app = await createApp({ ...base, ...store, uploadLimitBytes: 64 * 1024, uploadMaxFiles: 5 }, { lock: false, schema, logger: { error: () => undefined } });
+    ({ key } = await app.auth.ensureLocalAdmin(undefined));
+    server = authorize(await buildServer(app, { logger: false }), key);
+    const stream = {
+      write(line: string) {
+        const entry = JSON.parse(line) as LogLine;
+        logLines.push(entry);
+        logs.emit('line', entry);
+      },
+    };
+    listening = await buildServer(app, { logger: { level: 'info', stream } });
+    listening.addHook('preHandler', async (request) => {
+      if (request.method !== 'POST' || !request.url.endsWith('/documents')) return;
+      // The test's client vanishes before the handler runs: wait until the server has seen it go.
+      if (request.headers['x-test-hold-until-closed']) await new Promise((resolve) => (request.raw.destroyed ? resolve(undefined) : request.raw.once('close', resolve)));
+      uploads.emit('handler');
+    });
+    await listening.listen({ port: 0, host: '127.0.0.1' });
+    port = (listening.server.address() as AddressInfo).port;
   });
   afterAll(async () => {
+    await listening?.close();
     await server?.close();
     await app?.close();
   });
 
   const post = (url: string, payload: unknown) => server.inject({ method: 'POST', url, payload: payload as object });
+  const upload = async (collection: string, payload: Buffer) =>
+    (await server.inject({ method: 'POST', url: `/v1/collections/${collection}/documents`, payload, headers: MULTIPART })).json().results as Outcome[];
+  const documents = async (collection: string) =>
+    ((await server.inject({ method: 'GET', url: `/v1/collections/${collection}/documents` })).json().documents as Array<{ source: string; status: string }>)
+      .map((d) => [d.source, d.status])
+      .sort();
+  const rawHead = (collection: string, length: number) =>
+    `POST /v1/collections/${collection}/documents HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: ${MULTIPART['content-type']}\r\nContent-Length: ${length}\r\n\r\n`;
 
   it('creates, lists, shows and deletes collections; names and embedders are checked', async () => {
     const created = await post('/v1/collections', { name: 'kb', description: 'support' });
@@ -82,26 +135,143 @@ export function collectionsContract(target: () => Promise<{ store: Partial<Confi
   });
 
   it('takes multipart uploads; a file over the limit or unparsable fails alone', async () => {
-    const boundary = '----gw';
-    const part = (name: string, filename: string, type: string, body: string | Buffer) =>
-      Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: ${type}\r\n\r\n`), Buffer.from(body), Buffer.from('\r\n')]);
-    const payload = Buffer.concat([
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n{"team":"support"}\r\n`),
-      part('file', 'warranty.html', 'text/html', '<html><body><nav>Home</nav><main><h1>Warranty</h1><p>Two-year limited warranty on electronics.</p></main></body></html>'),
-      part('file', 'huge.txt', 'text/plain', 'x'.repeat(70 * 1024)),
-      part('file', 'binary.txt', 'text/plain', Buffer.from([0, 1, 2, 3, 0, 255, 254, 0, 0, 7])),
-      Buffer.from(`--${boundary}--\r\n`),
-    ]);
-    const response = await server.inject({ method: 'POST', url: '/v1/collections/kb/documents', payload, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } });
-    expect(response.statusCode).toBe(200);
-    expect(response.json().results.map((r: { source: string; status: string; error?: { code: string } }) => [r.source, r.status, r.error?.code])).toEqual([
+    const payload = form(
+      fieldPart('metadata', '{"team":"support"}'),
+      filePart('warranty.html', '<html><body><nav>Home</nav><main><h1>Warranty</h1><p>Two-year limited warranty on electronics.</p></main></body></html>', 'text/html'),
+      filePart('binary.txt', Buffer.from([0, 1, 2, 3, 0, 255, 254, 0, 0, 7])),
+    );
+    expect(outcomes(await upload('kb', payload))).toEqual([
       ['warranty.html', 'created', undefined],
-      ['huge.txt', 'failed', 'INGEST_FILE_TOO_LARGE'],
       ['binary.txt', 'failed', 'INGEST_BINARY_CONTENT'],
     ]);
+    // Alone, because a file cut at the limit has used up the request's limit too.
+    expect(outcomes(await upload('kb', form(filePart('huge.txt', 'x'.repeat(70 * 1024)))))).toEqual([['huge.txt', 'failed', 'INGEST_FILE_TOO_LARGE']]);
     const hits = (await post('/v1/collections/kb/search', { query: 'warranty electronics', filters: { team: 'support' } })).json().hits;
     expect(hits[0]).toMatchObject({ source: 'warranty.html', title: 'Warranty' });
     expect(hits[0].text).not.toMatch(/Home/);
+  });
+
+  it('keeps a multipart file\'s folder: a/README.md and b/README.md are two documents', async () => {
+    await post('/v1/collections', { name: 'folders' });
+    const results = await upload('folders', form(filePart('a/README.md', '# Alpha\n\nThe alpha service.'), filePart('b/README.md', '# Beta\n\nThe beta service.')));
+    expect(outcomes(results)).toEqual([
+      ['a/README.md', 'created', undefined],
+      ['b/README.md', 'created', undefined],
+    ]);
+    expect(await documents('folders')).toEqual([
+      ['a/README.md', 'ready'],
+      ['b/README.md', 'ready'],
+    ]);
+  });
+
+  it('sanitises sources the same way for multipart file names and JSON documents', async () => {
+    await post('/v1/collections', { name: 'named' });
+    const given = ['../x.md', '/etc/passwd', 'C:\\x\\y.md', 'a/./b/../c.md', '\\\\?\\D:\\docs\\z.md'];
+    const expected = ['x.md', 'etc/passwd', 'x/y.md', 'a/c.md', 'docs/z.md'];
+    const viaJson = (await post('/v1/collections/named/documents', { documents: given.map((source) => ({ source, text: `text of ${source}` })) })).json().results as Outcome[];
+    // In a quoted header parameter a backslash is escaped as `\\` (busboy unescapes it).
+    const viaMultipart = await upload('named', form(...given.map((name) => filePart(name.replaceAll('\\', '\\\\'), `text of ${name}`))));
+    expect(viaJson.map((r) => r.source)).toEqual(expected);
+    expect(viaMultipart.map((r) => r.source)).toEqual(expected);
+    expect(viaMultipart.map((r) => r.status)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged', 'unchanged']);
+
+    const refused = await post('/v1/collections/named/documents', { documents: [{ source: 'ok.md', text: 'fine' }, { source: 'red\u001b[31m.md', text: 'x' }, { source: 'a/..', text: 'x' }] });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().error.details.issues.map((i: { path: string }) => i.path)).toEqual(['body/documents/1/source', 'body/documents/2/source']);
+    expect((await documents('named')).map(([source]) => source)).not.toContain('ok.md');
+  });
+
+  it('never lets one source silently replace another in one request: later duplicates fail with INGEST_DUPLICATE_SOURCE', async () => {
+    await post('/v1/collections', { name: 'dups' });
+    const multipart = await upload('dups', form(filePart('notes.md', 'Alpha notes about invoices.'), filePart('notes.md', 'Beta notes about shipping.')));
+    expect(outcomes(multipart)).toEqual([
+      ['notes.md', 'created', undefined],
+      ['notes.md', 'failed', 'INGEST_DUPLICATE_SOURCE'],
+    ]);
+    const json = (await post('/v1/collections/dups/documents', { documents: [{ source: 'faq.md', text: 'Gamma answers.' }, { source: './faq.md', text: 'Delta answers.' }] })).json().results;
+    expect(outcomes(json)).toEqual([
+      ['faq.md', 'created', undefined],
+      ['faq.md', 'failed', 'INGEST_DUPLICATE_SOURCE'],
+    ]);
+    // The first of each is what is stored, and the duplicate left no failed record behind.
+    expect(await documents('dups')).toEqual([
+      ['faq.md', 'ready'],
+      ['notes.md', 'ready'],
+    ]);
+    const texts = (await post('/v1/collections/dups/search', { query: 'notes answers', k: 10 })).json().hits.map((h: { text: string }) => h.text).join(' ');
+    expect(texts).toMatch(/Alpha/);
+    expect(texts).toMatch(/Gamma/);
+    expect(texts).not.toMatch(/Beta|Delta/);
+  });
+
+  it('answers 400 for a form that ends before its closing boundary, ingesting none of it', async () => {
+    await post('/v1/collections', { name: 'cut' });
+    const whole = form(filePart('one.txt', 'the first file'), filePart('two.txt', 'the second file'));
+    const response = await server.inject({ method: 'POST', url: '/v1/collections/cut/documents', headers: MULTIPART, payload: whole.subarray(0, whole.length - 20) });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().error.code).toBe('REQUEST_INVALID_BODY');
+    expect(await documents('cut')).toEqual([]);
+  });
+
+  it('stops reading an upload once its files pass the limit together: 413 before the rest is sent, nothing ingested', async () => {
+    await post('/v1/collections', { name: 'bulk' });
+    const files = [1, 2, 3].map((n) => filePart(`part-${n}.txt`, `part ${n} `.repeat(5 * 1024)));
+    const body = form(...files);
+    const request = await rawRequest(port, rawHead('bulk', body.length));
+    // 2 × 40 KiB crosses 64 KiB; the third file and the closing line are never sent.
+    await request.send(Buffer.concat(files.slice(0, 2)));
+    const response = await within(request.response, 10_000, 'no answer before the rest of the body was sent');
+    request.socket.destroy();
+    expect(response.status).toBe(413);
+    expect(JSON.parse(response.body).error).toMatchObject({ code: 'REQUEST_BODY_TOO_LARGE', details: { limit_bytes: 64 * 1024 } });
+    expect(response.headers.connection).toBe('close');
+    expect(await documents('bulk')).toEqual([]);
+  });
+
+  it('refuses more files than upload_max_files with 413 REQUEST_TOO_MANY_FILES, nothing ingested', async () => {
+    await post('/v1/collections', { name: 'many' });
+    const response = await server.inject({
+      method: 'POST',
+      url: '/v1/collections/many/documents',
+      headers: MULTIPART,
+      payload: form(...Array.from({ length: 6 }, (_, i) => filePart(`f${i}.txt`, `file number ${i}`))),
+    });
+    expect(response.statusCode).toBe(413);
+    expect(response.json().error).toMatchObject({ code: 'REQUEST_TOO_MANY_FILES', details: { limit: 5 } });
+    expect(await documents('many')).toEqual([]);
+    expect(outcomes(await upload('many', form(...Array.from({ length: 5 }, (_, i) => filePart(`f${i}.txt`, `file number ${i}`)))))).toHaveLength(5);
+  });
+
+  it.each([
+    ['mid-body', false],
+    ['before its handler ran', true],
+  ])('treats an upload the client abandons %s as a disconnect, not an unhandled error, and keeps answering', async (_when, early) => {
+    const collection = early ? 'gone-early' : 'gone-mid-body';
+    await post('/v1/collections', { name: collection });
+    const first = filePart('first.txt', 'first file. '.repeat(1024));
+    const body = form(fieldPart('metadata', '{"team":"x"}'), first, filePart('second.txt', 'second file. '.repeat(1024)));
+    const settled = new Promise<LogLine>((resolve) => {
+      const onLine = (line: LogLine) => {
+        if (line.code === 'CLIENT_DISCONNECTED' || line.level >= 50) {
+          logs.off('line', onLine);
+          resolve(line);
+        }
+      };
+      logs.on('line', onLine);
+    });
+    const started = once(uploads, 'handler');
+    const head = rawHead(collection, body.length).replace('\r\n\r\n', early ? '\r\nX-Test-Hold-Until-Closed: 1\r\n\r\n' : '\r\n\r\n');
+    const request = await rawRequest(port, head);
+    await request.send(Buffer.concat([fieldPart('metadata', '{"team":"x"}'), first.subarray(0, first.length / 2)]));
+    if (early) request.socket.destroy();
+    await started;
+    request.socket.destroy();
+    const line = await within(settled, 10_000, 'the server logged nothing about the abandoned upload');
+    expect(line).toMatchObject({ code: 'CLIENT_DISCONNECTED' });
+    expect(logLines.filter((l) => l.level >= 50)).toEqual([]);
+    const after = await fetch(`http://127.0.0.1:${port}/v1/collections/${collection}/documents`, { headers: { authorization: `Bearer ${key}` } });
+    expect(after.status).toBe(200);
+    expect((await after.json()).documents).toEqual([]);
   });
 
   it('answers from the collection with verified citations, abstains when the sources are silent, and records grounding', async () => {

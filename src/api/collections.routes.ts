@@ -1,10 +1,11 @@
-import type { FastifyRequest } from 'fastify';
+import { sanitizeSource } from '../ingest/source-path.js';
 import { textDocumentFile } from '../ingest/text-documents.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { App } from '../app/app.js';
 import type { IngestFile } from '../ingest/pipeline.js';
-import { GroundworkError } from '../kernel/errors.js';
+import { GroundworkError, type Issue } from '../kernel/errors.js';
+import { multipartFiles } from './multipart-upload.js';
 import { presentCollection, presentDocument, presentHit } from './presenters.js';
 import {
   collectionName,
@@ -13,7 +14,6 @@ import {
   documentResponse,
   errorBody,
   ingestOutcome,
-  metadataSchema,
   searchBody,
   searchHit,
   textDocumentsBody,
@@ -61,13 +61,13 @@ export function collectionRoutes(app: App): FastifyPluginAsyncZod {
           tags: ['collections'],
           summary: 'Ingest documents (JSON text or multipart files)',
           description:
-            'JSON: `{ documents: [{ source, text, format?, metadata? }] }`. Multipart: one or more file parts (the file name is the source) and an optional `metadata` field holding a JSON object applied to every file. Each document gets its own status; one bad document never fails the batch. Re-ingesting a source with changed content replaces its chunks; unchanged content is skipped.',
+            'JSON: `{ documents: [{ source, text, format?, metadata? }] }`. Multipart: one or more file parts (the file name, with its folder, is the source) and an optional `metadata` field holding a JSON object applied to every file. A source is a relative path: `\\` becomes `/`, leading `/`, drive letters and `.` segments are dropped and `..` never climbs out (`../docs/a.md` → `docs/a.md`); control characters, empty names and names over 500 characters are refused (400). Each document gets its own status; one bad document never fails the batch; the same source twice in one request: the later ones fail with INGEST_DUPLICATE_SOURCE and are not ingested. Re-ingesting a source with changed content replaces its chunks; unchanged content is skipped. Limits: `upload_limit_bytes` per document and for the files of one request together (past it, reading stops: 413 REQUEST_BODY_TOO_LARGE, nothing ingested; a single file over it fails alone with INGEST_FILE_TOO_LARGE), at most `upload_max_files` files (413 REQUEST_TOO_MANY_FILES).',
           params: collectionParams,
           response: { 200: z.object({ results: z.array(ingestOutcome) }), 400: errorBody, 404: errorBody, 413: errorBody },
         },
       },
       async (request) => {
-        const files = request.isMultipart() ? await multipartFiles(request, app.config.uploadLimitBytes) : jsonFiles(request.body);
+        const files = request.isMultipart() ? await multipartFiles(request, { bytes: app.config.uploadLimitBytes, files: app.config.uploadMaxFiles }) : jsonFiles(request.body);
         return { results: await app.ingest(tenantOf(request), request.params.collection, files) };
       },
     );
@@ -131,33 +131,17 @@ export function collectionRoutes(app: App): FastifyPluginAsyncZod {
   };
 }
 
+/** JSON text documents; each source is sanitised like a file name, and a refused one is a 400 naming it. */
 function jsonFiles(body: unknown): IngestFile[] {
   const parsed = parseOrThrow(textDocumentsBody, body, 'body');
-  return parsed.documents.map(textDocumentFile);
-}
-
-async function multipartFiles(request: FastifyRequest, limit: number): Promise<IngestFile[]> {
-  const files: Array<Omit<IngestFile, 'metadata'>> = [];
-  let metadata: Record<string, unknown> | undefined;
-  // A file over the limit is cut (not thrown) so it fails alone with a typed error.
-  for await (const part of request.parts({ limits: { fileSize: limit, files: 100, fields: 10 } })) {
-    if (part.type === 'file') {
-      const bytes = await part.toBuffer();
-      const source = part.filename || `upload-${files.length + 1}`;
-      const rejected = part.file.truncated
-        ? new GroundworkError('INGEST_FILE_TOO_LARGE', `${source} is larger than the upload limit of ${limit} bytes`)
-        : undefined;
-      files.push({ source, bytes: rejected ? new Uint8Array(0) : new Uint8Array(bytes), mime: part.mimetype, rejected });
-    } else if (part.fieldname === 'metadata') {
-      let value: unknown;
-      try {
-        value = JSON.parse(String(part.value));
-      } catch {
-        throw new GroundworkError('REQUEST_INVALID_BODY', 'multipart field "metadata" must be a JSON object', { details: { issues: [{ path: 'body/metadata', message: 'not valid JSON' }] } });
-      }
-      metadata = parseOrThrow(metadataSchema, value, 'metadata');
-    }
+  const issues: Issue[] = [];
+  const files = parsed.documents.map((document, i) => {
+    const named = sanitizeSource(document.source);
+    if (!named.ok) issues.push({ path: `body/documents/${i}/source`, message: named.problem });
+    return textDocumentFile({ ...document, source: named.ok ? named.source : document.source });
+  });
+  if (issues.length > 0) {
+    throw new GroundworkError('REQUEST_INVALID_BODY', `request body is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } });
   }
-  if (files.length === 0) throw new GroundworkError('REQUEST_INVALID_BODY', 'multipart upload has no file parts', { details: { issues: [{ path: 'body', message: 'no files' }] } });
-  return files.map((f) => ({ ...f, metadata }));
+  return files;
 }

@@ -48,9 +48,17 @@ export function toHttpError(error: unknown): GroundworkError | undefined {
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     const known = toHttpError(error);
+    // Refused before its body was read (401 before an upload, 413): close the connection rather
+    // than let Node read and discard the rest of the body to keep the connection alive.
+    if (!request.raw.complete) reply.header('connection', 'close');
     if (known) {
+      // The client is gone: nobody reads this answer, and it is not a server fault.
+      if (known.code === 'CLIENT_DISCONNECTED') {
+        request.log.info({ code: known.code }, known.message);
+        return reply.status(known.httpStatus).send(known.toBody());
+      }
       if (known.httpStatus === 429) reply.headers(limitErrorHeaders(known));
-      if (known.httpStatus >= 500) request.log.warn({ code: known.code, run_id: known.runId }, known.message);
+      if (known.httpStatus >= 500 || known.logDetail) request.log.warn({ code: known.code, run_id: known.runId, ...(known.logDetail ? { detail: known.logDetail } : {}) }, known.message);
       return reply.status(known.httpStatus).send(known.toBody());
     }
     request.log.error({ err: error }, 'unhandled error');

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { App } from '../app/app.js';
-import { Disconnect, type StreamOut } from '../gateway/index.js';
+import { Disconnect, type GatewayModel, type StreamOut } from '../gateway/index.js';
 import { principalOf } from './auth.js';
 import { errorBody } from './schemas.js';
 
@@ -59,6 +59,17 @@ const embeddingsResponse = z.looseObject({
   usage: z.object({ prompt_tokens: z.number().int(), total_tokens: z.number().int() }),
 });
 
+const modelObject = z
+  .object({
+    id: z.string().describe('what a request\'s `model` names'),
+    object: z.literal('model'),
+    created: z.number().int().describe('always 0: configured names have no creation time (the same on every replica and restart)'),
+    owned_by: z.string().describe('"groundwork:route", "groundwork:model:<provider>" or "groundwork:embedder"'),
+  })
+  .describe('A configured route, model or embedder, in OpenAI\'s model format');
+
+const modelList = z.object({ object: z.literal('list'), data: z.array(modelObject) }).describe('Every configured route, model and embedder, ordered by id');
+
 const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 429: errorBody, 502: errorBody, 503: errorBody };
 
 /** Bodies are validated by the gateway (see above). */
@@ -66,6 +77,32 @@ const passBody = () => (data: unknown) => ({ value: data });
 
 export function gatewayRoutes(app: App): FastifyPluginAsyncZod {
   return async (server) => {
+    // Reads: a viewer key may list what the gateway answers to (calling it needs runner).
+    server.get(
+      '/models',
+      {
+        schema: {
+          tags: ['gateway'],
+          summary: 'OpenAI-compatible list of the routes, models and embedders requests may name',
+          response: { 200: modelList, 401: errorBody, 429: errorBody },
+        },
+      },
+      async () => ({ object: 'list' as const, data: app.gateway.models().map(presentModel) }),
+    );
+
+    server.get(
+      '/models/:id',
+      {
+        schema: {
+          tags: ['gateway'],
+          summary: 'One configured route, model or embedder (OpenAI-compatible)',
+          params: z.object({ id: z.string().min(1) }).strict(),
+          response: { 200: modelObject, 401: errorBody, 404: errorBody, 429: errorBody },
+        },
+      },
+      async (request) => presentModel(app.gateway.model(request.params.id)),
+    );
+
     server.post(
       '/chat/completions',
       {
@@ -79,7 +116,7 @@ export function gatewayRoutes(app: App): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const result = await app.gateway.chatCompletions({ principal: principalOf(request), body: request.body, disconnect: disconnectOf(reply) });
+        const result = await app.gateway.chatCompletions({ principal: principalOf(request), body: request.body, disconnect: disconnectOf(reply), logger: request.log });
         reply.header('x-groundwork-run-id', result.runId);
         if (result.overSoftQuota) reply.header('x-groundwork-quota', 'soft-exceeded');
         if (result.type === 'json') return sendJsonText(reply, result.body);
@@ -97,18 +134,26 @@ export function gatewayRoutes(app: App): FastifyPluginAsyncZod {
         schema: {
           tags: ['gateway'],
           summary: 'OpenAI-compatible embeddings',
+          description:
+            "OpenAI's limits per request, checked before any work: at most 2,048 inputs, 8,192 tokens an input and 300,000 tokens in total; past them 400 GATEWAY_REQUEST_INVALID naming `input` (or `input/<i>`). Token arrays count by their length; text counts as ⌈UTF-8 bytes / 3⌉ without a tokenizer, at or above the real count for English, code and most scripts (an upstream may still refuse denser text with its own 400).",
           body: embeddingsRequest,
           response: { 200: embeddingsResponse, ...errors },
         },
       },
       async (request, reply) => {
-        const result = await app.gateway.embeddings({ principal: principalOf(request), body: request.body, disconnect: disconnectOf(reply) });
+        const result = await app.gateway.embeddings({ principal: principalOf(request), body: request.body, disconnect: disconnectOf(reply), logger: request.log });
         reply.header('x-groundwork-run-id', result.runId);
         if (result.overSoftQuota) reply.header('x-groundwork-quota', 'soft-exceeded');
         return sendJsonText(reply, result.body);
       },
     );
   };
+}
+
+/** OpenAI's model object; `created` is fixed (see the schema). */
+function presentModel(entry: GatewayModel): z.infer<typeof modelObject> {
+  const ownedBy = entry.kind === 'model' ? `groundwork:model:${entry.provider}` : `groundwork:${entry.kind}`;
+  return { id: entry.id, object: 'model', created: 0, owned_by: ownedBy };
 }
 
 /** A JSON body that is already text (the provider's bytes): fastify sends a string with a JSON type as is. */

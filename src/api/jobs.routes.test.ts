@@ -87,6 +87,10 @@ describe('POST /v1/tasks/{name}/jobs', () => {
     };
     await expectError({ input, webhook_url: 'ftp://example.com/x' }, 400, 'WEBHOOK_URL_INVALID');
     await expectError({ input, webhook_url: `http://localhost:${config.port}/hook` }, 400, 'WEBHOOK_URL_INVALID');
+    // Internal addresses (here the cloud metadata endpoint) are refused by default, naming the field.
+    const internal = await call('POST', '/v1/tasks/triage/jobs', keys.runner, { input, webhook_url: 'http://169.254.169.254/latest/meta-data/' });
+    expect(internal.statusCode).toBe(400);
+    expect(internal.json().error).toMatchObject({ code: 'WEBHOOK_URL_INVALID', details: { issues: [{ path: 'webhook_url' }] } });
     await expectError({ input: { subject: 1 } }, 400, 'TASK_INPUT_INVALID');
     await expectError({ input, surprise: true }, 400, 'REQUEST_INVALID_BODY');
     await expectError({ input, max_attempts: 0 }, 400, 'REQUEST_INVALID_BODY');
@@ -126,6 +130,18 @@ describe('POST /v1/collections/{collection}/jobs', () => {
     const done = await finished(response.json().job.id);
     expect(done).toMatchObject({ status: 'succeeded', progress: { done: 2, total: 2 }, result: { results: [{ source: 'refunds.md', status: 'created' }, { source: 'ship.txt', status: 'created' }] } });
     expect((await call('POST', '/v1/collections/missing/jobs', keys.developer, { documents: [{ source: 'a.txt', text: 'a' }] })).statusCode).toBe(404);
+  });
+
+  it('refuses documents that would replace each other (the same source after sanitising) or whose source is refused, naming each', async () => {
+    const response = await call('POST', '/v1/collections/docs/jobs', keys.developer, {
+      documents: [
+        { source: 'a/readme.md', text: 'a' },
+        { source: './a//readme.md', text: 'b' },
+        { source: 'bad\u0001name.md', text: 'c' },
+      ],
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().error.details.issues.map((i: { path: string }) => i.path)).toEqual(['body/documents/1/source', 'body/documents/2/source']);
   });
 });
 

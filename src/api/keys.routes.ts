@@ -8,7 +8,8 @@ import { errorBody } from './schemas.js';
 
 /** A tenant's API keys, managed by its admins. The plaintext key appears once, in the create response. */
 
-const apiKey = z.object({
+/** An API key as answered (never the key itself); the operator routes answer the same shape. */
+export const apiKey = z.object({
   id: z.string(),
   prefix: z.string().describe('visible start of the key, to recognise it'),
   name: z.string(),
@@ -20,7 +21,8 @@ const apiKey = z.object({
   revoked_at: z.string().optional(),
 });
 
-const createKeyBody = z
+/** POST /v1/keys (and the operator's key creation for any tenant). */
+export const createKeyBody = z
   .object({
     role: z.enum(ROLES),
     name: z.string().max(200).optional(),

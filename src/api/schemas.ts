@@ -58,7 +58,7 @@ export const attempt = z.object({
   tier: z.number().int(),
   model: z.string(),
   provider: z.string(),
-  outcome: z.enum(['ok', 'invalid_output', 'timeout', 'rate_limited', 'provider_error', 'circuit_open']),
+  outcome: z.enum(['ok', 'invalid_output', 'timeout', 'rate_limited', 'provider_error', 'circuit_open', 'ungrounded']),
   input_tokens: z.number().int(),
   output_tokens: z.number().int(),
   tokens_estimated: z.boolean(),

@@ -63,7 +63,7 @@ export function taskRoutes(app: App): FastifyPluginAsyncZod {
         request.raw.once('close', () => {
           if (!request.raw.complete || request.raw.destroyed) abort.abort();
         });
-        return app.runTaskAs(principalOf(request), { tenantId: tenantOf(request), task, input: request.body.input, signal: abort.signal }, () =>
+        return app.runTaskAs(principalOf(request), { tenantId: tenantOf(request), task, input: request.body.input, signal: abort.signal, logger: request.log }, () =>
           reply.header('x-groundwork-quota', 'soft-exceeded'),
         );
       },

@@ -90,6 +90,32 @@ describe('GET /v1/usage', () => {
     ]);
   });
 
+  it('charges each attempt to the model that spent it, not to the model that finally answered', async () => {
+    // Issue 9 item 16: a failed cheap tier's tokens and cost were shown under the capable model.
+    const { tenantId: own, key } = await tenantWithKey(app, 'viewer');
+    const attempt = (seq: number, model: string, outcome: 'ok' | 'invalid_output', inputTokens: number, outputTokens: number, costUsd: number) => ({
+      seq, tier: seq - 1, model, provider: 'p', outcome, inputTokens, outputTokens, tokensEstimated: false, costUsd, latencyMs: 1,
+    });
+    await app.store.runs.record(
+      own,
+      runRecord({
+        createdAt: new Date(today.getTime() + 4_000),
+        model: 'capable',
+        inputTokens: 300,
+        outputTokens: 50,
+        costUsd: 0.011,
+        attempts: [attempt(1, 'cheap', 'invalid_output', 100, 30, 0.001), attempt(2, 'capable', 'ok', 200, 20, 0.01)],
+      }),
+    );
+    const body = (await server.inject({ method: 'GET', url: `/v1/usage?group_by=model&from=${iso(today.getTime())}`, headers: { authorization: `Bearer ${key}` } })).json();
+    expect(body.rows).toEqual([
+      { group: 'capable', runs: 1, errors: 0, input_tokens: 200, output_tokens: 20, cost_usd: 0.01 },
+      { group: 'cheap', runs: 1, errors: 0, input_tokens: 100, output_tokens: 30, cost_usd: 0.001 },
+    ]);
+    // The run counts once in the totals, with all it spent.
+    expect(body.totals).toEqual({ runs: 1, errors: 0, input_tokens: 300, output_tokens: 50, cost_usd: 0.011 });
+  });
+
   it('takes a date `to` as "through that day" and a date-time `to` as exclusive', async () => {
     const day = iso(today.getTime());
     const through = (await server.inject({ method: 'GET', url: `/v1/usage?from=${day}&to=${day}` })).json();

@@ -13,6 +13,7 @@ import { createRetrievalService, type RetrievalService } from '../retrieval/retr
 import { newId } from '../kernel/ids.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { createJobService, type JobService } from '../jobs/index.js';
+import { queuePurge } from '../jobs/queue-purge.js';
 import { createRunBatcher, type RunBatcher } from '../store/run-batcher.js';
 import { costUsd } from '../models/pricing.js';
 import { createModelRegistry } from '../models/registry.js';
@@ -48,7 +49,7 @@ export interface App {
   /** A task run on behalf of an API key: quota reserved before, settled after, recorded with the key. */
   runTaskAs(principal: Principal | undefined, params: RunTaskParams, onSoftQuota?: () => void): Promise<RunResult>;
   /** The built-in ask on behalf of an API key (metered like runTaskAs). */
-  askAs(principal: Principal | undefined, input: unknown, signal?: AbortSignal, onSoftQuota?: () => void): Promise<RunResult>;
+  askAs(principal: Principal | undefined, input: unknown, options?: { signal?: AbortSignal; onSoftQuota?: () => void; logger?: RunLogger }): Promise<RunResult>;
   /** Durable jobs: enqueue, read, cancel; `jobs.start(app)` works them in this process. */
   readonly jobs: JobService;
   /** Per-key rate limits, per-tenant quotas (reserve/settle) and usage reports. */
@@ -78,7 +79,10 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
   );
   const embedders = createEmbedderRegistry({ providers: config.providers, embedders: config.embedders }, { fetch: options.fetch });
   const retrievalRepo = createRetrievalRepository(store.db);
-  const auth = createAuthService({ db: store.db, cacheMs: config.auth.key_cache_ms });
+  // pg-boss's own schema, beside the store's (tests: one per test schema).
+  const queueSchema = options.schema ? `${options.schema}_boss` : 'groundwork_boss';
+  // Deleting a tenant also removes its entries from the job queue, in the same transaction.
+  const auth = createAuthService({ db: store.db, cacheMs: config.auth.key_cache_ms, purgeTenant: queuePurge(queueSchema) });
   const retrieval = createRetrievalService({ repo: retrievalRepo, embedders });
   // One process owns an embedded store, so its view of active versions is always current;
   // replicas sharing a server see another replica's push within a second.
@@ -102,8 +106,7 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
   const jobs = createJobService({
     db: store.db,
     jobs: config.jobs,
-    // pg-boss's own schema, beside the store's (tests: one per test schema).
-    queueSchema: options.schema ? `${options.schema}_boss` : 'groundwork_boss',
+    queueSchema,
     self: { host: config.host, port: config.port },
     runs: store.runs,
     resolveTask: (tenantId, name, version) => tasks.resolve(tenantId, name, version),
@@ -147,25 +150,24 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
     },
     runTaskAs(principal, params, onSoftQuota) {
       const definition = params.task.definition as TaskDefinition;
-      const maximum = meter.maximum({
-        models: resolveRoute(definition.route, config),
+      const maximum = meter.firstCall({
+        model: resolveRoute(definition.route, config)[0],
         inputChars:
           JSON.stringify(params.input ?? null).length +
           definition.prompt.user.length +
           (definition.prompt.system?.length ?? 0) +
           (definition.retrieval ? sourceChars(definition.retrieval.max_source_tokens) : 0),
         maxOutputTokens: definition.limits.max_output_tokens,
-        maxCostUsd: definition.limits.max_cost_usd,
       });
       return meter.run(principal, maximum, (hooks) => runTask({ ...params, ...hooks }), onSoftQuota);
     },
-    askAs(principal, input, signal, onSoftQuota) {
-      const maximum = meter.maximum({
-        models: config.ask.route,
+    askAs(principal, input, options = {}) {
+      const maximum = meter.firstCall({
+        model: config.ask.route[0],
         inputChars: JSON.stringify(input ?? null).length + sourceChars(config.ask.max_source_tokens) + ASK_PROMPT_CHARS,
         maxOutputTokens: ASK_MAX_OUTPUT_TOKENS,
       });
-      return meter.run(principal, maximum, (hooks) => ask(principal?.tenantId ?? DEFAULT_TENANT, input, signal, hooks), onSoftQuota);
+      return meter.run(principal, maximum, (hooks) => ask(principal?.tenantId ?? DEFAULT_TENANT, input, options.signal, { ...hooks, logger: options.logger }), options.onSoftQuota);
     },
     async syncTaskFiles(tenantId = DEFAULT_TENANT) {
       if (!existsSync(config.tasksDir)) return [];

@@ -4,20 +4,23 @@ import { costUsd, type Price } from '../models/pricing.js';
 import type { RunTaskParams } from '../tasks/run-task.js';
 
 /**
- * Quota accounting around model-using work (DESIGN.md run path steps 1 and 8): reserve the
- * most a call can cost before any model is called, settle with what the run actually used
- * (recorded attempts, failures included), release when nothing was spent.
+ * Quota accounting around model-using work (DESIGN.md run path steps 2 and 8).
  *
- * The maximum is the task's max_cost_usd when it sets one (the run stops spending there);
- * otherwise two full-length calls (a call and its one re-ask) of the route's most expensive
- * model. Retries and escalations past that can exceed the reservation: set max_cost_usd to
- * make the bound exact.
+ * A request reserves what its own first model call can cost at most (its input tokens,
+ * estimated generously from characters, plus its own output limit, at the price of the model
+ * it calls first), not a multiple of the route's priciest model: a cheap call under a small
+ * quota is not refused for what it will never spend. Before every further call (a retry, a
+ * re-ask, the next tier) the reservation grows to cover what the run has spent plus that
+ * call's worst case, or the run stops there with QUOTA_EXCEEDED / RATE_LIMITED. So settled
+ * usage never passes a hard limit, and what is reserved is what the request can really use.
+ * Settled with what the run actually used (failed attempts included); released when nothing was.
  */
 
-export type MeterHooks = Pick<RunTaskParams, 'keyId' | 'onUsage'>;
+export type MeterHooks = Pick<RunTaskParams, 'keyId' | 'onUsage' | 'beforeCall'>;
 
 export interface Meter {
-  maximum(params: { models: readonly string[]; inputChars: number; extraInputTokens?: number; maxOutputTokens: number; maxCostUsd?: number }): UsageAmount;
+  /** The most the request's first call can cost on `model` (the route's first tier). */
+  firstCall(params: { model: string | undefined; inputChars: number; maxOutputTokens: number }): UsageAmount;
   /** Runs `fn` holding a reservation; `fn` passes the hooks on to the run. No principal: not metered. */
   run<T>(principal: Principal | undefined, maximum: UsageAmount, fn: (hooks: MeterHooks) => Promise<T>, onSoftQuota?: () => void): Promise<T>;
 }
@@ -30,31 +33,32 @@ export interface MeterDeps {
 
 // A generous characters-per-token ratio: the reservation should not be below the real count.
 const CHARS_PER_TOKEN = 3;
-const CALLS_RESERVED = 2;
 
 export function createMeter(deps: MeterDeps): Meter {
   return {
-    maximum({ models, inputChars, extraInputTokens = 0, maxOutputTokens, maxCostUsd }) {
-      const inputTokens = Math.ceil(inputChars / CHARS_PER_TOKEN) + extraInputTokens;
-      let usd = 0;
-      for (const model of models) {
-        // A model this installation lacks fails the run with its own typed error; it costs nothing here.
-        const price = priceOrFree(deps, model);
-        usd = Math.max(usd, costUsd(price, { inputTokens, outputTokens: maxOutputTokens }));
-      }
-      return { tokens: (inputTokens + maxOutputTokens) * CALLS_RESERVED, usd: maxCostUsd ?? usd * CALLS_RESERVED };
+    firstCall({ model, inputChars, maxOutputTokens }) {
+      const usage = { inputTokens: Math.ceil(inputChars / CHARS_PER_TOKEN), outputTokens: maxOutputTokens };
+      // A model this installation lacks fails the run with its own typed error; it costs nothing here.
+      return { tokens: usage.inputTokens + usage.outputTokens, usd: model === undefined ? 0 : costUsd(priceOrFree(deps, model), usage) };
     },
 
     async run(principal, maximum, fn, onSoftQuota) {
       if (!principal) return fn({});
       const reservation = await deps.limits.reserve(principal, maximum);
       if (reservation.overSoftQuota) onSoftQuota?.();
+      let held = { ...maximum };
       let used: UsageAmount | undefined;
       try {
         return await fn({
           keyId: principal.keyId,
           onUsage: (usage) => {
             used = { tokens: usage.inputTokens + usage.outputTokens, usd: usage.costUsd };
+          },
+          beforeCall: async ({ worstCase, spent }) => {
+            const more = { tokens: Math.max(0, spent.tokens + worstCase.tokens - held.tokens), usd: Math.max(0, spent.usd + worstCase.usd - held.usd) };
+            if (more.tokens === 0 && more.usd === 0) return;
+            await reservation.extend(more);
+            held = { tokens: held.tokens + more.tokens, usd: held.usd + more.usd };
           },
         });
       } finally {

@@ -1,8 +1,11 @@
 import type { FastifyInstance } from 'fastify';
+import { releasePendingClaims } from '../api/idempotency.js';
 import { buildServer } from '../api/server.js';
 import type { Config } from '../config/config.js';
 import { MEMORY_DATA_DIR } from '../store/index.js';
 import { createApp, type App } from './app.js';
+import { writeOperatorKey } from './operator-key.js';
+import { serverLoggerOptions } from './server-logger.js';
 
 /**
  * `groundwork serve`: open the store (taking the data-folder lock), push the task files,
@@ -21,7 +24,7 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config, options: { installSignalHandlers?: boolean } = {}): Promise<RunningServer> {
-  const logger = { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["x-api-key"]'] };
+  const logger = serverLoggerOptions(config.logLevel);
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   const state = { shuttingDown: false };
   // The logger lives on the server; the runner needs one before it exists, so defer.
@@ -36,7 +39,16 @@ export async function startServer(config: Config, options: { installSignalHandle
     // The embedded default stays two commands: the first start makes an admin key for the
     // default tenant and keeps it in the data folder (mode 0600), where the CLI finds it.
     if (!config.databaseUrl) localAdmin = await app.auth.ensureLocalAdmin(config.dataDir === MEMORY_DATA_DIR ? undefined : config.dataDir);
-    server = await buildServer(app, { logger, state });
+    // Embedded, this process owns the data folder: every pending Idempotency-Key claim was a dead
+    // predecessor's, so it is released now rather than answered IN_PROGRESS until its lease ends.
+    if (app.store.db.kind === 'embedded') await releasePendingClaims(app.store.db);
+    // The CLI's operator commands (tenants, keys, quotas) reach this server's /operator routes
+    // with the key in the data folder: only who can read the folder can act as an operator.
+    const operatorKeyHash = !config.databaseUrl && config.dataDir !== MEMORY_DATA_DIR ? writeOperatorKey(config.dataDir) : undefined;
+    server = await buildServer(app, { logger, state, operatorKeyHash });
+    if (app.store.tightened > 0) {
+      server.log.warn({ dataDir: config.dataDir, entries: app.store.tightened }, `tightened permissions of ${app.store.tightened} entries in ${config.dataDir} (they were open to group or other users): folders are now 0700, files 0600`);
+    }
     await server.listen({ host: config.host, port: config.port });
     // Embedded (one process owns the data folder): serve works the jobs too. With DATABASE_URL
     // the default is separate `groundwork worker` processes (config jobs.in_process).

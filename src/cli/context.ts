@@ -68,6 +68,8 @@ export function reportError(error: unknown, json = false): void {
     console.error(JSON.stringify({ error: typed ?? { code: 'INTERNAL', message: (error as Error).message } }));
   } else if (typed) {
     console.error(`error ${typed.code}: ${typed.message}`);
+    // The operator at this terminal may see what a tenant's response never shows.
+    if (isGroundworkError(error) && error.logDetail) console.error(`  detail: ${error.logDetail}`);
     const issues = typed.details?.issues as Array<{ path: string; message: string; file?: string }> | undefined;
     if (issues && !typed.message.includes('\n')) for (const i of issues) console.error(`  - ${i.file ? `${i.file}: ` : ''}${i.path}: ${i.message}`);
     if (typed.details?.attempts) console.error(`  attempts: ${JSON.stringify(typed.details.attempts)}`);

@@ -48,7 +48,7 @@ export interface RunAttempt {
   tier: number;
   model: string;
   provider: string;
-  outcome: 'ok' | 'invalid_output' | 'timeout' | 'rate_limited' | 'provider_error' | 'circuit_open';
+  outcome: 'ok' | 'invalid_output' | 'timeout' | 'rate_limited' | 'provider_error' | 'circuit_open' | 'ungrounded';
   input_tokens: number;
   output_tokens: number;
   tokens_estimated: boolean;

@@ -95,6 +95,15 @@ routes:
     expect(checkModelUsable('gpt-4o', config.models, config.providers)).toMatch(/OPENAI_API_KEY is not set/);
   });
 
+  it('checks jobs.webhook_allow entries: CIDR blocks, addresses and host names pass, anything else is named', () => {
+    const good = loadConfig({ env: {}, cwd: dirWith('jobs:\n  webhook_allow: ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd00::/8", "192.168.1.20", "hooks.internal", "Receiver.Corp.Example."]\n') });
+    expect(good.jobs.webhook_allow).toHaveLength(7);
+    const cwd = dirWith('jobs:\n  webhook_allow: ["10.0.0.0/8", "10.0.0.0/33", "10.0.0/8", "::1/129", "10.0.0.0/8/1", "*.internal", "http://hooks.internal", "10.0.0.0/x"]\n');
+    const issues = problems(() => loadConfig({ env: {}, cwd }));
+    expect(issues.map((i) => i.path)).toEqual([1, 2, 3, 4, 5, 6, 7].map((i) => `jobs.webhook_allow[${i}]`));
+    expect(issues[0].message).toMatch(/CIDR block/);
+  });
+
   it('reports YAML syntax errors with the file name', () => {
     const cwd = dirWith('providers: [unclosed');
     const issues = problems(() => loadConfig({ env: {}, cwd }));
@@ -113,5 +122,45 @@ routes:
     expect(config.port).toBe(9200);
     expect(loadConfig({ env: { GROUNDWORK_PORT: '9100' }, cwd }).port).toBe(9100);
     expect(loadConfig({ env: {}, cwd }).port).toBe(9000);
+  });
+});
+
+describe('redactConfig (what `serve --print-config` prints)', () => {
+  it('shows no password, key or secret header, wherever in the config it sits', () => {
+    const cwd = dirWith(`
+providers:
+  proxy:
+    type: openai-compatible
+    base_url: https://gw-user:base-url-pass@llm.internal/v1
+    api_key_env: PROXY_KEY
+    headers: { x-api-key: header-secret-1, Authorization: "Bearer header-secret-2", api-version: "2024-06-01" }
+models:
+  m: { provider: proxy }
+embedders:
+  e: { provider: proxy, dimensions: 8 }
+`);
+    const config = loadConfig({
+      env: {
+        GROUNDWORK_REDIS_URL: 'redis://u:s3cret@h:6379',
+        DATABASE_URL: 'postgres://app:db-url-pass@db.internal:5432/gw?sslmode=require&password=query-pass',
+        PROXY_KEY: 'sk-provider-key-value',
+      },
+      cwd,
+    });
+    const printed = JSON.stringify(redactConfig(config));
+    for (const secret of ['s3cret', 'db-url-pass', 'query-pass', 'base-url-pass', 'sk-provider-key-value', 'header-secret-1', 'header-secret-2']) {
+      expect(printed, secret).not.toContain(secret);
+    }
+    // Still useful to read: who, where, which variable, which non-secret header.
+    const redacted = redactConfig(config) as { databaseUrl: string; limits: { redis_url: string }; providers: Record<string, Record<string, unknown>> };
+    expect(redacted.limits.redis_url).toBe('redis://u:***@h:6379');
+    expect(redacted.databaseUrl).toBe('postgres://app:***@db.internal:5432/gw?sslmode=require&password=***');
+    expect(redacted.providers.proxy).toMatchObject({ base_url: 'https://gw-user:***@llm.internal/v1', api_key_env: 'PROXY_KEY', api_key: '***' });
+    expect(redacted.providers.proxy.headers).toEqual({ 'x-api-key': '***', Authorization: '***', 'api-version': '2024-06-01' });
+  });
+
+  it('hides the whole authority of a URL the WHATWG parser refuses (multi-host PostgreSQL)', () => {
+    const config = loadConfig({ env: { DATABASE_URL: 'postgres://app:multi-host-pass@h1:5432,h2:5433/gw' }, cwd: dirWith() });
+    expect((redactConfig(config) as { databaseUrl: string }).databaseUrl).toBe('postgres://***');
   });
 });

@@ -1,8 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { GroundworkError, type Issue } from '../kernel/errors.js';
+import { redactSecrets } from './redact-secrets.js';
 
 /**
  * Configuration: environment variables plus an optional `groundwork.yaml`, parsed once at
@@ -115,6 +117,11 @@ const jobsSchema = z
     timeout_ms: z.number().int().min(1_000).max(86_400_000).default(300_000),
     webhook_max_attempts: z.number().int().min(1).max(20).default(5),
     webhook_timeout_ms: z.number().int().min(100).max(60_000).default(10_000),
+    /**
+     * Webhook receivers on addresses that are refused by default (loopback, private, link-local,
+     * CGNAT…): CIDR blocks ("10.0.0.0/8", "::1/128") or exact host names of internal receivers.
+     */
+    webhook_allow: z.array(z.string().min(1).max(253)).max(100).default([]),
     /** How often an idle worker asks the queue for work (a local enqueue wakes it at once). */
     poll_interval_ms: z.number().int().min(50).max(60_000).default(1_000),
     /** A try still active this long past its timeout counts as lost (its worker died) and is delivered again. */
@@ -131,6 +138,17 @@ const authSchema = z
   })
   .strict();
 
+const httpSchema = z
+  .object({
+    /** A client must send its request head within this time (slow-header clients are cut). */
+    headers_timeout_ms: z.number().int().min(1_000).max(600_000).default(10_000),
+    /** A client must send its whole request (head and body) within this time. */
+    request_timeout_ms: z.number().int().min(1_000).max(3_600_000).default(60_000),
+    /** An idle keep-alive connection is closed after this long. */
+    keep_alive_timeout_ms: z.number().int().min(100).max(600_000).default(5_000),
+  })
+  .strict();
+
 const fileSchema = z
   .object({
     data_dir: z.string().optional(),
@@ -140,6 +158,7 @@ const fileSchema = z
     port: z.number().int().min(0).max(65_535).optional(),
     body_limit_bytes: z.number().int().positive().optional(),
     upload_limit_bytes: z.number().int().positive().optional(),
+    upload_max_files: z.number().int().min(1).max(10_000).optional(),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
     shutdown_timeout_ms: z.number().int().positive().optional(),
     providers: z.record(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i), providerSchema).default({}),
@@ -152,12 +171,14 @@ const fileSchema = z
     limits: limitsSchema.default(limitsSchema.parse({})),
     jobs: jobsSchema.default(jobsSchema.parse({})),
     auth: authSchema.default(authSchema.parse({})),
+    http: httpSchema.default(httpSchema.parse({})),
   })
   .strict();
 
 export type LimitsConfig = z.infer<typeof limitsSchema>;
 export type JobsConfig = z.infer<typeof jobsSchema> & { in_process: boolean };
 export type AuthConfig = z.infer<typeof authSchema>;
+export type HttpConfig = z.infer<typeof httpSchema>;
 export type ProviderConfig = z.infer<typeof providerSchema> & { name: string; api_key?: string };
 export type ModelConfig = z.infer<typeof modelSchema> & { name: string };
 export type ResilienceConfig = z.infer<typeof resilienceSchema>;
@@ -174,6 +195,8 @@ export interface Config {
   bodyLimitBytes: number;
   /** Per uploaded document (multipart file or JSON text document) and per ingest request body. */
   uploadLimitBytes: number;
+  /** Files in one multipart ingest request. */
+  uploadMaxFiles: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   shutdownTimeoutMs: number;
   providers: Readonly<Record<string, Readonly<ProviderConfig>>>;
@@ -185,6 +208,8 @@ export interface Config {
   limits: Readonly<LimitsConfig>;
   jobs: Readonly<JobsConfig>;
   auth: Readonly<AuthConfig>;
+  /** Timeouts for slow clients. */
+  http: Readonly<HttpConfig>;
   /** Absolute path of the config file that was read, if any. */
   configFile: string | undefined;
 }
@@ -234,6 +259,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const port = intFromEnv(env, 'GROUNDWORK_PORT', issues, { min: 0, max: 65_535 });
   const bodyLimit = intFromEnv(env, 'GROUNDWORK_BODY_LIMIT_BYTES', issues, { min: 1 });
   const uploadLimit = intFromEnv(env, 'GROUNDWORK_UPLOAD_LIMIT_BYTES', issues, { min: 1 });
+  const uploadMaxFiles = intFromEnv(env, 'GROUNDWORK_UPLOAD_MAX_FILES', issues, { min: 1, max: 10_000 });
   const shutdownTimeout = intFromEnv(env, 'GROUNDWORK_SHUTDOWN_TIMEOUT_MS', issues, { min: 1 });
   const logLevel = env.GROUNDWORK_LOG_LEVEL;
   const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -303,6 +329,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     if (!models[model]) issues.push({ path: `ask.route[${index}]`, message: `unknown model "${model}" (configured: ${Object.keys(models).join(', ')})` });
   });
 
+  fileValues.jobs.webhook_allow.forEach((entry, index) => {
+    if (!isWebhookAllowEntry(entry)) {
+      issues.push({ path: `jobs.webhook_allow[${index}]`, message: `"${entry}" is neither a CIDR block ("10.0.0.0/8", "::1/128"), an IP address nor an exact host name` });
+    }
+  });
+
   if (issues.length > 0) {
     throw new GroundworkError('CONFIG_INVALID', `configuration has ${issues.length} problem(s):\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, {
       details: { issues },
@@ -317,6 +349,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     port: options.overrides?.port ?? port ?? fileValues.port ?? 8080,
     bodyLimitBytes: bodyLimit ?? fileValues.body_limit_bytes ?? DEFAULT_BODY_LIMIT,
     uploadLimitBytes: uploadLimit ?? fileValues.upload_limit_bytes ?? 20 * 1024 * 1024,
+    uploadMaxFiles: uploadMaxFiles ?? fileValues.upload_max_files ?? 100,
     logLevel: options.overrides?.logLevel ?? (logLevel as Config['logLevel'] | undefined) ?? fileValues.log_level ?? 'info',
     shutdownTimeoutMs: shutdownTimeout ?? fileValues.shutdown_timeout_ms ?? 30_000,
     providers: Object.freeze(providers),
@@ -326,8 +359,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     resilience: Object.freeze({ ...fileValues.resilience }),
     ask: Object.freeze({ ...fileValues.ask, route: Object.freeze([...fileValues.ask.route]) as string[] }),
     limits: Object.freeze({ ...fileValues.limits, redis_url: env.GROUNDWORK_REDIS_URL ?? fileValues.limits.redis_url }),
-    jobs: Object.freeze({ ...fileValues.jobs, in_process: fileValues.jobs.in_process ?? databaseUrl === undefined }),
+    jobs: Object.freeze({ ...fileValues.jobs, webhook_allow: Object.freeze([...fileValues.jobs.webhook_allow]) as string[], in_process: fileValues.jobs.in_process ?? databaseUrl === undefined }),
     auth: Object.freeze({ ...fileValues.auth }),
+    http: Object.freeze({ ...fileValues.http }),
     configFile,
   };
   return Object.freeze(config);
@@ -355,20 +389,36 @@ export function checkModelUsable(
   return undefined;
 }
 
-/** A config safe to print: API keys replaced by a marker. */
+/**
+ * A config safe to print: the password of every URL in it (database_url, limits.redis_url,
+ * providers' base_url…), API keys and secret-looking headers replaced by a marker.
+ */
 export function redactConfig(config: Config): unknown {
-  return {
-    ...config,
-    databaseUrl: config.databaseUrl?.replace(/\/\/([^:@/]+):([^@/]+)@/, '//$1:***@'),
-    providers: Object.fromEntries(
-      Object.entries(config.providers).map(([name, p]) => [name, { ...p, api_key: p.api_key ? '***' : undefined }]),
-    ),
-  };
+  return redactSecrets(config);
 }
 
 /** `memory://` (an in-memory embedded store, for tests and throwaway runs) is kept as is. */
 function resolveDataDir(cwd: string, dir: string): string {
   return dir.startsWith('memory://') ? dir : resolve(cwd, dir);
+}
+
+// An exact DNS name (labels of letters, digits, hyphens, underscores; no wildcards), trailing dot allowed.
+const HOST_NAME = /^(?=.{1,253}\.?$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)*\.?$/i;
+
+/** A jobs.webhook_allow entry: a CIDR block or an address (as net.BlockList takes them), or a host name. */
+function isWebhookAllowEntry(entry: string): boolean {
+  const [address, prefix, rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0) return prefix === undefined && HOST_NAME.test(entry) && !/^[\d.]+$/.test(entry);
+  if (rest !== undefined || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) return false;
+  try {
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    if (prefix === undefined) new BlockList().addAddress(address, type);
+    else new BlockList().addSubnet(address, Number(prefix), type);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function intFromEnv(

@@ -1,7 +1,7 @@
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { APICallError, type EmbeddingModelV3 } from '@ai-sdk/provider';
 import type { ProviderConfig } from '../config/config.js';
-import { parseRetryAfter, scrub } from '../models/providers/ai-sdk-adapter.js';
+import { networkFailure, parseRetryAfter, scrub } from '../models/providers/ai-sdk-adapter.js';
 import { estimateTokens } from '../models/tokens.js';
 import { normalizeVector } from './normalize.js';
 import { EmbeddingError, type EmbeddingModel, type EmbedRequest, type EmbedResult } from './spec.js';
@@ -118,7 +118,7 @@ function toEmbeddingError(error: unknown, label: string, apiKey: string | undefi
   if (APICallError.isInstance(error)) {
     const status = error.statusCode;
     if (status === undefined) {
-      return new EmbeddingError(`could not reach ${label}: ${scrub(error.message, apiKey)}`, { retryable: true, cause: error });
+      return new EmbeddingError(`could not reach ${label}: ${networkFailure(error)}`, { retryable: true, cause: error });
     }
     if (status === 429) {
       const retryAfterMs = parseRetryAfter(error.responseHeaders);

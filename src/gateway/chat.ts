@@ -1,9 +1,9 @@
 import type { Principal } from '../auth/principal.js';
 import { GroundworkError, isGroundworkError } from '../kernel/errors.js';
 import { costUsd } from '../models/pricing.js';
-import { ModelCallError, type GenerateRequest, type GenerateResult, type TokenUsage } from '../models/spec.js';
+import { AttemptRefusedError, ModelCallError, type GenerateRequest, type GenerateResult, type TokenUsage } from '../models/spec.js';
 import { estimateTokens } from '../models/tokens.js';
-import { allTiersFailed, asModelCallError, circuitOpen, GatewayRun, reserve, settle, type GatewayContext } from './context.js';
+import { allTiersFailed, asModelCallError, circuitOpen, cover, GatewayRun, reserve, settle, type GatewayContext, type GatewayLogger, type Hold } from './context.js';
 import type { Disconnect } from './disconnect.js';
 import { SseRelay } from './sse.js';
 import type { Plan, Tier } from './targets.js';
@@ -52,6 +52,8 @@ export interface GatewayCall {
   body: unknown;
   /** Aborted when the client disconnects: stops the upstream call. */
   disconnect: Disconnect;
+  /** The request's logger (its lines carry the request id); defaults to the gateway's. */
+  logger?: GatewayLogger;
 }
 
 const PER_MESSAGE_OVERHEAD = 4;
@@ -64,7 +66,7 @@ const CHARS_PER_TOKEN = 3;
 
 export async function chatCompletions(ctx: GatewayContext, call: GatewayCall): Promise<GatewayReply> {
   const body = parseChatBody(call.body);
-  const run = new GatewayRun(ctx, call.principal, 'chat.completions', body);
+  const run = new GatewayRun(ctx, call.principal, 'chat.completions', body, call.logger);
   let plan: Plan;
   try {
     plan = ctx.plans.chat(body.model);
@@ -74,7 +76,7 @@ export async function chatCompletions(ctx: GatewayContext, call: GatewayCall): P
   }
   const inputTokens = estimatePromptTokens(body.messages);
   const maxOutputTokens = body.max_completion_tokens ?? body.max_tokens ?? ctx.defaultMaxTokens;
-  const reservation = await reserve(ctx, { principal: call.principal, run, plan, inputTokens, maxOutputTokens });
+  const hold = await reserve(ctx, { principal: call.principal, run, plan, inputTokens, maxOutputTokens });
 
   const failures: ModelCallError[] = [];
   for (let index = 0; index < plan.tiers.length && !call.disconnect.aborted; index++) {
@@ -82,31 +84,33 @@ export async function chatCompletions(ctx: GatewayContext, call: GatewayCall): P
     if (index > 0) run.escalate(index - 1, plan.tiers[index - 1], failures[failures.length - 1]);
     try {
       if (tier.unusable) throw new ModelCallError({ model: tier.name, provider: tier.provider, outcome: 'provider_error', retryable: false, message: tier.unusable });
+      // A later tier is a further call: the hold grows to cover it, or the call ends here (quota).
+      if (index > 0 && tier.http) await cover(hold, run, tier);
       const reply = tier.http
         ? await httpTier(ctx, { call, body, run, tier, index })
-        : await portTier(ctx, { call, body, run, tier, index });
-      if (reply.type === 'json') settle(ctx, reservation, run);
-      else reply.pipe = settleAfter(reply.pipe, () => settle(ctx, reservation, run));
-      if (reservation?.overSoftQuota) reply.overSoftQuota = true;
+        : await portTier(ctx, { call, body, run, tier, index, hold });
+      if (reply.type === 'json') settle(ctx, hold, run);
+      else reply.pipe = settleAfter(reply.pipe, () => settle(ctx, hold, run));
+      if (hold?.reservation.overSoftQuota) reply.overSoftQuota = true;
       return reply;
     } catch (error) {
       const refusal = clientRefusal(error, tier);
       if (refusal) {
         run.fail(refusal);
-        settle(ctx, reservation, run);
+        settle(ctx, hold, run);
         throw refusal;
       }
       const failure = circuitOpen(error, tier) ?? asModelCallError(error, tier);
       // Port tiers report their own attempts (circuit_open included); pass-through and skipped tiers are recorded here.
       if (tier.http || tier.unusable) {
-        run.attempt({ tier: index, model: tier.name, provider: tier.provider, outcome: failure.outcome, latencyMs: latencyOf(error), error: failure.message });
+        run.attempt({ tier: index, model: tier.name, provider: tier.provider, outcome: failure.outcome, latencyMs: latencyOf(error), error: failure.message, detail: failure.detail });
       }
       failures.push(failure);
     }
   }
   const error = allTiersFailed(run, plan, failures, call.disconnect.aborted);
   run.fail(call.disconnect.aborted ? { code: 'CLIENT_DISCONNECTED', message: 'the client disconnected before a model answered' } : error);
-  settle(ctx, reservation, run);
+  settle(ctx, hold, run);
   throw error;
 }
 
@@ -116,6 +120,7 @@ interface TierParams {
   run: GatewayRun;
   tier: Tier;
   index: number;
+  hold?: Hold;
 }
 
 /** Pass-through to an OpenAI-compatible provider: the body as sent, with the provider's model id. */
@@ -215,11 +220,13 @@ async function httpTier(ctx: GatewayContext, params: TierParams): Promise<Gatewa
 
 /** Any other provider: through the model port, translated from and to OpenAI's format. */
 async function portTier(ctx: GatewayContext, params: TierParams): Promise<GatewayReply> {
-  const { call, body, run, tier, index } = params;
+  const { call, body, run, tier, index, hold } = params;
   const request = toGenerateRequest(body, tier);
   const result: GenerateResult = await tier.model!().generate({
     ...request,
     signal: call.disconnect.signal,
+    // Every physical call (retries included) is covered by the quota hold before it is made.
+    beforeAttempt: () => cover(hold, run, tier),
     onAttempt: (event) =>
       run.attempt({
         tier: index,
@@ -230,6 +237,7 @@ async function portTier(ctx: GatewayContext, params: TierParams): Promise<Gatewa
         usage: event.usage,
         costUsd: event.usage ? costUsd(tier.price, event.usage) : 0,
         error: event.error,
+        detail: event.detail,
       }),
   });
   const created = Math.floor(ctx.deps.now() / 1000);
@@ -308,9 +316,10 @@ function estimatedUsage(messages: WireMessage[], text: string): TokenUsage {
   return { inputTokens: countPromptTokens(messages), outputTokens: estimateTokens(text), estimated: true };
 }
 
-/** An error that is the request's fault (the provider refused it, or no provider could express it): no failover. */
+/** An error that is the request's fault (the provider refused it, or no provider could express it), or a quota refusal: no failover. */
 function clientRefusal(error: unknown, tier: Tier): GroundworkError | undefined {
   if (isGroundworkError(error)) return error;
+  if (error instanceof AttemptRefusedError && isGroundworkError(error.reason)) return error.reason;
   if (error instanceof UpstreamClientError) {
     return new GroundworkError('GATEWAY_REQUEST_INVALID', error.message, { details: { model: tier.name, provider: tier.provider, upstream_status: error.status } });
   }

@@ -17,6 +17,7 @@ import type { Upstream } from './upstream.js';
 
 export interface GatewayLogger {
   error(details: Record<string, unknown>, message: string): void;
+  warn?(details: Record<string, unknown>, message: string): void;
 }
 
 export interface GatewayDeps {
@@ -52,13 +53,14 @@ export function circuitOpen(error: unknown, tier: Tier): ModelCallError | undefi
 export function asModelCallError(error: unknown, tier: Tier): ModelCallError {
   if (error instanceof ModelCallError) {
     if (error.model === tier.name) return error;
-    return new ModelCallError({ model: tier.name, provider: error.provider, outcome: error.outcome, retryable: error.retryable, status: error.status, message: error.message, cause: error });
+    return new ModelCallError({ model: tier.name, provider: error.provider, outcome: error.outcome, retryable: error.retryable, status: error.status, message: error.message, detail: error.detail, cause: error });
   }
   return new ModelCallError({
     model: tier.name,
     provider: tier.provider,
     outcome: 'provider_error',
-    message: `${tier.provider} call failed: ${error instanceof Error ? error.message : String(error)}`,
+    message: `${tier.provider} call failed unexpectedly`,
+    detail: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
     cause: error,
   });
 }
@@ -74,14 +76,18 @@ export class GatewayRun {
   private readonly createdAt: number;
   private escalation: string | undefined;
 
+  private readonly logger: GatewayLogger;
+
   constructor(
     private readonly ctx: GatewayContext,
     private readonly principal: Principal,
     private readonly taskName: 'chat.completions' | 'embeddings',
     private readonly input: unknown,
+    logger?: GatewayLogger,
   ) {
     this.createdAt = ctx.deps.now();
     this.id = ctx.deps.newId('run');
+    this.logger = logger ?? ctx.deps.logger;
   }
 
   /** The reason the next attempt's tier was escalated to (recorded on its first attempt). */
@@ -89,7 +95,9 @@ export class GatewayRun {
     this.escalation = `tier ${tierIndex} (${tier.name}): ${failure.outcome}: ${failure.message}`;
   }
 
-  attempt(params: { tier: number; model: string; provider: string; outcome: AttemptRecord['outcome']; latencyMs: number; usage?: TokenUsage; costUsd?: number; error?: string }): void {
+  attempt(params: { tier: number; model: string; provider: string; outcome: AttemptRecord['outcome']; latencyMs: number; usage?: TokenUsage; costUsd?: number; error?: string; detail?: string }): void {
+    // The failure in words is recorded; its detail (addresses, error codes) only goes to the log.
+    if (params.detail) (this.logger.warn ?? this.logger.error).call(this.logger, { run_id: this.id, model: params.model, provider: params.provider, outcome: params.outcome, detail: params.detail }, 'model attempt failed');
     const attempt: AttemptRecord = {
       seq: this.attempts.length + 1,
       tier: params.tier,
@@ -127,7 +135,7 @@ export class GatewayRun {
     this.write({ status: 'ok', model: params.model, degraded: params.tier > 0, output: params.output });
   }
 
-  fail(error: GroundworkError | { code: string; message: string; details?: Record<string, unknown> }, output?: unknown): void {
+  fail(error: GroundworkError | { code: ErrorCode; message: string; details?: Record<string, unknown> }, output?: unknown): void {
     this.write({ status: 'error', degraded: false, output, error: { code: error.code, message: error.message, details: error.details ?? {} } });
   }
 
@@ -155,25 +163,53 @@ export class GatewayRun {
   }
 }
 
-/** Reserves the call's maximum against the tenant's quotas; records the run when refused. */
-export async function reserve(ctx: GatewayContext, params: { principal: Principal; run: GatewayRun; plan: Plan; inputTokens: number; maxOutputTokens: number }): Promise<Reservation | undefined> {
+/**
+ * A call's hold on its tenant's quotas and its key's tokens per minute: what the first tier's
+ * call can cost at most (its input tokens, estimated, and its own output limit), grown before
+ * any later call (failover, port-tier retries) to cover what was spent plus that call's worst case.
+ */
+export interface Hold {
+  reservation: Reservation;
+  /** What is held so far. */
+  held: UsageAmount;
+  /** The request's input tokens (estimated) and output limit: each call's worst case is priced from these. */
+  usage: TokenUsage;
+}
+
+/** Reserves the first tier's worst case against the tenant's quotas; records the run when refused. */
+export async function reserve(ctx: GatewayContext, params: { principal: Principal; run: GatewayRun; plan: Plan; inputTokens: number; maxOutputTokens: number }): Promise<Hold | undefined> {
   const limits = ctx.deps.limits;
   if (!limits) return undefined;
   const usage = { inputTokens: params.inputTokens, outputTokens: params.maxOutputTokens };
+  const first = { tokens: usage.inputTokens + usage.outputTokens, usd: costUsd(params.plan.tiers[0].price, usage) };
   try {
-    return await limits.reserve(params.principal, { tokens: usage.inputTokens + usage.outputTokens, usd: costUsd(params.plan.maxPrice, usage) });
+    return { reservation: await limits.reserve(params.principal, first), held: first, usage };
   } catch (error) {
     if (isGroundworkError(error)) params.run.fail(error);
     throw error;
   }
 }
 
+/** Before a further call on `tier`: grows the hold to cover what the run spent plus this call's worst case (QUOTA_EXCEEDED / RATE_LIMITED when it cannot). */
+export async function cover(hold: Hold | undefined, run: GatewayRun, tier: Tier): Promise<void> {
+  if (!hold) return;
+  const spent = run.spent();
+  const more = {
+    tokens: Math.max(0, spent.tokens + hold.usage.inputTokens + hold.usage.outputTokens - hold.held.tokens),
+    usd: Math.max(0, spent.usd + costUsd(tier.price, hold.usage) - hold.held.usd),
+  };
+  if (more.tokens === 0 && more.usd === 0) return;
+  await hold.reservation.extend(more);
+  hold.held = { tokens: hold.held.tokens + more.tokens, usd: hold.held.usd + more.usd };
+}
+
 /**
  * Settles a reservation with what the call actually used, off the response path (the
  * answer does not wait for the quota write); with nothing spent, releases it.
  */
-export function settle(ctx: GatewayContext, reservation: Reservation | undefined, run: GatewayRun): void {
-  if (!reservation) return;
+export function settle(ctx: GatewayContext, hold: Hold | undefined, run: GatewayRun): void {
+  if (!hold) return;
+  const reservation = hold.reservation;
   const spent = run.spent();
   const done = spent.tokens === 0 && spent.usd === 0 ? reservation.release() : reservation.settle({ tokens: spent.tokens, usd: spent.usd });
   done.catch((error: unknown) => ctx.deps.logger.error({ err: error instanceof Error ? error.message : String(error), run_id: run.id }, 'could not settle a quota reservation'));

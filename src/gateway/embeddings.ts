@@ -1,9 +1,9 @@
 import { GroundworkError, isGroundworkError } from '../kernel/errors.js';
 import { costUsd } from '../models/pricing.js';
-import { ModelCallError, type TokenUsage } from '../models/spec.js';
+import { AttemptRefusedError, ModelCallError, type TokenUsage } from '../models/spec.js';
 import { estimateTokens } from '../models/tokens.js';
 import type { GatewayCall, GatewayReply } from './chat.js';
-import { allTiersFailed, asModelCallError, circuitOpen, GatewayRun, reserve, settle, type GatewayContext } from './context.js';
+import { allTiersFailed, asModelCallError, circuitOpen, cover, GatewayRun, reserve, settle, type GatewayContext } from './context.js';
 import type { Plan, Tier } from './targets.js';
 import { failureFromError, failureFromStatus, UpstreamClientError } from './upstream.js';
 import { isObject, parseEmbeddingsBody, type EmbeddingsBody } from './wire.js';
@@ -17,7 +17,7 @@ import { isObject, parseEmbeddingsBody, type EmbeddingsBody } from './wire.js';
 
 export async function embeddings(ctx: GatewayContext, call: GatewayCall): Promise<GatewayReply & { type: 'json' }> {
   const body = parseEmbeddingsBody(call.body);
-  const run = new GatewayRun(ctx, call.principal, 'embeddings', body);
+  const run = new GatewayRun(ctx, call.principal, 'embeddings', body, call.logger);
   let plan: Plan;
   try {
     plan = ctx.plans.embeddings(body.model);
@@ -25,7 +25,7 @@ export async function embeddings(ctx: GatewayContext, call: GatewayCall): Promis
     if (isGroundworkError(error)) run.fail(error);
     throw error;
   }
-  const reservation = await reserve(ctx, { principal: call.principal, run, plan, inputTokens: reservedInputTokens(body.input), maxOutputTokens: 0 });
+  const hold = await reserve(ctx, { principal: call.principal, run, plan, inputTokens: reservedInputTokens(body.input), maxOutputTokens: 0 });
 
   const failures: ModelCallError[] = [];
   for (let index = 0; index < plan.tiers.length && !call.disconnect.aborted; index++) {
@@ -34,31 +34,34 @@ export async function embeddings(ctx: GatewayContext, call: GatewayCall): Promis
     const started = performance.now();
     try {
       if (tier.unusable) throw new ModelCallError({ model: tier.name, provider: tier.provider, outcome: 'provider_error', retryable: false, message: tier.unusable });
+      if (index > 0) await cover(hold, run, tier);
       const answer = tier.http ? await httpEmbeddings(ctx, call, body, tier) : await portEmbeddings(body, tier, call.disconnect.signal);
       const usage: TokenUsage = answer.tokens === undefined ? { inputTokens: countInputTokens(body.input), outputTokens: 0, estimated: true } : { inputTokens: answer.tokens, outputTokens: 0 };
       run.attempt({ tier: index, model: tier.name, provider: tier.provider, outcome: 'ok', latencyMs: performance.now() - started, usage, costUsd: costUsd(tier.price, usage) });
       run.succeed({ tier: index, model: tier.name, output: { embeddings: answer.count, dimensions: answer.dimensions } });
-      settle(ctx, reservation, run);
-      return { type: 'json', runId: run.id, body: answer.body, ...(reservation?.overSoftQuota ? { overSoftQuota: true } : {}) };
+      settle(ctx, hold, run);
+      return { type: 'json', runId: run.id, body: answer.body, ...(hold?.reservation.overSoftQuota ? { overSoftQuota: true } : {}) };
     } catch (error) {
       const refusal = isGroundworkError(error)
         ? error
+        : error instanceof AttemptRefusedError && isGroundworkError(error.reason)
+          ? error.reason
         : error instanceof UpstreamClientError
           ? new GroundworkError('GATEWAY_REQUEST_INVALID', error.message, { details: { model: tier.name, provider: tier.provider, upstream_status: error.status } })
           : undefined;
       if (refusal) {
         run.fail(refusal);
-        settle(ctx, reservation, run);
+        settle(ctx, hold, run);
         throw refusal;
       }
       const failure = circuitOpen(error, tier) ?? asModelCallError(error, tier);
-      run.attempt({ tier: index, model: tier.name, provider: tier.provider, outcome: failure.outcome, latencyMs: performance.now() - started, error: failure.message });
+      run.attempt({ tier: index, model: tier.name, provider: tier.provider, outcome: failure.outcome, latencyMs: performance.now() - started, error: failure.message, detail: failure.detail });
       failures.push(failure);
     }
   }
   const error = allTiersFailed(run, plan, failures, call.disconnect.aborted);
   run.fail(call.disconnect.aborted ? { code: 'CLIENT_DISCONNECTED', message: 'the client disconnected before an embedder answered' } : error);
-  settle(ctx, reservation, run);
+  settle(ctx, hold, run);
   throw error;
 }
 

@@ -388,4 +388,30 @@ describe('POST /v1/embeddings', () => {
     expect(empty.statusCode).toBe(400);
     expect(empty.json().error).toMatchObject({ code: 'GATEWAY_REQUEST_INVALID', details: { issues: [{ path: 'input' }] } });
   });
+
+  // OpenAI's limits: 2,048 inputs, 8,192 tokens an input, 300,000 a request; text counted as ⌈UTF-8 bytes / 3⌉.
+  it.each([
+    ['2,049 inputs', Array.from({ length: 2_049 }, () => 'a'), 'input'],
+    ['one text input over 8,192 tokens', ['short', 'x'.repeat(3 * 8_192 + 1)], 'input/1'],
+    ['a single text over 8,192 tokens', 'é'.repeat(12_289), 'input'],
+    ['one token array over 8,192 tokens', [[1, 2], Array.from({ length: 8_193 }, () => 7)], 'input/1'],
+    ['inputs over 300,000 tokens together', Array.from({ length: 40 }, () => 'y'.repeat(3 * 8_000)), 'input'],
+  ])('answers 400 GATEWAY_REQUEST_INVALID before any work for %s', async (_name, input, path) => {
+    gw = await gatewayUnderTest(embeddingsConfig());
+    const response = await gw.server.inject({ method: 'POST', url: '/v1/embeddings', headers: AUTH, payload: { model: 'builtin', input } });
+    expect(response.statusCode).toBe(400);
+    const error = response.json().error;
+    expect(error.code).toBe('GATEWAY_REQUEST_INVALID');
+    expect(error.details.issues.map((i: { path: string }) => i.path)).toEqual([path]);
+    expect(gw.recorded.runs).toHaveLength(0);
+  });
+
+  it('still answers 2,048 small inputs and an input of exactly 8,192 counted tokens', async () => {
+    gw = await gatewayUnderTest(embeddingsConfig());
+    const many = await gw.server.inject({ method: 'POST', url: '/v1/embeddings', headers: AUTH, payload: { model: 'builtin', input: Array.from({ length: 2_048 }, (_, i) => `doc ${i}`) } });
+    expect(many.statusCode).toBe(200);
+    expect(many.json().data).toHaveLength(2_048);
+    const atLimit = await gw.server.inject({ method: 'POST', url: '/v1/embeddings', headers: AUTH, payload: { model: 'builtin', input: 'z'.repeat(3 * 8_192) } });
+    expect(atLimit.statusCode).toBe(200);
+  });
 });

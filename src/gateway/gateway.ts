@@ -1,3 +1,4 @@
+import { GroundworkError } from '../kernel/errors.js';
 import { chatCompletions, type GatewayCall, type GatewayReply } from './chat.js';
 import { type GatewayContext, type GatewayDeps } from './context.js';
 import { embeddings } from './embeddings.js';
@@ -12,9 +13,23 @@ import { createUpstream, type Upstream } from './upstream.js';
 export interface Gateway {
   chatCompletions(call: GatewayCall): Promise<GatewayReply>;
   embeddings(call: GatewayCall): Promise<GatewayReply & { type: 'json' }>;
+  /** Every configured route, model and embedder a request may name, ordered by id. */
+  models(): readonly GatewayModel[];
+  /** One of models(); GATEWAY_MODEL_NOT_FOUND for any other id. */
+  model(id: string): GatewayModel;
   /** Closes upstream connections. */
   close(): Promise<void>;
 }
+
+/**
+ * A name the gateway answers to, and what it is. A name configured as several kinds is listed
+ * once, as chat completions resolve it: a route before a model, a model before an embedder.
+ */
+export type GatewayModel =
+  | { id: string; kind: 'route' }
+  // provider: the provider that serves the model (`builtin` for the extractive engine).
+  | { id: string; kind: 'model'; provider: string }
+  | { id: string; kind: 'embedder' };
 
 export interface CreateGatewayOptions extends GatewayDeps {
   /** Replaces the undici upstream (tests). */
@@ -31,9 +46,36 @@ export function createGateway(options: CreateGatewayOptions): Gateway {
     breaker: (provider) => deps.models.breaker(provider),
     defaultMaxTokens: deps.defaultMaxTokens ?? 4_096,
   };
+  // The config is frozen and the embedders fixed at start, so the listing is built once.
+  let listing: { list: readonly GatewayModel[]; byId: ReadonlyMap<string, GatewayModel> } | undefined;
+  const listed = () => {
+    if (!listing) {
+      const list = listModels(deps);
+      listing = { list, byId: new Map(list.map((entry) => [entry.id, entry])) };
+    }
+    return listing;
+  };
   return {
     chatCompletions: (call) => chatCompletions(ctx, call),
     embeddings: (call) => embeddings(ctx, call),
+    models: () => listed().list,
+    model(id) {
+      const found = listed().byId.get(id);
+      if (!found) throw new GroundworkError('GATEWAY_MODEL_NOT_FOUND', `no route, model or embedder "${id}"`, { details: { model: id } });
+      return found;
+    },
     close: () => upstream.close(),
   };
+}
+
+function listModels(deps: GatewayDeps): GatewayModel[] {
+  const byId = new Map<string, GatewayModel>();
+  const add = (entry: GatewayModel) => {
+    if (!byId.has(entry.id)) byId.set(entry.id, entry);
+  };
+  for (const id of Object.keys(deps.config.routes)) add({ id, kind: 'route' });
+  for (const [id, model] of Object.entries(deps.config.models)) add({ id, kind: 'model', provider: model.provider });
+  for (const id of deps.embedders.names()) add({ id, kind: 'embedder' });
+  // Code-unit order, not locale order: every replica lists the same thing the same way.
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }

@@ -23,7 +23,12 @@ beforeAll(async () => {
   mock = await startMockLlm({ seed: 3, respond: () => 'The gateway speaks OpenAI.' });
   const config = gatewayConfig(
     { mock: mock.url },
-    { routes: { default: ['mock-model'] }, embedders: { 'mock-embed': { name: 'mock-embed', provider: 'mock', id: 'mock-embedding', dimensions: 64 } } },
+    {
+      routes: { default: ['mock-model'] },
+      // A slash in a name: the client sends it percent-encoded in GET /models/{id}.
+      models: { 'mock/large': { name: 'mock/large', provider: 'mock', id: 'mock-large-upstream-id' } },
+      embedders: { 'mock-embed': { name: 'mock-embed', provider: 'mock', id: 'mock-embedding', dimensions: 64 } },
+    },
   );
   app = await createApp(config, { lock: false, logger: { error: () => {} } });
   server = await buildServer(app, { logger: false });
@@ -71,6 +76,31 @@ describe('the official openai client against the gateway', () => {
 
     const builtin = await client.embeddings.create({ model: 'builtin', input: 'refund policy', encoding_format: 'float' });
     expect(builtin.data[0].embedding.length).toBeGreaterThan(0);
+  });
+
+  it('lists and retrieves every route, model and embedder with a viewer key', async () => {
+    const viewer = new OpenAI({ apiKey: (await tenantWithKey(app, 'viewer')).key, baseURL: client.baseURL, maxRetries: 0 });
+    const listed: OpenAI.Model[] = [];
+    for await (const model of viewer.models.list()) listed.push(model);
+    expect(listed.map((m) => [m.id, m.owned_by])).toEqual([
+      ['builtin', 'groundwork:embedder'],
+      ['builtin-extractive', 'groundwork:model:builtin'],
+      ['default', 'groundwork:route'],
+      ['mock-embed', 'groundwork:embedder'],
+      ['mock-model', 'groundwork:model:mock'],
+      ['mock/large', 'groundwork:model:mock'],
+    ]);
+    expect(listed.every((m) => m.object === 'model' && m.created === 0)).toBe(true);
+
+    expect(await viewer.models.retrieve('default')).toEqual({ id: 'default', object: 'model', created: 0, owned_by: 'groundwork:route' });
+    expect(await viewer.models.retrieve('mock/large')).toEqual({ id: 'mock/large', object: 'model', created: 0, owned_by: 'groundwork:model:mock' });
+    const missing = await viewer.models.retrieve('no-such-model').catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((missing as InstanceType<typeof OpenAI.NotFoundError>).code).toBe('GATEWAY_MODEL_NOT_FOUND');
+
+    const openapi = (await server.inject({ method: 'GET', url: '/openapi.json' })).json();
+    expect(openapi.paths['/v1/models'].get.responses['200']).toBeDefined();
+    expect(openapi.paths['/v1/models/{id}'].get.responses['404']).toBeDefined();
   });
 
   it('raises the typed error the gateway sends', async () => {

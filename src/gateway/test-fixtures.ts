@@ -51,12 +51,14 @@ export function gatewayConfig(upstreams: Record<string, string>, extra: Partial<
 
 export interface LimitsCall {
   maximum: UsageAmount;
+  /** Further holds before later calls (failover, retries). */
+  extended: UsageAmount[];
   settled?: UsageAmount;
   released?: boolean;
 }
 
 /** A Limits that records reserve/settle/release; `refuse` makes reserve throw QUOTA_EXCEEDED. */
-export function recordingLimits(options: { refuse?: boolean; overSoft?: boolean } = {}): Limits & { calls: LimitsCall[]; idle(): Promise<void> } {
+export function recordingLimits(options: { refuse?: boolean; refuseExtension?: boolean; overSoft?: boolean } = {}): Limits & { calls: LimitsCall[]; idle(): Promise<void> } {
   const calls: LimitsCall[] = [];
   let pending: Promise<void>[] = [];
   return {
@@ -66,10 +68,14 @@ export function recordingLimits(options: { refuse?: boolean; overSoft?: boolean 
     },
     async reserve(_principal, maximum) {
       if (options.refuse) throw new GroundworkError('QUOTA_EXCEEDED', 'tenant quota exhausted', { details: { period: 'day' } });
-      const call: LimitsCall = { maximum };
+      const call: LimitsCall = { maximum, extended: [] };
       calls.push(call);
       const reservation: Reservation = {
         overSoftQuota: options.overSoft === true,
+        extend: async (more) => {
+          if (options.refuseExtension) throw new GroundworkError('QUOTA_EXCEEDED', 'tenant quota exhausted', { details: { period: 'day' } });
+          call.extended.push(more);
+        },
         settle: async (actual) => {
           const done = Promise.resolve().then(() => void (call.settled = actual));
           pending.push(done);

@@ -1,6 +1,6 @@
 import { Agent, errors, type Dispatcher } from 'undici';
 import type { ProviderConfig } from '../config/config.js';
-import { parseRetryAfter, scrub } from '../models/providers/ai-sdk-adapter.js';
+import { networkFailure, parseRetryAfter, scrub } from '../models/providers/ai-sdk-adapter.js';
 import { ModelCallError } from '../models/spec.js';
 import type { Disconnect } from './disconnect.js';
 
@@ -85,11 +85,12 @@ export async function failureFromStatus(response: UpstreamResponse, target: Http
 export function failureFromError(error: unknown, target: HttpTarget, model: string): ModelCallError {
   const ids = { model, provider: target.provider, cause: error };
   if (error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError || error instanceof errors.ConnectTimeoutError) {
-    return new ModelCallError({ ...ids, outcome: 'timeout', message: `${target.provider} did not answer in time (${(error as Error).message})` });
+    return new ModelCallError({ ...ids, outcome: 'timeout', message: `${target.provider} did not answer in time`, detail: (error as Error).message });
   }
   const code = (error as { code?: unknown }).code;
   const message = error instanceof Error ? `${typeof code === 'string' ? `${code}: ` : ''}${error.message}` : String(error);
-  return new ModelCallError({ ...ids, outcome: 'provider_error', message: `could not reach ${target.provider}: ${scrub(message, target.apiKey)}` });
+  // The tenant reads which provider failed and how, in words; the address and errno go to the log.
+  return new ModelCallError({ ...ids, outcome: 'provider_error', message: `could not reach ${target.provider}: ${networkFailure(error)}`, detail: scrub(message, target.apiKey, 500) });
 }
 
 function providerMessage(text: string, apiKey: string | undefined): string {

@@ -85,6 +85,23 @@ export function parseChatBody(body: unknown): ChatCompletionBody {
   return body as ChatCompletionBody;
 }
 
+/**
+ * OpenAI's limits for one `/v1/embeddings` request, enforced before any work: one vector per
+ * input, so without them a small body could ask for a huge answer.
+ */
+export const EMBEDDINGS_LIMITS = { inputs: 2_048, tokensPerInput: 8_192, tokensPerRequest: 300_000 } as const;
+
+/**
+ * Tokens an input is counted as, without running a tokenizer on the hot path: a token array
+ * by its length; text as ⌈UTF-8 bytes / 3⌉. English, code and most scripts take more than 3
+ * bytes a token, so the count is at or above the real tokenizer's and the limits bind early;
+ * denser text an upstream counts higher may still be refused by it (its 400 is passed on).
+ * Either way the gateway never takes more than 3 bytes of text per counted token.
+ */
+export function inputTokenBound(input: string | number[]): number {
+  return typeof input === 'string' ? Math.ceil(Buffer.byteLength(input, 'utf8') / 3) : input.length;
+}
+
 export function parseEmbeddingsBody(body: unknown): EmbeddingsBody {
   const issues: Issue[] = [];
   if (!isObject(body)) throw invalid([{ path: 'body', message: 'must be a JSON object' }]);
@@ -98,12 +115,37 @@ export function parseEmbeddingsBody(body: unknown): EmbeddingsBody {
         input.every((item) => Number.isInteger(item)) ||
         input.every((item) => Array.isArray(item) && item.length > 0 && item.every((token) => Number.isInteger(token)))));
   if (!validInput) issues.push({ path: 'input', message: 'must be a non-empty string, an array of strings, or token arrays' });
+  else checkInputLimits(input as EmbeddingsBody['input'], issues);
   if (body.encoding_format !== undefined && body.encoding_format !== 'float' && body.encoding_format !== 'base64') {
     issues.push({ path: 'encoding_format', message: 'must be "float" or "base64"' });
   }
   positiveInt(body, 'dimensions', issues);
   if (issues.length > 0) throw invalid(issues);
   return body as EmbeddingsBody;
+}
+
+/** Inputs per request, tokens per input and in total (see EMBEDDINGS_LIMITS and inputTokenBound). */
+function checkInputLimits(input: EmbeddingsBody['input'], issues: Issue[]): void {
+  // A string or one flat token array is a single input.
+  const single = typeof input === 'string' || typeof input[0] === 'number';
+  const inputs = single ? [input as string | number[]] : (input as string[] | number[][]);
+  if (inputs.length > EMBEDDINGS_LIMITS.inputs) {
+    issues.push({ path: 'input', message: `must hold at most ${EMBEDDINGS_LIMITS.inputs} inputs; got ${inputs.length}` });
+    return;
+  }
+  let total = 0;
+  let oversized = 0;
+  for (let i = 0; i < inputs.length; i++) {
+    const tokens = inputTokenBound(inputs[i]);
+    total += tokens;
+    // The first few are named; a thousand issues would only make the answer large.
+    if (tokens > EMBEDDINGS_LIMITS.tokensPerInput && oversized++ < 10) {
+      issues.push({ path: single ? 'input' : `input/${i}`, message: `must be at most ${EMBEDDINGS_LIMITS.tokensPerInput} tokens; counted ${tokens}` });
+    }
+  }
+  if (total > EMBEDDINGS_LIMITS.tokensPerRequest) {
+    issues.push({ path: 'input', message: `must total at most ${EMBEDDINGS_LIMITS.tokensPerRequest} tokens; counted ${total}` });
+  }
 }
 
 /** The text of a message's content (text parts joined; other parts contribute nothing). */

@@ -78,12 +78,12 @@ describe('finalizeGroundedAnswer', () => {
     });
   });
 
-  it('marks an answer with no supported citation as ungrounded: kept, not answerable, low confidence', () => {
+  it('marks an answer with no supported citation as ungrounded: no answer text, not answerable, low confidence', () => {
     const { output, metrics } = finalizeGroundedAnswer(
       { answer: 'Refunds take a month.', citations: [{ source: 1, quote: 'refunds take about a month' }], answerable: true, confidence: 0.95 },
       sources,
     );
-    expect(output).toEqual({ answer: 'Refunds take a month.', citations: [], answerable: false, confidence: UNGROUNDED_CONFIDENCE_CAP });
+    expect(output).toEqual({ answer: '', citations: [], answerable: false, confidence: UNGROUNDED_CONFIDENCE_CAP });
     expect(metrics).toMatchObject({ ungrounded: true, abstained: false, citations_verified: 0, citations_dropped: 1 });
   });
 

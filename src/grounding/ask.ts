@@ -131,7 +131,7 @@ export interface GroundingMetrics {
   citations_dropped: number;
   /** The model itself said the sources do not answer the question. */
   abstained: boolean;
-  /** The model answered but none of its citations checked out (the answer is flagged, not trusted). */
+  /** The model answered but none of its citations checked out (the answer is not returned). */
   ungrounded: boolean;
   retrieval_scores: number[];
 }
@@ -146,9 +146,10 @@ export const UNGROUNDED_CONFIDENCE_CAP = 0.2;
  * - Unsupported citations are dropped and counted. Confidence is scaled by the share of
  *   proposed citations that verified (duplicates do not count against it): a model that
  *   cites badly half the time earns half the trust.
- * - No supported citation at all → ungrounded: answerable false and confidence capped at
- *   UNGROUNDED_CONFIDENCE_CAP, but the answer text is kept so a caller can still show it
- *   as unverified; `metrics.ungrounded` is the flag.
+ * - No supported citation at all → ungrounded (`metrics.ungrounded`): answerable false, no
+ *   answer text (an answer leaves the server only with a verified citation) and confidence
+ *   capped at UNGROUNDED_CONFIDENCE_CAP. The run pipeline treats such an answer as a failed
+ *   tier and moves on; the unverified text is kept in the run record only.
  */
 export function finalizeGroundedAnswer(
   modelOutput: AskModelOutput,
@@ -180,7 +181,7 @@ export function finalizeGroundedAnswer(
     ungrounded: verified.length === 0,
   };
   if (verified.length === 0) {
-    return { output: { answer, citations: [], answerable: false, confidence: Math.min(confidence, UNGROUNDED_CONFIDENCE_CAP) }, metrics };
+    return { output: { answer: '', citations: [], answerable: false, confidence: Math.min(confidence, UNGROUNDED_CONFIDENCE_CAP) }, metrics };
   }
   const judged = proposed.length - dropped.filter((d) => d.reason === 'duplicate').length;
   const supportedShare = judged > 0 ? verified.length / judged : 1;

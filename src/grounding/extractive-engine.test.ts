@@ -112,7 +112,7 @@ describe('extractive engine', () => {
     await expect(createExtractiveEngine().generate({ ...request('Anything?'), signal: controller.signal })).rejects.toMatchObject({ outcome: 'timeout' });
   });
 
-  it('is deterministic and takes well under 5 ms for 6 sources of ~300 tokens', () => {
+  it('is deterministic for 6 sources of ~300 tokens (its speed is measured by bench:abstain, not here)', () => {
     const words = 'The station recorded rainfall of 42 millimetres on Tuesday while engineers inspected the northern pumps and valves'.split(' ');
     const texts = Array.from({ length: 6 }, (_, s) =>
       Array.from({ length: 14 }, (_, i) => `${words.slice((i + s) % 5, ((i + s) % 5) + 12).join(' ')} number ${s * 100 + i}.`).join(' '),
@@ -121,13 +121,6 @@ describe('extractive engine', () => {
     expect(sources.every((s) => s.tokens > 250 && s.tokens < 350)).toBe(true);
     const prompt = parseGroundedPrompt(buildAskUserPrompt({ question: 'How much rainfall did the station record on Tuesday?', sources }))!;
     const first = extractAnswer(prompt).output;
-    const timings: number[] = [];
-    for (let i = 0; i < 30; i++) {
-      const started = performance.now();
-      expect(extractAnswer(prompt).output).toEqual(first);
-      timings.push(performance.now() - started);
-    }
-    timings.sort((a, b) => a - b);
-    expect(timings[15]).toBeLessThan(5);
+    for (let i = 0; i < 5; i++) expect(extractAnswer(prompt).output).toEqual(first);
   });
 });

@@ -4,17 +4,21 @@ import { GroundworkError, isGroundworkError } from '../kernel/errors.js';
 import type { DocumentRecord, RetrievalRepository, StoredChunk } from '../retrieval/ports.js';
 import { chunkDocument } from './chunker.js';
 import { parseDocument, type ParseLimits } from './parse.js';
+import { sanitizeSource } from './source-path.js';
 import type { ChunkingOptions } from './types.js';
 
 /**
  * Ingestion: parse → chunk → embed → store, one document at a time. Each document gets
  * its own status; a document that fails is recorded with its typed error and the batch
  * goes on. A document whose content hash is unchanged is skipped before parsing.
+ * Sources are sanitised here too (callers should already have: it is idempotent), so every
+ * way in stores the same name; the same source twice in one call is a per-document
+ * INGEST_DUPLICATE_SOURCE for the later ones, never a silent replace of the first.
  * Written as a plain async function over ports so the job queue can run it later.
  */
 
 export interface IngestFile {
-  /** Unique name within the collection (path or caller-given); re-ingesting it replaces it. */
+  /** Unique name within the collection: a relative path (see source-path.ts); re-ingesting it replaces it. */
   source: string;
   bytes: Uint8Array;
   mime?: string;
@@ -42,11 +46,26 @@ export interface IngestDeps {
 
 export async function ingestFiles(deps: IngestDeps, tenantId: string, collection: string, files: IngestFile[], signal?: AbortSignal): Promise<IngestOutcome[]> {
   const outcomes: IngestOutcome[] = [];
+  const seen = new Set<string>();
   for (const file of files) {
     if (signal?.aborted) break;
-    outcomes.push(await ingestOne(deps, tenantId, collection, file, signal));
+    const named = sanitizeSource(file.source);
+    // Neither is recorded as a failed document: there is no name to record it under, or the
+    // name belongs to the document this request just ingested.
+    if (!named.ok) {
+      outcomes.push(notIngested(file.source, new GroundworkError('REQUEST_INVALID_BODY', `source ${JSON.stringify(file.source.slice(0, 100))} ${named.problem}`)));
+    } else if (seen.has(named.source)) {
+      outcomes.push(notIngested(named.source, new GroundworkError('INGEST_DUPLICATE_SOURCE', `${named.source} appears more than once in this request; only its first occurrence was ingested`)));
+    } else {
+      seen.add(named.source);
+      outcomes.push(await ingestOne(deps, tenantId, collection, { ...file, source: named.source }, signal));
+    }
   }
   return outcomes;
+}
+
+function notIngested(source: string, error: GroundworkError): IngestOutcome {
+  return { source, status: 'failed', chunks: 0, error: { code: error.code, message: error.message } };
 }
 
 async function ingestOne(deps: IngestDeps, tenantId: string, collection: string, file: IngestFile, signal?: AbortSignal): Promise<IngestOutcome> {

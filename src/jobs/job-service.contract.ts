@@ -70,6 +70,8 @@ function testConfig(mock: MockLlm, flaky: MockLlm, overrides: Partial<Config>): 
       expiry_grace_ms: 1_000,
       webhook_max_attempts: 3,
       webhook_timeout_ms: 2_000,
+      // The webhook receivers below listen on loopback, which is refused unless allowlisted.
+      webhook_allow: ['127.0.0.1/32'],
     },
     ...overrides,
   };

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sanitizeSource } from '../ingest/source-path.js';
 import type PgBoss from 'pg-boss';
 import type { JobsConfig } from '../config/config.js';
 import { GroundworkError } from '../kernel/errors.js';
@@ -11,7 +12,8 @@ import { runTry, timeoutError, toJobError, type JobHost } from './job-runner.js'
 import { presentJob } from './present.js';
 import { bossDb, MAX_EXPIRE_SECONDS, openQueue, QUEUES, retryOptions, type Delivery, type QueueData } from './queue.js';
 import { isTerminal, type EnqueueOptions, type IngestDocument, type Job, type JobListQuery } from './types.js';
-import { checkWebhookUrl, deliverWebhook, WebhookDeliveryError, type SelfAddress } from './webhooks.js';
+import { createWebhookTargetPolicy, type HostResolver, type SelfAddress } from './webhook-target.js';
+import { checkWebhookUrl, deliverWebhook, WebhookDeliveryError } from './webhooks.js';
 import { SHUTDOWN, startWorkLoop, type WorkLoop } from './work-loop.js';
 
 /**
@@ -41,8 +43,8 @@ export interface JobServiceDeps {
   checkCollection(tenantId: string, name: string): Promise<void>;
   webhookSecret(tenantId: string): Promise<string>;
   logger: JobLogger;
-  /** Webhook deliveries (tests may replace it). */
-  fetch?: typeof fetch;
+  /** Resolves webhook host names, at creation and at delivery (default: the system resolver; tests replace it). */
+  resolveHost?: HostResolver;
 }
 
 export interface StartOptions {
@@ -75,6 +77,7 @@ export function createJobService(deps: JobServiceDeps) {
   const holds = new Map<string, { hold: Hold; controller: AbortController }>();
   const holdKey = (tenantId: string, id: string) => `${tenantId}\u0000${id}`;
   const logError = (error: unknown) => deps.logger.error({ err: error }, 'job queue error');
+  const webhookPolicy = createWebhookTargetPolicy({ allow: config.webhook_allow, self: deps.self });
 
   /** pg-boss, started on first use: processes that never touch jobs never create its schema. */
   function boss(): Promise<PgBoss> {
@@ -97,7 +100,7 @@ export function createJobService(deps: JobServiceDeps) {
     if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT) issues.push({ path: 'max_attempts', message: `must be an integer 1..${MAX_ATTEMPTS_LIMIT}` });
     if (!Number.isInteger(timeoutMs) || timeoutMs < TIMEOUT_RANGE.min || timeoutMs > TIMEOUT_RANGE.max) issues.push({ path: 'timeout_ms', message: `must be an integer ${TIMEOUT_RANGE.min}..${TIMEOUT_RANGE.max}` });
     if (issues.length > 0) throw new GroundworkError('REQUEST_INVALID_BODY', `invalid job options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { details: { issues } });
-    const webhookUrl = options.webhookUrl === undefined ? undefined : checkWebhookUrl(options.webhookUrl, deps.self);
+    const webhookUrl = options.webhookUrl === undefined ? undefined : await checkWebhookUrl(options.webhookUrl, { policy: webhookPolicy, resolve: deps.resolveHost });
 
     const b = await boss();
     const id = newId('job');
@@ -234,7 +237,7 @@ export function createJobService(deps: JobServiceDeps) {
     const attempts = delivery.retryCount + 1;
     try {
       const secret = await deps.webhookSecret(tenantId);
-      const status = await deliverWebhook({ url: job.webhookUrl, secret, rawBody: JSON.stringify({ job: presentJob(job) }), timeoutMs: config.webhook_timeout_ms, fetch: deps.fetch });
+      const status = await deliverWebhook({ url: job.webhookUrl, secret, rawBody: JSON.stringify({ job: presentJob(job) }), timeoutMs: config.webhook_timeout_ms, policy: webhookPolicy, resolve: deps.resolveHost });
       await repo.setWebhook(tenantId, jobId, { status: 'delivered', attempts, lastStatus: status, deliveredAt: new Date().toISOString() });
       await b.complete(QUEUES.webhooks, delivery.id);
     } catch (error) {
@@ -248,7 +251,9 @@ export function createJobService(deps: JobServiceDeps) {
         lastError: message,
       });
       await b.fail(QUEUES.webhooks, delivery.id, { message });
-      logger.warn?.({ job_id: jobId, attempts, last, error: message }, last ? 'webhook delivery failed for good' : 'webhook delivery failed; it will be retried');
+      // The tenant sees the class of failure; the network detail (addresses, errno) stays in this log.
+      const reason = error instanceof WebhookDeliveryError ? error.detail : undefined;
+      logger.warn?.({ job_id: jobId, attempts, last, error: message, ...(reason ? { reason } : {}) }, last ? 'webhook delivery failed for good' : 'webhook delivery failed; it will be retried');
     }
   }
 
@@ -320,8 +325,9 @@ export function createJobService(deps: JobServiceDeps) {
       if (params.documents.length === 0) {
         throw new GroundworkError('REQUEST_INVALID_BODY', 'an ingestion job needs at least one document', { details: { issues: [{ path: 'documents', message: 'empty' }] } });
       }
+      const documents = checkedSources(params.documents);
       await deps.checkCollection(tenantId, params.collection);
-      return enqueue(tenantId, 'ingest', { collection: params.collection, documents: params.documents }, params);
+      return enqueue(tenantId, 'ingest', { collection: params.collection, documents }, params);
     },
 
     async get(tenantId: string, id: string): Promise<Job> {
@@ -437,4 +443,29 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       resolve();
     }
   });
+}
+
+/**
+ * An ingestion job's documents with their sources sanitised as every upload's are: a refused
+ * source, or two documents with the same source (one would silently replace the other, one
+ * document at a time), is a typed 400 now rather than a surprise when the job runs.
+ */
+function checkedSources(documents: IngestDocument[]): IngestDocument[] {
+  const issues: Array<{ path: string; message: string }> = [];
+  const seen = new Map<string, number>();
+  const checked = documents.map((document, i) => {
+    const sanitized = sanitizeSource(document.source);
+    if (!sanitized.ok) {
+      issues.push({ path: `body/documents/${i}/source`, message: sanitized.problem });
+      return document;
+    }
+    const first = seen.get(sanitized.source);
+    if (first !== undefined) issues.push({ path: `body/documents/${i}/source`, message: `the same source as documents/${first} ("${sanitized.source}")` });
+    else seen.set(sanitized.source, i);
+    return { ...document, source: sanitized.source };
+  });
+  if (issues.length > 0) {
+    throw new GroundworkError('REQUEST_INVALID_BODY', `an ingestion job's documents are invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } });
+  }
+  return checked;
 }

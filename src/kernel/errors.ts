@@ -13,6 +13,12 @@ export const ERROR_CODES = {
   REQUEST_BODY_TOO_LARGE: { httpStatus: 413, category: 'user' },
   REQUEST_UNSUPPORTED_MEDIA_TYPE: { httpStatus: 415, category: 'user' },
   REQUEST_NOT_FOUND: { httpStatus: 404, category: 'user' },
+  /** A JSON body (or value) nested deeper than the documented limit (64 levels). */
+  REQUEST_TOO_DEEP: { httpStatus: 400, category: 'user' },
+  /** A multipart upload with more files than `upload_max_files`. */
+  REQUEST_TOO_MANY_FILES: { httpStatus: 413, category: 'user' },
+  /** The client went away before the answer was sent (recorded on runs; never answered). */
+  CLIENT_DISCONNECTED: { httpStatus: 499, category: 'user' },
   TASK_INPUT_INVALID: { httpStatus: 400, category: 'user' },
   // tasks
   TASK_NOT_FOUND: { httpStatus: 404, category: 'user' },
@@ -21,6 +27,8 @@ export const ERROR_CODES = {
   RUN_NOT_FOUND: { httpStatus: 404, category: 'user' },
   /** A grounded task found nothing relevant to answer from, so it did not guess. */
   TASK_ABSTAINED: { httpStatus: 422, category: 'user' },
+  /** No tier of the route produced an answer with at least one verified citation. */
+  TASK_UNGROUNDED: { httpStatus: 422, category: 'user' },
   // ingestion (per document; one bad document never fails the batch)
   INGEST_UNSUPPORTED_FORMAT: { httpStatus: 415, category: 'user' },
   INGEST_FILE_TOO_LARGE: { httpStatus: 413, category: 'user' },
@@ -29,6 +37,8 @@ export const ERROR_CODES = {
   INGEST_ENCRYPTED: { httpStatus: 422, category: 'user' },
   INGEST_BINARY_CONTENT: { httpStatus: 422, category: 'user' },
   INGEST_LIMIT_EXCEEDED: { httpStatus: 422, category: 'user' },
+  /** The same document source appears twice in one ingest request. */
+  INGEST_DUPLICATE_SOURCE: { httpStatus: 409, category: 'user' },
   // retrieval
   COLLECTION_NOT_FOUND: { httpStatus: 404, category: 'user' },
   COLLECTION_EXISTS: { httpStatus: 409, category: 'user' },
@@ -54,6 +64,8 @@ export const ERROR_CODES = {
   KEY_NOT_FOUND: { httpStatus: 404, category: 'user' },
   TENANT_NOT_FOUND: { httpStatus: 404, category: 'user' },
   TENANT_EXISTS: { httpStatus: 409, category: 'user' },
+  /** A deleted tenant's id is never used again. */
+  TENANT_DELETED: { httpStatus: 409, category: 'user' },
   // limits
   RATE_LIMITED: { httpStatus: 429, category: 'user' },
   QUOTA_EXCEEDED: { httpStatus: 429, category: 'user' },
@@ -89,6 +101,8 @@ export interface GroundworkErrorOptions {
   /** Overrides the retryability implied by the code's HTTP status. */
   isRetryable?: boolean;
   runId?: string;
+  /** Internal detail (addresses, driver messages) for the server log and the operator's CLI; never in a response body. */
+  logDetail?: string;
 }
 
 export class GroundworkError extends Error {
@@ -98,6 +112,7 @@ export class GroundworkError extends Error {
   readonly isRetryable: boolean;
   readonly details: ErrorDetails;
   runId: string | undefined;
+  readonly logDetail: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: GroundworkErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -108,6 +123,7 @@ export class GroundworkError extends Error {
     this.isRetryable = options.isRetryable ?? isRetryableStatus(this.httpStatus);
     this.details = options.details ?? {};
     this.runId = options.runId;
+    this.logDetail = options.logDetail;
   }
 
   /** The body every API error response carries. */

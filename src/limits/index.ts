@@ -1,7 +1,7 @@
 import type { LimitsConfig } from '../config/config.js';
 import type { Database } from '../store/ports.js';
 import { createMemoryCounters, createSqlCounters } from './quota-counters.js';
-import { createQuotaService, type QuotaLogger } from './quotas.js';
+import { createQuotaService, type Hold, type QuotaLogger } from './quotas.js';
 import { createKeyRateLimiter, type RateBackend } from './rate-limiter.js';
 import { usageReport } from './usage.js';
 import type { LimitsService, Reservation, UsageAmount } from './ports.js';
@@ -59,20 +59,43 @@ export function createLimits(options: CreateLimitsOptions): LimitsService {
     admit: (principal) => rate.admit(principal),
 
     async reserve(principal, maximum): Promise<Reservation> {
-      const hold = await quotas.reserve(principal.tenantId, maximum);
+      const holds: Hold[] = [];
+      let heldTokens = 0;
+      // Quota first, then the key's tokens per minute; a refusal of either holds nothing.
+      const hold = async (amount: UsageAmount): Promise<Hold> => {
+        const held = await quotas.reserve(principal.tenantId, amount);
+        try {
+          await rate.reserveTokens(principal, amount.tokens);
+        } catch (error) {
+          await quotas.settle(held, { tokens: 0, usd: 0 }).catch((settleError: unknown) => logger.error({ err: settleError, tenant_id: principal.tenantId }, 'could not release a quota reservation'));
+          throw error;
+        }
+        holds.push(held);
+        heldTokens += Math.max(0, Math.ceil(amount.tokens));
+        return held;
+      };
+      const first = await hold(maximum);
       let finished = false;
       // Settling runs after the model answered: a failure here is logged, never turned into
       // a failed request (the caller has a result to return).
       const finish = async (actual: UsageAmount): Promise<void> => {
         if (finished) return;
         finished = true;
+        const zero = { tokens: 0, usd: 0 };
         await Promise.all([
-          quotas.settle(hold, actual).catch((error: unknown) => logger.error({ err: error, tenant_id: principal.tenantId }, 'could not settle a quota reservation')),
-          rate.chargeTokens(principal, actual.tokens).catch((error: unknown) => logger.error({ err: error, key_id: principal.keyId }, 'could not charge tokens to the rate limit')),
+          ...holds.map((held, i) =>
+            quotas.settle(held, i === 0 ? actual : zero).catch((error: unknown) => logger.error({ err: error, tenant_id: principal.tenantId }, 'could not settle a quota reservation')),
+          ),
+          rate.adjustTokens(principal, Math.ceil(actual.tokens) - heldTokens).catch((error: unknown) => logger.error({ err: error, key_id: principal.keyId }, 'could not settle tokens per minute')),
         ]);
       };
       return {
-        overSoftQuota: hold.overSoftQuota,
+        overSoftQuota: first.overSoftQuota,
+        async extend(more) {
+          if (finished) throw new Error('extend after settle');
+          if (more.tokens <= 0 && more.usd <= 0) return;
+          await hold(more);
+        },
         settle: finish,
         release: () => finish({ tokens: 0, usd: 0 }),
       };

@@ -64,7 +64,9 @@ describe.skipIf(!server.available)('limits on PostgreSQL', () => {
 
   it("tokens one replica settles count against the key's tokens/minute on the other", async () => {
     const key = principal('pg-tokens', { tokensPerMinute: 1_000 });
-    const held = await replicaA.reserve(key, { tokens: 2_000, usd: 0 });
+    const held = await replicaA.reserve(key, { tokens: 500, usd: 0 });
+    // While it is held, the other replica cannot hold what would not fit the minute.
+    expect(await replicaB.reserve(key, { tokens: 600, usd: 0 }).catch((e: unknown) => e)).toMatchObject({ code: 'RATE_LIMITED', details: { scope: 'tokens', remaining: 500 } });
     await held.settle({ tokens: 1_000, usd: 0 });
     const error = await replicaB.admit(key).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'RATE_LIMITED', details: { scope: 'tokens', limit: 1_000 } });
@@ -139,7 +141,9 @@ describe.skipIf(!server.available)('limits on PostgreSQL', () => {
   it('takes absurd amounts (max_tokens: 1e21) as a flag or a typed refusal, never a database error', async () => {
     const id = await tenant();
     await replicaA.quotas.setQuota(id, { metric: 'tokens', period: 'day', limit: 100, enforcement: 'soft' });
-    expect((await replicaA.reserve(principal(id), { tokens: 1e21, usd: 1e21 })).overSoftQuota).toBe(true);
+    expect((await replicaA.reserve(principal(id), { tokens: 200, usd: 1e21 })).overSoftQuota).toBe(true);
+    // More tokens than any key may use in a minute is the key's limit speaking: typed, before any SQL.
+    expect(await replicaA.reserve(principal(id), { tokens: 1e21, usd: 1e21 }).catch((e: unknown) => e)).toMatchObject({ code: 'RATE_LIMITED', details: { scope: 'tokens' } });
     const error = await replicaA.quotas.setQuota(id, { metric: 'tokens', period: 'month', limit: 1e21, enforcement: 'hard' }).catch((e: unknown) => e);
     expect((error as { code?: string }).code).toBe('REQUEST_INVALID_BODY');
   });
@@ -193,7 +197,7 @@ describe.skipIf(!redisServer)('Redis rate-limit backend', () => {
       const key = principal('redis-tenant');
       const results = await Promise.allSettled(Array.from({ length: 2_000 }, (_, i) => limiters[i % 2].admit(key)));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(600);
-      await limiters[0].chargeTokens(key, 1_000_000);
+      await limiters[0].adjustTokens(key, 1_000_000);
       expect(await limiters[1].admit(principal('redis-tenant')).catch((e: unknown) => e)).toMatchObject({ code: 'RATE_LIMITED' });
     } finally {
       await Promise.all(limiters.map((l) => l.close()));

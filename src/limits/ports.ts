@@ -21,11 +21,19 @@ export interface UsageAmount {
   usd: number;
 }
 
-/** Held capacity for one model-using request; settle (or release) exactly once. */
+/**
+ * Held capacity for one model-using request: its tenant's quotas and its key's tokens per
+ * minute. Settle (or release) exactly once.
+ */
 export interface Reservation {
   /** True when a soft quota is over its limit: the request is allowed but flagged. */
   readonly overSoftQuota: boolean;
-  /** Replaces the reserved amount with what was actually used (also charges the key's tokens/minute). */
+  /**
+   * Holds `more` as well, before a further model call (a retry, a re-ask, the next tier) whose
+   * worst case the reservation does not cover: QUOTA_EXCEEDED or RATE_LIMITED when it cannot.
+   */
+  extend(more: UsageAmount): Promise<void>;
+  /** Replaces the reserved amount with what was actually used (the key's tokens/minute too). */
   settle(actual: UsageAmount): Promise<void>;
   /** Gives the reservation back unused (the request failed before calling a model). */
   release(): Promise<void>;
@@ -101,9 +109,9 @@ export interface Limits {
    */
   admit(principal: Principal): Promise<RateDecision>;
   /**
-   * Reserves the most a request can cost against its tenant's quotas before a model is
-   * called. Throws GroundworkError QUOTA_EXCEEDED for a hard quota that would be exceeded.
-   * Also charges tokens/minute of the key on settle.
+   * Reserves the most a request's first model call can cost, before it is made: against its
+   * tenant's quotas (QUOTA_EXCEEDED for a hard quota that would be passed) and its key's
+   * tokens per minute (RATE_LIMITED when the tokens would not fit the current window).
    */
   reserve(principal: Principal, maximum: UsageAmount): Promise<Reservation>;
   /** Writes settled usage still held in memory (embedded mode) and closes limiter connections. */

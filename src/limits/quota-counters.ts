@@ -89,7 +89,8 @@ export function quotaExceeded(rule: QuotaRule, window: PeriodWindow, state: Coun
   return new GroundworkError(
     'QUOTA_EXCEEDED',
     `the tenant's ${rule.metric} quota per ${rule.period} is reached: ${fmt(usedNow)} used and ${fmt(reservedNow)} held by requests in flight ` +
-      `of ${fmt(rule.limitUnits)}; this request may use up to ${fmt(units(amount, rule.metric))}. It resets at ${window.end.toISOString()}`,
+      `of ${fmt(rule.limitUnits)}; this request's next model call may use up to ${fmt(units(amount, rule.metric))} (its prompt and its output limit). ` +
+      `Lower max_tokens (or the task's max_output_tokens) to need less, wait for the reset at ${window.end.toISOString()}, or have an operator raise the quota`,
     {
       isRetryable: false,
       details: {

@@ -188,16 +188,34 @@ describe('soft quotas', () => {
 });
 
 describe('no quotas', () => {
-  it('reserve and settle touch no counters, but settle still charges the key tokens/minute', async () => {
+  it('reserve and settle touch no counters, but hold and settle the key tokens/minute', async () => {
     const tenant = await freshTenant();
     const limits = createLimits({ db: store.db, config: { limits: { ...config.limits, tokens_per_minute: 100 } }, now: () => clock });
     open.push(limits);
     const who = principal(tenant);
-    const held = await limits.reserve(who, { tokens: 1_000_000, usd: 1_000 });
+    // More than the key's tokens per minute cannot even be held.
+    expect((await rejection(limits.reserve(who, { tokens: 1_000_000, usd: 1_000 }))).details).toMatchObject({ scope: 'tokens', requested: 1_000_000 });
+    const held = await limits.reserve(who, { tokens: 60, usd: 1_000 });
     expect(held.overSoftQuota).toBe(false);
+    // While 60 are held, a second request's 60 do not fit the minute.
+    expect((await rejection(limits.reserve(who, { tokens: 60, usd: 0 }))).details).toMatchObject({ scope: 'tokens', remaining: 40 });
     await held.settle({ tokens: 100, usd: 0.01 });
     expect((await rejection(limits.admit(who))).details).toMatchObject({ scope: 'tokens' });
     expect(await store.db.query('SELECT 1 FROM quota_counters WHERE tenant_id = $1', [tenant])).toEqual([]);
+  });
+
+  it('extends a reservation before a further call, refusing (and holding nothing more) what a hard quota cannot take', async () => {
+    const tenant = await freshTenant();
+    const limits = limitsOn(store.db);
+    await limits.quotas.setQuota(tenant, { metric: 'tokens', period: 'day', limit: 100, enforcement: 'hard' });
+    const who = principal(tenant);
+    const held = await limits.reserve(who, { tokens: 40, usd: 0 });
+    await held.extend({ tokens: 40, usd: 0 });
+    expect((await rejection(held.extend({ tokens: 40, usd: 0 }))).code).toBe('QUOTA_EXCEEDED');
+    expect((await limits.quotas.getQuotas(tenant))[0]).toMatchObject({ used: 0, reserved: 80 });
+    // Settling charges what was used once, and gives back everything held.
+    await held.settle({ tokens: 30, usd: 0 });
+    expect((await limits.quotas.getQuotas(tenant))[0]).toMatchObject({ used: 30, reserved: 0 });
   });
 
   it('a removed quota no longer limits', async () => {

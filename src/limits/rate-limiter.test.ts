@@ -56,12 +56,12 @@ describe('memory rate limiter', () => {
     expect((await limiter.admit(key())).remaining).toBe(1);
   });
 
-  it('rejects with scope tokens once the settled tokens spent the minute, without counting tokens up front', async () => {
+  it('rejects with scope tokens once the settled tokens spent the minute', async () => {
     const limiter = createKeyRateLimiter({ backend: 'memory', defaults: { requestsPerMinute: 100, tokensPerMinute: 1_000 } });
     await limiter.admit(key());
-    await limiter.chargeTokens(key(), 600);
+    await limiter.adjustTokens(key(), 600);
     await limiter.admit(key());
-    await limiter.chargeTokens(key(), 400.2);
+    await limiter.adjustTokens(key(), 400.2);
     const error = await rejection(limiter.admit(key()));
     expect(error.details).toMatchObject({ scope: 'tokens', limit: 1_000, remaining: 0 });
     // Another key's budget is its own.
@@ -71,14 +71,36 @@ describe('memory rate limiter', () => {
   it('honours a per-key tokens/minute', async () => {
     const limiter = createKeyRateLimiter({ backend: 'memory', defaults });
     const small = key({ tokensPerMinute: 10 });
-    await limiter.chargeTokens(small, 10);
+    await limiter.adjustTokens(small, 10);
     expect((await rejection(limiter.admit(small))).details).toMatchObject({ scope: 'tokens', limit: 10 });
   });
 
-  it('ignores zero, negative and NaN token charges', async () => {
+  it('ignores zero, negative and NaN token reservations, and zero or NaN corrections', async () => {
     const limiter = createKeyRateLimiter({ backend: 'memory', defaults: { requestsPerMinute: 100, tokensPerMinute: 1 } });
-    for (const tokens of [0, -5, Number.NaN]) await limiter.chargeTokens(key(), tokens);
+    for (const tokens of [0, -5, Number.NaN]) await limiter.reserveTokens(key(), tokens);
+    for (const tokens of [0, Number.NaN]) await limiter.adjustTokens(key(), tokens);
     await expect(limiter.admit(key())).resolves.toBeDefined();
+  });
+
+  it('holds a request\'s tokens before its call: the one that would cross the minute\'s limit is refused, not let through', async () => {
+    // Issue 9 item 14: at 300 tokens/minute, requests were admitted until 369 tokens had been used.
+    const limiter = createKeyRateLimiter({ backend: 'memory', defaults: { requestsPerMinute: 100, tokensPerMinute: 300 } });
+    await limiter.reserveTokens(key(), 100);
+    await limiter.reserveTokens(key(), 100);
+    const refused = await rejection(limiter.reserveTokens(key(), 101));
+    expect(refused.details).toMatchObject({ scope: 'tokens', limit: 300, remaining: 100, requested: 101 });
+    // A refusal holds nothing: what is left still fits.
+    await limiter.reserveTokens(key(), 100);
+    await rejection(limiter.reserveTokens(key(), 1));
+    // Settling below the reservation gives the difference back.
+    await limiter.adjustTokens(key(), -60);
+    await limiter.reserveTokens(key(), 60);
+  });
+
+  it('says what to change when one request alone could pass the tokens per minute', async () => {
+    const limiter = createKeyRateLimiter({ backend: 'memory', defaults: { requestsPerMinute: 100, tokensPerMinute: 300 } });
+    const refused = await rejection(limiter.reserveTokens(key(), 4_200));
+    expect(refused.message).toMatch(/this request alone may use up to 4200 tokens.*lower max_tokens/);
   });
 
   it('keeps limiting per process while Redis is unreachable (insurance limiter), instead of failing requests', async () => {
@@ -87,7 +109,7 @@ describe('memory rate limiter', () => {
       await limiter.admit(key());
       await limiter.admit(key());
       expect((await rejection(limiter.admit(key()))).code).toBe('RATE_LIMITED');
-      await limiter.chargeTokens(key({ keyId: 'k2' }), 5_000);
+      await limiter.adjustTokens(key({ keyId: 'k2' }), 5_000);
       expect((await rejection(limiter.admit(key({ keyId: 'k2' })))).details).toMatchObject({ scope: 'tokens' });
     } finally {
       await limiter.close();

@@ -34,8 +34,13 @@ export interface KeyRateLimiterOptions {
 export interface KeyRateLimiter {
   /** Counts the request; RATE_LIMITED when the key's requests or tokens per minute are spent. */
   admit(principal: Principal): Promise<RateDecision>;
-  /** Charges tokens a request actually used to the key's tokens/minute window. */
-  chargeTokens(principal: Principal, tokens: number): Promise<void>;
+  /**
+   * Holds tokens a request may use in the key's tokens/minute window before its model call:
+   * RATE_LIMITED (nothing held) when they would pass the limit.
+   */
+  reserveTokens(principal: Principal, tokens: number): Promise<void>;
+  /** Corrects the window once the request's real usage is known: `delta` = used − held (either sign). */
+  adjustTokens(principal: Principal, delta: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -79,12 +84,34 @@ export function createKeyRateLimiter(options: KeyRateLimiterOptions): KeyRateLim
       return { limit: requestLimit, remaining: requests.value.remainingPoints, resetMs: Math.max(0, requests.value.msBeforeNext) };
     },
 
-    async chargeTokens(principal, tokens) {
+    async reserveTokens(principal, tokens) {
       const points = Math.ceil(tokens);
       if (!(points > 0)) return;
       const connecting = store.ready?.();
       if (connecting) await connecting;
-      await limiter('tokens', principal.tokensPerMinute ?? options.defaults.tokensPerMinute).penalty(keyOf(principal), points);
+      const limit = principal.tokensPerMinute ?? options.defaults.tokensPerMinute;
+      // More than a whole minute's worth can never fit: refused without touching the store.
+      if (points > limit) throw tokensWouldPass(limit, points, { msBeforeNext: 0, consumedPoints: points } as RateLimiterRes);
+      const tokenLimiter = limiter('tokens', limit);
+      const key = keyOf(principal);
+      try {
+        await tokenLimiter.consume(key, points);
+      } catch (error) {
+        if (!(error instanceof RateLimiterRes)) throw storeFailure(error);
+        // A refused consume still counted its points: give them back, nothing is held.
+        await tokenLimiter.reward(key, points).catch(() => undefined);
+        throw tokensWouldPass(limit, points, error);
+      }
+    },
+
+    async adjustTokens(principal, delta) {
+      const points = Math.round(delta);
+      if (points === 0 || !Number.isFinite(points)) return;
+      const connecting = store.ready?.();
+      if (connecting) await connecting;
+      const tokenLimiter = limiter('tokens', principal.tokensPerMinute ?? options.defaults.tokensPerMinute);
+      if (points > 0) await tokenLimiter.penalty(keyOf(principal), points);
+      else await tokenLimiter.reward(keyOf(principal), -points);
     },
 
     async close() {
@@ -196,6 +223,19 @@ function rateLimited(scope: Scope, limit: number, res: RateLimiterRes): Groundwo
   const what = scope === 'requests' ? 'requests' : 'tokens';
   return new GroundworkError('RATE_LIMITED', `rate limit reached: this API key may use ${limit} ${what} per minute; retry in ${Math.ceil(retryAfterMs / 1000)} s`, {
     details: { limit, remaining: 0, retry_after_ms: retryAfterMs, scope },
+  });
+}
+
+/** The request's tokens do not fit what is left of the key's tokens/minute window. */
+function tokensWouldPass(limit: number, tokens: number, res: RateLimiterRes): GroundworkError {
+  const retryAfterMs = Math.max(0, Math.ceil(res.msBeforeNext));
+  const remaining = Math.max(0, limit - (res.consumedPoints - tokens));
+  const hint =
+    tokens > limit
+      ? `this request alone may use up to ${tokens} tokens (its prompt and its output limit): lower max_tokens (or the task's max_output_tokens), or raise the key's limit`
+      : `this request may use up to ${tokens} tokens and ${remaining} are left in this minute; retry in ${Math.ceil(retryAfterMs / 1000)} s or lower max_tokens`;
+  return new GroundworkError('RATE_LIMITED', `rate limit reached: this API key may use ${limit} tokens per minute; ${hint}`, {
+    details: { limit, remaining, requested: tokens, retry_after_ms: retryAfterMs, scope: 'tokens' },
   });
 }
 

@@ -71,22 +71,62 @@ interface UsageSqlRow {
   cost_usd: number;
 }
 
-/** One grouped scan of the tenant's runs in [from, to) (index runs_by_time). */
+const RUNS_IN_RANGE = 'FROM runs WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3';
+
+/**
+ * Usage by model is read from the attempts: each attempt's tokens and cost count for the model
+ * that spent them (a failed cheap tier is not charged to the model that finally answered), and
+ * a model's `runs` are the runs it made at least one attempt in. Runs without attempts
+ * (abstentions, refusals) count under the run's own model, '(none)' when it has none.
+ */
+const MODEL_USAGE_SQL = `
+WITH r AS (SELECT id, status, model, input_tokens, output_tokens, cost_usd ${RUNS_IN_RANGE}),
+spent AS (
+  SELECT a.model AS "group", a.run_id, r.status, a.input_tokens, a.output_tokens, a.cost_usd
+    FROM run_attempts a JOIN r ON a.run_id = r.id
+   WHERE a.tenant_id = $1
+  UNION ALL
+  SELECT coalesce(r.model, '(none)'), r.id, r.status, r.input_tokens, r.output_tokens, r.cost_usd
+    FROM r
+   WHERE NOT EXISTS (SELECT 1 FROM run_attempts a WHERE a.tenant_id = $1 AND a.run_id = r.id)
+)
+SELECT "group",
+       count(DISTINCT run_id)::int AS runs,
+       (count(DISTINCT run_id) FILTER (WHERE status = 'error'))::int AS errors,
+       coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
+       coalesce(sum(output_tokens), 0)::bigint AS output_tokens,
+       coalesce(sum(cost_usd), 0)::float8 AS cost_usd
+  FROM spent
+ GROUP BY 1
+ ORDER BY 1`;
+
+const TOTALS_SQL = `
+SELECT count(*)::int AS runs,
+       (count(*) FILTER (WHERE status = 'error'))::int AS errors,
+       coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
+       coalesce(sum(output_tokens), 0)::bigint AS output_tokens,
+       coalesce(sum(cost_usd), 0)::float8 AS cost_usd
+  ${RUNS_IN_RANGE}`;
+
+/** One grouped scan of the tenant's runs in [from, to) (index runs_by_time); by model, of their attempts. */
 export async function usageReport(db: SqlExecutor, tenantId: string, query: UsageQuery): Promise<UsageReport> {
   const group = GROUP_SQL[query.groupBy];
-  const rows = await db.query<UsageSqlRow>(
-    `SELECT ${group} AS "group",
-            count(*)::int AS runs,
-            (count(*) FILTER (WHERE status = 'error'))::int AS errors,
-            coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
-            coalesce(sum(output_tokens), 0)::bigint AS output_tokens,
-            coalesce(sum(cost_usd), 0)::float8 AS cost_usd
-       FROM runs
-      WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3
-      GROUP BY 1
-      ORDER BY 1`,
-    [tenantId, query.from, query.to],
-  );
+  const params = [tenantId, query.from, query.to];
+  const rows =
+    query.groupBy === 'model'
+      ? await db.query<UsageSqlRow>(MODEL_USAGE_SQL, params)
+      : await db.query<UsageSqlRow>(
+          `SELECT ${group} AS "group",
+                  count(*)::int AS runs,
+                  (count(*) FILTER (WHERE status = 'error'))::int AS errors,
+                  coalesce(sum(input_tokens), 0)::bigint AS input_tokens,
+                  coalesce(sum(output_tokens), 0)::bigint AS output_tokens,
+                  coalesce(sum(cost_usd), 0)::float8 AS cost_usd
+             ${RUNS_IN_RANGE}
+            GROUP BY 1
+            ORDER BY 1`,
+          params,
+        );
   const out: UsageRow[] = rows.map((row) => ({
     group: row.group,
     runs: Number(row.runs),
@@ -95,15 +135,19 @@ export async function usageReport(db: SqlExecutor, tenantId: string, query: Usag
     outputTokens: Number(row.output_tokens),
     costUsd: Number(row.cost_usd),
   }));
-  const totals = out.reduce(
-    (sum, row) => ({
-      runs: sum.runs + row.runs,
-      errors: sum.errors + row.errors,
-      inputTokens: sum.inputTokens + row.inputTokens,
-      outputTokens: sum.outputTokens + row.outputTokens,
-      costUsd: sum.costUsd + row.costUsd,
-    }),
-    { runs: 0, errors: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
-  );
+  // Totals are per run (a run that tried two models counts once), so they are read from the runs.
+  const [sum] = query.groupBy === 'model' ? await db.query<Omit<UsageSqlRow, 'group'>>(TOTALS_SQL, params) : [undefined];
+  const totals = sum
+    ? { runs: Number(sum.runs), errors: Number(sum.errors), inputTokens: Number(sum.input_tokens), outputTokens: Number(sum.output_tokens), costUsd: Number(sum.cost_usd) }
+    : out.reduce(
+        (acc, row) => ({
+          runs: acc.runs + row.runs,
+          errors: acc.errors + row.errors,
+          inputTokens: acc.inputTokens + row.inputTokens,
+          outputTokens: acc.outputTokens + row.outputTokens,
+          costUsd: acc.costUsd + row.costUsd,
+        }),
+        { runs: 0, errors: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
+      );
   return { from: query.from, to: query.to, groupBy: query.groupBy, rows: out, totals };
 }

@@ -1,7 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { withInstrumentation } from './resilience/instrument.js';
+import { withRetry } from './resilience/retry.js';
+import { withTimeout } from './resilience/timeout.js';
 import { createRouter } from './router.js';
-import { AllTiersFailedError, ModelCallError, type AttemptEvent, type ModelPort } from './spec.js';
+import { AllTiersFailedError, AttemptRefusedError, ModelCallError, type AttemptEvent, type ModelPort } from './spec.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 /** An instrumented fake tier that fails with `error` or answers with its own name. */
 function tier(name: string, error?: ModelCallError | Error, onCall?: () => void) {
@@ -95,5 +101,61 @@ describe('createRouter', () => {
     expect((error as AllTiersFailedError).deadlineExceeded).toBe(true);
     expect((error as AllTiersFailedError).failures).toHaveLength(1);
     expect(second.calls()).toBe(0);
+  });
+
+  it('gives a tier that is not the last only its share of the run deadline, so a hanging cheap tier still escalates', async () => {
+    // Issue 9 item 17: tier 0 hangs and its retries used up the whole run deadline; tier 2 was healthy.
+    vi.useFakeTimers();
+    const now = () => Date.now();
+    const hanging: ModelPort = {
+      provider: 'cheap-provider',
+      model: 'cheap',
+      generate: (request) => new Promise((_, reject) => request.signal?.addEventListener('abort', () => reject(request.signal?.reason), { once: true })),
+    };
+    // Wrapped and retried as a real tier is, with an attempt timeout longer than the run.
+    const cheap = withRetry(withInstrumentation(withTimeout(hanging, 60_000)), { retries: 5, baseMs: 1, maxMs: 1, retryAfterCapMs: 1, random: () => 0 });
+    const healthy = tier('capable');
+    const events: AttemptEvent[] = [];
+    const run = new AbortController();
+    const started = now();
+    const answer = createRouter([cheap, healthy.port], { now }).generate({ messages: [], signal: run.signal, deadlineAt: started + 10_000, onAttempt: (e) => events.push(e) });
+    await vi.advanceTimersByTimeAsync(5_001);
+    const result = await answer;
+    expect(result).toMatchObject({ model: 'capable', tier: 1 });
+    // Tier 0 got half of the 10 s, was not retried past its share, and tier 1 answered.
+    expect(events.map((e) => [e.tier, e.model, e.outcome])).toEqual([
+      [0, 'cheap', 'timeout'],
+      [1, 'capable', 'ok'],
+    ]);
+    expect(events[1].escalationReason).toMatch(/share of the run deadline \(5000 ms\)/);
+    expect(run.signal.aborted).toBe(false);
+  });
+
+  it('lets the last tier use all the time that is left', async () => {
+    vi.useFakeTimers();
+    let signal: AbortSignal | undefined;
+    const only: ModelPort = {
+      provider: 'p',
+      model: 'only',
+      generate: async (request) => {
+        signal = request.signal;
+        return { text: 'x', usage: { inputTokens: 1, outputTokens: 1 }, finishReason: 'stop', model: 'only', provider: 'p' };
+      },
+    };
+    const outer = new AbortController();
+    await createRouter([only]).generate({ messages: [], signal: outer.signal, deadlineAt: Date.now() + 10_000 });
+    expect(signal).toBe(outer.signal);
+  });
+
+  it('does not escalate past a refused attempt (quota): another tier would be refused the same way', async () => {
+    const quota = new Error('quota exceeded');
+    const first = tier('gpt-4o-mini');
+    const second = tier('gpt-4o');
+    const failed = await createRouter([first.port, second.port])
+      .generate({ messages: [], beforeAttempt: () => { throw quota; } })
+      .catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(AttemptRefusedError);
+    expect((failed as AttemptRefusedError).reason).toBe(quota);
+    expect([first.calls(), second.calls()]).toEqual([0, 0]);
   });
 });

@@ -16,7 +16,23 @@ export interface ChatMessage {
 export type ResponseFormat =
   | { type: 'text' }
   /** Ask for JSON matching `schema`: native JSON-schema mode or grammar where the provider has one, else instructed. */
-  | { type: 'json'; schema: JsonSchema; name?: string };
+  | {
+      type: 'json';
+      schema: JsonSchema;
+      name?: string;
+      /**
+       * A check beyond the schema, run on each schema-valid value (grounded runs: does at least
+       * one citation verify against the sources?). A failure ends the tier with its outcome
+       * (no re-ask), so the route moves on to the next tier.
+       */
+      verify?: (value: unknown) => OutputRejection | undefined;
+    };
+
+/** Why a schema-valid output was still not accepted. */
+export interface OutputRejection {
+  outcome: 'ungrounded';
+  message: string;
+}
 
 /** What happened on one physical model call (or one refused before it was made). */
 export type AttemptOutcome =
@@ -25,7 +41,9 @@ export type AttemptOutcome =
   | 'timeout'
   | 'rate_limited'
   | 'provider_error'
-  | 'circuit_open';
+  | 'circuit_open'
+  /** A schema-valid answer none of whose citations verified against the sources. */
+  | 'ungrounded';
 
 export interface TokenUsage {
   inputTokens: number;
@@ -42,8 +60,10 @@ export interface AttemptEvent {
   outcome: AttemptOutcome;
   latencyMs: number;
   usage?: TokenUsage;
-  /** Short, secret-free description of what went wrong. */
+  /** Short, secret-free description of what went wrong, in words (shown to the tenant). */
   error?: string;
+  /** Internal detail of a failure (addresses, error codes) for the server log only; never stored or answered. */
+  detail?: string;
   /** For invalid_output: the validator's messages. */
   validationErrors?: string[];
   /** Set by the router: index of the route tier this attempt belongs to (0-based). */
@@ -64,8 +84,15 @@ export interface GenerateRequest {
   temperature?: number;
   /** The run's overall deadline / cancellation; every wrapper and provider must honour it. */
   signal?: AbortSignal;
+  /** When the run's deadline passes (epoch ms), if it has one: the router gives each tier a share of what is left. */
+  deadlineAt?: number;
   /** Observer for every physical attempt (the run recorder); must never throw. */
   onAttempt?: (event: AttemptEvent) => void;
+  /**
+   * Called before every physical call with the request about to be sent: a quota reservation
+   * grows to cover the call's worst case here. Throwing refuses the call (the error ends the run).
+   */
+  beforeAttempt?: (attempt: { model: string; provider: string; request: GenerateRequest }) => void | Promise<void>;
 }
 
 export type FinishReason = 'stop' | 'length' | 'content-filter' | 'tool-calls' | 'error' | 'other';
@@ -105,6 +132,8 @@ export class ModelCallError extends Error {
   readonly status: number | undefined;
   /** Validator messages for invalid_output. */
   readonly validationErrors: string[] | undefined;
+  /** Internal detail for the server log (addresses, errno codes); `message` says the same in words. */
+  readonly detail: string | undefined;
 
   constructor(params: {
     outcome: Exclude<AttemptOutcome, 'ok'>;
@@ -115,6 +144,7 @@ export class ModelCallError extends Error {
     retryAfterMs?: number;
     status?: number;
     validationErrors?: string[];
+    detail?: string;
     cause?: unknown;
   }) {
     super(params.message, params.cause === undefined ? undefined : { cause: params.cause });
@@ -128,6 +158,27 @@ export class ModelCallError extends Error {
     this.retryAfterMs = params.retryAfterMs;
     this.status = params.status;
     this.validationErrors = params.validationErrors;
+    this.detail = params.detail;
+  }
+}
+
+/**
+ * `beforeAttempt` refused a call (a quota that cannot grow to cover it): nothing was sent, and
+ * the run ends here. No wrapper retries it, no breaker counts it, and the router does not
+ * escalate past it: another tier would be refused the same way. `reason` is what the hook threw.
+ */
+export class AttemptRefusedError extends Error {
+  constructor(readonly reason: unknown) {
+    super(reason instanceof Error ? reason.message : String(reason));
+    this.name = 'AttemptRefusedError';
+  }
+}
+
+/** The abort reason when a tier's share of the run deadline ran out (the run itself goes on). */
+export class TierDeadlineError extends Error {
+  constructor(readonly shareMs: number) {
+    super(`gave up on this tier after its share of the run deadline (${shareMs} ms), so later tiers get their turn`);
+    this.name = 'TierDeadlineError';
   }
 }
 

@@ -9,6 +9,7 @@ import {
   type GenerateResult,
   type JsonSchema,
   type ModelPort,
+  type OutputRejection,
   type TokenUsage,
 } from './spec.js';
 
@@ -27,7 +28,11 @@ export interface StructuredOutputOptions {
   ajv?: Ajv;
 }
 
-type Verdict = { ok: true; value: unknown; repaired: boolean } | { ok: false; errors: string[]; truncated: boolean };
+type Verdict =
+  | { ok: true; value: unknown; repaired: boolean }
+  | { ok: false; errors: string[]; truncated: boolean }
+  /** Schema-valid, but refused by the request's own check (format.verify): no re-ask, the tier ends. */
+  | { ok: false; rejected: OutputRejection };
 
 /** Validates JSON responses against `responseFormat.schema`, re-asking once before giving up. */
 export function withStructuredOutput(model: ModelPort, options: StructuredOutputOptions = {}): ModelPort {
@@ -38,9 +43,11 @@ export function withStructuredOutput(model: ModelPort, options: StructuredOutput
       const format = request.responseFormat;
       if (format?.type !== 'json') return model.generate(request);
       const validate = compileSchema(options.ajv ?? defaultAjv(), format.schema);
+      const judgeWith = { validate, verify: format.verify };
 
-      const first = await callJudged(model, request, validate, false);
+      const first = await callJudged(model, request, judgeWith, false);
       if (first.verdict.ok) return { ...first.result, object: first.verdict.value };
+      if ('rejected' in first.verdict) throw rejection(ids, first.verdict.rejected);
 
       const reask: GenerateRequest = {
         ...request,
@@ -50,9 +57,10 @@ export function withStructuredOutput(model: ModelPort, options: StructuredOutput
           { role: 'user', content: reaskPrompt(first.verdict) },
         ],
       };
-      const second = await callJudged(model, reask, validate, true);
+      const second = await callJudged(model, reask, judgeWith, true);
       const usage = addUsage(first.result.usage, second.result.usage);
       if (second.verdict.ok) return { ...second.result, object: second.verdict.value, usage };
+      if ('rejected' in second.verdict) throw rejection(ids, second.verdict.rejected);
       throw new ModelCallError({
         ...ids,
         outcome: 'invalid_output',
@@ -64,8 +72,17 @@ export function withStructuredOutput(model: ModelPort, options: StructuredOutput
   };
 }
 
+function rejection(ids: { model: string; provider: string }, rejected: OutputRejection): ModelCallError {
+  return new ModelCallError({ ...ids, outcome: rejected.outcome, retryable: false, message: rejected.message });
+}
+
+interface Judge {
+  validate: ValidateFunction;
+  verify?: (value: unknown) => OutputRejection | undefined;
+}
+
 /** One inner call whose 'ok' attempt event is released only once the output has been judged. */
-async function callJudged(model: ModelPort, request: GenerateRequest, validate: ValidateFunction, reask: boolean) {
+async function callJudged(model: ModelPort, request: GenerateRequest, judgeWith: Judge, reask: boolean) {
   const held: AttemptEvent[] = [];
   const outer = request.onAttempt;
   const mark = (event: AttemptEvent): AttemptEvent => (reask ? { ...event, reask: true } : event);
@@ -81,23 +98,20 @@ async function callJudged(model: ModelPort, request: GenerateRequest, validate: 
     for (const event of held) safeEmit(outer, mark(event));
     throw error;
   }
-  const verdict = judge(result, validate);
+  const verdict = judge(result, judgeWith);
   const last = held.pop();
   for (const event of held) safeEmit(outer, mark(event));
-  if (last) {
-    safeEmit(
-      outer,
-      mark(
-        verdict.ok
-          ? { ...last, ...(verdict.repaired ? { repaired: true } : {}) }
-          : { ...last, outcome: 'invalid_output', error: `invalid output: ${verdict.errors[0]}`, validationErrors: verdict.errors },
-      ),
-    );
-  }
+  if (last) safeEmit(outer, mark(judgedEvent(last, verdict)));
   return { result, verdict };
 }
 
-function judge(result: GenerateResult, validate: ValidateFunction): Verdict {
+function judgedEvent(event: AttemptEvent, verdict: Verdict): AttemptEvent {
+  if (verdict.ok) return { ...event, ...(verdict.repaired ? { repaired: true } : {}) };
+  if ('rejected' in verdict) return { ...event, outcome: verdict.rejected.outcome, error: verdict.rejected.message };
+  return { ...event, outcome: 'invalid_output', error: `invalid output: ${verdict.errors[0]}`, validationErrors: verdict.errors };
+}
+
+function judge(result: GenerateResult, { validate, verify }: Judge): Verdict {
   // Output cut off at the token limit must not be "repaired" into plausible, incomplete data.
   const truncated = result.finishReason === 'length';
   const parsed = parseJson(result.text, !truncated);
@@ -105,8 +119,9 @@ function judge(result: GenerateResult, validate: ValidateFunction): Verdict {
     const errors = truncated ? ['output was truncated at the output token limit before the JSON was complete'] : [parsed.error];
     return { ok: false, errors, truncated };
   }
-  if (validate(parsed.value)) return { ok: true, value: parsed.value, repaired: parsed.repaired };
-  return { ok: false, errors: formatErrors(validate.errors ?? []), truncated };
+  if (!validate(parsed.value)) return { ok: false, errors: formatErrors(validate.errors ?? []), truncated };
+  const rejected = verify?.(parsed.value);
+  return rejected ? { ok: false, rejected } : { ok: true, value: parsed.value, repaired: parsed.repaired };
 }
 
 /** Parses the JSON in a model reply: code fences and surrounding prose are dropped, syntax repaired if allowed. */
@@ -147,7 +162,7 @@ function formatErrors(errors: ErrorObject[]): string[] {
   });
 }
 
-function reaskPrompt(verdict: Extract<Verdict, { ok: false }>): string {
+function reaskPrompt(verdict: Extract<Verdict, { errors: string[] }>): string {
   const lead = verdict.truncated
     ? 'Your previous reply was cut off before the JSON was complete. Reply again with a complete, more concise JSON value.'
     : 'Your previous reply did not match the required JSON Schema. Problems found:';

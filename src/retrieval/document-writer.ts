@@ -1,4 +1,5 @@
 import { GroundworkError } from '../kernel/errors.js';
+import { jsonParam } from '../store/json-param.js';
 import { newId } from '../kernel/ids.js';
 import type { SqlTransaction } from '../store/ports.js';
 import { encodeEmbedding, scaleSql, type EncodedEmbedding } from './embedding-codec.js';
@@ -97,7 +98,7 @@ export async function upsertDocument(
       document.title,
       document.format,
       document.contentHash,
-      JSON.stringify(document.metadata),
+      jsonParam(document.metadata ?? {}),
       document.chunks.length,
       document.bytes,
       ...chunkParams(document, encoded, 0, first),
@@ -110,7 +111,7 @@ export async function upsertDocument(
   for (let start = first; start < document.chunks.length; start += CHUNK_BATCH) {
     const rows = await tx.query<{ id: number | string; position: number }>(
       `${insertChunksSql(collection.dimensions, 4, 5)} RETURNING id, position`,
-      [tenantId, collection.id, documentId, JSON.stringify(document.metadata), ...chunkParams(document, encoded, start, start + CHUNK_BATCH)],
+      [tenantId, collection.id, documentId, jsonParam(document.metadata ?? {}), ...chunkParams(document, encoded, start, start + CHUNK_BATCH)],
     );
     for (const chunkRow of rows) ids.set(chunkRow.position, Number(chunkRow.id));
   }
@@ -132,7 +133,7 @@ export async function recordFailedDocument(
 ): Promise<{ document: DocumentRecord; effect: WriteEffect }> {
   const { tenantId } = params;
   const { collection, existing } = await lockForSource(tx, tenantId, params.collection, params.source);
-  const error = JSON.stringify({ code: params.error.code, message: params.error.message });
+  const error = jsonParam({ code: params.error.code, message: params.error.message });
   const documentId = existing?.id ?? newId('doc');
   // The source now holds content that cannot be parsed: its old chunks no longer describe it.
   const write = existing
@@ -215,7 +216,7 @@ function chunkParams(document: UpsertDocument, encoded: EncodedEmbedding[], star
   return [
     batch.map((c) => c.position),
     batch.map((c) => c.text),
-    batch.map((c) => (c.headingPath.length === 0 ? '' : JSON.stringify(c.headingPath))),
+    batch.map((c) => (c.headingPath.length === 0 ? '' : (jsonParam(c.headingPath) as string))),
     batch.map((c) => c.page ?? null),
     batch.map((c) => c.tokenCount),
     encoded.slice(start, end).map((e) => e.ints),

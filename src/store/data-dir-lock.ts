@@ -4,6 +4,7 @@ import { link, mkdir, readFile, rmdir, stat, unlink, writeFile } from 'node:fs/p
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GroundworkError } from '../kernel/errors.js';
+import { makePrivateDir } from './data-dir-mode.js';
 
 /**
  * Exactly one process owns an embedded data folder. PGlite lets two processes open one folder
@@ -48,7 +49,7 @@ export async function acquireDataDirLock(dataDir: string, owner: { role: DataDir
   if (held.has(path)) throw locked(path, parseLock(held.get(path)!)!);
   held.set(path, content); // claims the path against concurrent acquires in this process
   try {
-    await mkdir(dataDir, { recursive: true });
+    await makePrivateDir(dataDir);
     await claim(path, content);
   } catch (error) {
     held.delete(path);
@@ -94,7 +95,7 @@ async function claim(path: string, content: string, attempt = 0): Promise<void> 
   // Written aside, then hard-linked into place: link fails if the file exists, and a reader
   // never sees a half-written lock (which it would judge corrupt, hence stale).
   const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(temp, content, { flag: 'wx' });
+  await writeFile(temp, content, { flag: 'wx', mode: 0o600 });
   try {
     await link(temp, path);
     return;
@@ -114,7 +115,7 @@ async function claim(path: string, content: string, attempt = 0): Promise<void> 
   // same stale file, so two processes taking over together cannot both win.
   const guard = `${path}.takeover`;
   try {
-    await mkdir(guard);
+    await mkdir(guard, { mode: 0o700 });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     await clearAbandonedGuard(guard);

@@ -90,14 +90,16 @@ describe('embedded database lifecycle', () => {
 });
 
 describe('openDatabase errors', () => {
-  it('maps an unreachable server to STORE_UNAVAILABLE without the password', async () => {
+  it('maps an unreachable server to STORE_UNAVAILABLE: where and why for the log only, never the password', async () => {
     const error = await openDatabase({ databaseUrl: 'postgres://app:s3cr3t-pw@127.0.0.1:1/groundwork' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GroundworkError);
     const gw = error as GroundworkError;
     expect(gw.code).toBe('STORE_UNAVAILABLE');
     expect(gw.isRetryable).toBe(true);
-    expect(gw.message).toMatch(/cannot reach PostgreSQL at app@127\.0\.0\.1:1\/groundwork: .*ECONNREFUSED/);
-    expect(JSON.stringify({ message: gw.message, details: gw.details })).not.toContain('s3cr3t');
+    expect(gw.logDetail).toMatch(/cannot reach PostgreSQL at app@127\.0\.0\.1:1\/groundwork: .*ECONNREFUSED/);
+    // What a client would be answered carries no address, port or driver message.
+    expect(JSON.stringify(gw.toBody())).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|app@/);
+    expect(JSON.stringify({ message: gw.message, details: gw.details, detail: gw.logDetail })).not.toContain('s3cr3t');
   });
 
   it('refuses a schema name that is not a plain identifier', async () => {

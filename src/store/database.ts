@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Pool, PoolClient } from 'pg';
 import { GroundworkError } from '../kernel/errors.js';
 import { openEmbeddedWorker } from './embedded.js';
+import { storableParams } from './json-param.js';
 import type { Database, SqlTransaction } from './ports.js';
 
 /**
@@ -10,7 +11,8 @@ import type { Database, SqlTransaction } from './ports.js';
  * server. Both return the same JS types: timestamptz → Date, double precision → number,
  * int8 → number (counts), json/jsonb → values.
  * Callers pass json/jsonb parameters as JSON strings and cast them (`$1::jsonb`) in SQL, which
- * both drivers serialize the same way.
+ * both drivers serialize the same way. Text parameters never fail a statement for holding a
+ * NUL: both adapters replace it (storableParams), so an id or name with one is simply not found.
  */
 
 export interface OpenDatabaseOptions {
@@ -77,7 +79,7 @@ async function openServer(url: string, options: OpenDatabaseOptions): Promise<Da
 
   const run = async <T>(client: Pool | PoolClient, sql: string, params?: unknown[]): Promise<T[]> => {
     try {
-      return (await client.query(sql, params)).rows as T[];
+      return (await client.query(sql, storableParams(params))).rows as T[];
     } catch (error) {
       throw isConnectionError(error) ? unavailable(where, error) : error;
     }
@@ -137,10 +139,11 @@ function isConnectionError(error: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message);
 }
 
+/** The body says the database is unavailable; where and why (host, port, driver message) only go to the log. */
 function unavailable(where: string, error: unknown): GroundworkError {
-  return new GroundworkError('STORE_UNAVAILABLE', `cannot reach PostgreSQL at ${where}: ${describe(error)}`, {
+  return new GroundworkError('STORE_UNAVAILABLE', 'the database is unavailable; retry shortly', {
     cause: error,
-    details: { database: where },
+    logDetail: `cannot reach PostgreSQL at ${where}: ${describe(error)}`,
   });
 }
 

@@ -1,8 +1,9 @@
-import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { GroundworkError } from '../kernel/errors.js';
+import { makePrivateDir, tightenDataDir } from './data-dir-mode.js';
 import { deserializeError, type EmbeddedReady, type EmbeddedReply, type EmbeddedRequest, type EmbeddedWorkerData, type PgliteArtifacts } from './embedded-protocol.js';
+import { storableParams } from './json-param.js';
 import type { Database, SqlTransaction } from './ports.js';
 
 /**
@@ -31,9 +32,12 @@ export async function openEmbeddedWorker(options: OpenEmbeddedOptions): Promise<
   const details = { dataDir: options.dataDir };
   let worker: Worker | undefined;
   try {
-    if (!options.memory) mkdirSync(options.dir, { recursive: true });
+    if (!options.memory) await makePrivateDir(options.dir);
     worker = spawn({ dir: options.dir, searchPath: options.searchPath, artifacts: await loadArtifacts() });
     await ready(worker);
+    // PGlite gives the files it writes while opening (initdb's, pg_internal.init) modes of its
+    // own (0666, 0644) that no umask reaches: make them private once they exist.
+    if (!options.memory) await tightenDataDir(options.dir);
   } catch (error) {
     await worker?.terminate();
     throw new GroundworkError('STORE_UNAVAILABLE', `cannot open the embedded database in ${where}: ${error instanceof Error ? error.message : String(error)}`, {
@@ -94,7 +98,7 @@ function client(worker: Worker, gone: (reason: string, cause?: unknown) => Groun
   };
 
   const executor = (tx?: number): SqlTransaction => ({
-    query: async <T>(sql: string, params?: unknown[]) => (await send({ op: 'query', sql, params, tx })) as T[],
+    query: async <T>(sql: string, params?: unknown[]) => (await send({ op: 'query', sql, params: storableParams(params), tx })) as T[],
     async exec(sql: string) {
       await send({ op: 'exec', sql, tx });
     },

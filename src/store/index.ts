@@ -1,4 +1,5 @@
 import { acquireDataDirLock, type DataDirLock, type DataDirRole } from './data-dir-lock.js';
+import { tightenDataDir } from './data-dir-mode.js';
 import { MEMORY_DATA_DIR, openDatabase } from './database.js';
 import { migrate } from './migrations.js';
 import type { Database, Store } from './ports.js';
@@ -23,17 +24,25 @@ export interface OpenStoreOptions {
   migrate?: boolean;
 }
 
-/** Opens the store: lock (embedded), connect, migrate, build the repositories. */
+/**
+ * Opens the store: lock (embedded), make the data folder private, connect, migrate, build the
+ * repositories. The folder is created 0700; an existing one is tightened (folders 0700, files
+ * 0600) and `tightened` says how many entries were open to other users, for the caller to log.
+ */
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const server = Boolean(options.databaseUrl);
-  const wantsLock = !server && options.dataDir !== MEMORY_DATA_DIR && options.lock !== false;
+  const folder = !server && options.dataDir !== MEMORY_DATA_DIR;
+  const wantsLock = folder && options.lock !== false;
   // The lock comes first: opening PGlite on a folder another process uses is what loses data.
   const lock: DataDirLock | undefined = wantsLock
     ? await acquireDataDirLock(options.dataDir, options.lock || { role: 'cli' })
     : undefined;
 
   let db: Database | undefined;
+  let tightened = 0;
   try {
+    // After the lock: only the folder's owner changes it.
+    if (folder) tightened = await tightenDataDir(options.dataDir);
     db = await openDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl, schema: options.schema });
     if (options.migrate !== false) await migrate(db);
   } catch (error) {
@@ -48,6 +57,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     db: database,
     tasks: createTaskRepository(database),
     runs: createRunRepository(database),
+    tightened,
     close() {
       closing ??= (async () => {
         try {

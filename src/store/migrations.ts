@@ -3,6 +3,8 @@ import { GroundworkError } from '../kernel/errors.js';
 import type { Database } from './ports.js';
 import { JOBS_SQL } from './sql/0005_jobs.js';
 import { LIMITS_SQL } from './sql/0006_limits.js';
+import { TENANT_LIFECYCLE_SQL } from './sql/0007_tenant_lifecycle.js';
+import { IDEMPOTENCY_LEASES_SQL } from './sql/0008_idempotency_leases.js';
 
 /**
  * Forward-only schema migrations, embedded in code so `dist/` needs no asset copying.
@@ -228,6 +230,8 @@ CREATE INDEX runs_by_time ON runs (tenant_id, created_at);
   },
   { id: '0005_jobs', sql: JOBS_SQL },
   { id: '0006_limits', sql: LIMITS_SQL },
+  { id: '0007_tenant_lifecycle', sql: TENANT_LIFECYCLE_SQL },
+  { id: '0008_idempotency_leases', sql: IDEMPOTENCY_LEASES_SQL },
 ];
 
 export interface MigrateOptions {

@@ -139,6 +139,8 @@ export interface Store {
   readonly db: Database;
   readonly tasks: TaskRepository;
   readonly runs: RunRepository;
+  /** Embedded data folder: entries opening found open to other users and made private (0 otherwise). */
+  readonly tightened: number;
   /** Closes the database and releases the data-folder lock (embedded mode). */
   close(): Promise<void>;
 }

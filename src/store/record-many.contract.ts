@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
+import { UNSTORABLE_MARKER } from './json-param.js';
 import type { AttemptRecord, RunRecord, Store } from './ports.js';
+import { createRunBatcher } from './run-batcher.js';
 
 /** `RunRepository.recordMany` on both backends (run.repository.test.ts, run.repository.int.test.ts). */
 export function recordManyContract(getStore: () => Store): void {
@@ -88,5 +90,46 @@ export function recordManyContract(getStore: () => Store): void {
     await runs.recordMany([]);
     await expect(runs.recordMany([{ tenantId: tenant, run: run('dup') }, { tenantId: tenant, run: run('dup') }])).rejects.toMatchObject({ code: '23505' });
     expect(await runs.get(tenant, 'dup')).toBeUndefined();
+  });
+
+  it('stores a lone surrogate (which jsonb refuses) as U+FFFD, through recordMany and record', async () => {
+    const { runs } = getStore();
+    const tenant = `t_${randomBytes(5).toString('hex')}`;
+    const input = { messages: [{ role: 'user', content: 'high \ud800 low \udc00 pair \ud83d\ude00 end' }] };
+    await runs.recordMany([{ tenantId: tenant, run: run('run_surrogate_many', { input }) }]);
+    await runs.record(tenant, run('run_surrogate_one', { input, output: { text: '\udfff' } }));
+    const expected = { messages: [{ role: 'user', content: 'high \ufffd low \ufffd pair \ud83d\ude00 end' }] };
+    expect((await runs.get(tenant, 'run_surrogate_many'))?.input).toEqual(expected);
+    expect(await runs.get(tenant, 'run_surrogate_one')).toMatchObject({ input: expected, output: { text: '\ufffd' } });
+  });
+
+  it('stores a run whose values the database refuses with those values repaired, never dropping it', async () => {
+    const { runs } = getStore();
+    const tenant = `t_${randomBytes(5).toString('hex')}`;
+    // Counts past the integer columns and a NUL in plain text (model name, attempt error).
+    await runs.record(tenant, run('run_out_of_range', { inputTokens: 3e9, model: 'm\u00002', attempts: [{ ...attempt(1, 'ok'), outputTokens: Number.NaN }] }));
+    const stored = await runs.get(tenant, 'run_out_of_range');
+    expect(stored).toMatchObject({ inputTokens: 2_147_483_647, model: 'm\ufffd2', attempts: [{ outputTokens: 0 }] });
+  });
+
+  it("one tenant's unstorable run never takes other tenants' runs with it: every served run is recorded (batcher)", async () => {
+    // Issue 9 item 1: five runs of tenant B and one of tenant A whose input is 10,000 levels deep.
+    const store = getStore();
+    const [a, b] = [`t_${randomBytes(5).toString('hex')}`, `t_${randomBytes(5).toString('hex')}`];
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 10_000; i++) deep = [deep];
+    const errors: unknown[] = [];
+    const batcher = createRunBatcher({ runs: store.runs, logger: { error: (details) => errors.push(details) } });
+    for (let i = 1; i <= 5; i++) batcher.add(b, run(`run_b${i}`));
+    batcher.add(a, run('run_a_deep', { input: { model: 'smart', metadata: deep } }));
+    batcher.add(a, run('run_a_surrogate', { input: { content: '\ud800' } }));
+    await batcher.close();
+    expect(errors).toEqual([]);
+    for (let i = 1; i <= 5; i++) expect(await store.runs.get(b, `run_b${i}`)).toEqual(run(`run_b${i}`));
+    const stored = await store.runs.get(a, 'run_a_deep');
+    // Stored with its usage and cost; the part too deep to store replaced by a marker.
+    expect(stored).toMatchObject({ status: 'ok', inputTokens: 20, outputTokens: 5, costUsd: 0.00002, attempts: [{ seq: 1 }, { seq: 2 }] });
+    expect(JSON.stringify(stored?.input)).toContain(UNSTORABLE_MARKER);
+    expect((await store.runs.get(a, 'run_a_surrogate'))?.input).toEqual({ content: '\ufffd' });
   });
 }

@@ -26,6 +26,13 @@ function recorder(fail?: (batch: Entries) => Error | undefined) {
   return {
     batches,
     maxInFlight: () => maxInFlight,
+    /** Lone runs that failed their batch come here (the real repository repairs what it cannot store). */
+    singles: [] as string[],
+    async record(tenantId: string, one: RunRecord) {
+      const error = fail?.([{ tenantId, run: one }]);
+      if (error) throw error;
+      this.singles.push(one.id);
+    },
     async recordMany(entries: Entries) {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
@@ -67,7 +74,7 @@ describe('run batcher', () => {
   it('logs a failed write instead of throwing, and keeps recording afterwards', async () => {
     const errors: Array<Record<string, unknown>> = [];
     let down = true;
-    const runs = recorder(() => (down ? new Error('connection refused') : undefined));
+    const runs = recorder(() => (down ? Object.assign(new Error('connection refused'), { code: 'STORE_UNAVAILABLE' }) : undefined));
     const batcher = createRunBatcher({ runs, logger: { error: (details) => errors.push(details) }, flushMs: 1 });
     batcher.add('t', run('lost'));
     await expect(batcher.flush()).resolves.toBeUndefined();
@@ -86,6 +93,19 @@ describe('run batcher', () => {
     await batcher.flush();
     expect(runs.batches.flat().sort()).toEqual(['a', 'b', 'c', 'd']);
     expect(errors).toEqual([expect.objectContaining({ run_ids: ['bad'] })]);
+  });
+
+  it('isolates a run whose write fails with any error (not only SQL ones), and gives it its own repairing write', async () => {
+    // As seen: one tenant's 10,000-deep body made the whole batch throw "Maximum call stack size
+    // exceeded" (a RangeError, no SQLSTATE), and every other tenant's runs were lost.
+    const errors: Array<Record<string, unknown>> = [];
+    const runs = recorder((batch) => (batch.length > 1 && batch.some((e) => e.run.id === 'deep') ? new RangeError('Maximum call stack size exceeded') : undefined));
+    const batcher = createRunBatcher({ runs, logger: { error: (details) => errors.push(details) } });
+    for (const id of ['b1', 'b2', 'deep', 'b3', 'b4', 'b5']) batcher.add(id === 'deep' ? 'tenant-a' : 'tenant-b', run(id));
+    await batcher.flush();
+    expect(runs.batches.flat().sort()).toEqual(['b1', 'b2', 'b3', 'b4', 'b5']);
+    expect(runs.singles).toEqual(['deep']);
+    expect(errors).toEqual([]);
   });
 
   it('drops (and reports) runs beyond maxQueued while the database cannot keep up', async () => {

@@ -14,7 +14,8 @@ export interface RunBatcherLogger {
 }
 
 export interface RunBatcherOptions {
-  runs: Pick<RunRepository, 'recordMany'>;
+  /** recordMany for batches; record for a run that failed its batch (it repairs what cannot be stored). */
+  runs: Pick<RunRepository, 'recordMany' | 'record'>;
   logger: RunBatcherLogger;
   /** Longest a queued run waits for its write; default 50 ms. */
   flushMs?: number;
@@ -35,8 +36,10 @@ export interface RunBatcher {
 
 type Entry = { tenantId: string; run: RunRecord };
 
-/** SQLSTATE classes that blame the rows (bad data, constraint), not the database: worth bisecting. */
-const ROW_ERROR_CLASSES = new Set(['22', '23']);
+/** The database itself is away: bisecting would only multiply failing writes. */
+function storeUnavailable(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'STORE_UNAVAILABLE';
+}
 
 export function createRunBatcher(options: RunBatcherOptions): RunBatcher {
   const flushMs = options.flushMs ?? 50;
@@ -47,14 +50,20 @@ export function createRunBatcher(options: RunBatcherOptions): RunBatcher {
   let writing: Promise<void> | undefined;
   let dropped = 0;
   let closed = false;
+  // Entries whose batch failed: written one by one through `record`.
+  const split = new WeakSet<Entry>();
 
   const write = async (batch: Entry[]): Promise<void> => {
     try {
-      await options.runs.recordMany(batch);
+      // A lone run that failed its batch is written on its own, repaired where it must be.
+      if (batch.length === 1 && split.has(batch[0])) await options.runs.record(batch[0].tenantId, batch[0].run);
+      else await options.runs.recordMany(batch);
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      // One bad run must not lose the rest of its batch: split until it is alone.
-      if (batch.length > 1 && typeof code === 'string' && ROW_ERROR_CLASSES.has(code.slice(0, 2))) {
+      // One bad run (a value the database refuses, or one that cannot even be turned into a
+      // row) must not lose the rest of its batch, whoever's it is: split until it is alone.
+      if (!storeUnavailable(error) && (batch.length > 1 || !split.has(batch[0]))) {
+        for (const entry of batch) split.add(entry);
+        if (batch.length === 1) return write(batch);
         const half = Math.ceil(batch.length / 2);
         await write(batch.slice(0, half));
         await write(batch.slice(half));

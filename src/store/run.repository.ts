@@ -1,4 +1,5 @@
-import { jsonParam } from './json-param.js';
+import { isGroundworkError } from '../kernel/errors.js';
+import { jsonParam, storableText, storableValue } from './json-param.js';
 import type { AttemptRecord, Database, RunError, RunListQuery, RunRecord, RunRepository, RunSummary } from './ports.js';
 
 /**
@@ -59,9 +60,24 @@ export function createRunRepository(db: Database): RunRepository {
   const recordEmbedded = db.kind === 'embedded' ? preparedRecord(db) : undefined;
   return {
     async record(tenantId, run) {
-      const params = recordParams(tenantId, run);
-      if (recordEmbedded) await recordEmbedded(params);
-      else await db.query(RECORD_SQL, params);
+      const write = async (record: RunRecord) => {
+        const params = recordParams(tenantId, record);
+        if (recordEmbedded) await recordEmbedded(params);
+        else await db.query(RECORD_SQL, params);
+      };
+      try {
+        await write(run);
+      } catch (error) {
+        // The database is away: nothing to repair here, the caller decides.
+        if (isGroundworkError(error) && error.code === 'STORE_UNAVAILABLE') throw error;
+        // A value the database refused (out of range, too deep for it, …): the run was served
+        // and paid for, so store it with what it could not hold replaced, rather than not at all.
+        try {
+          await write(storableRun(run, 'repaired'));
+        } catch {
+          await write(storableRun(run, 'markers'));
+        }
+      }
     },
 
     async recordMany(entries) {
@@ -131,7 +147,7 @@ export function createRunRepository(db: Database): RunRepository {
  * grounding. NULs in JSON become U+FFFD (as in recordMany); in plain text they fail the write.
  */
 function recordParams(tenantId: string, run: RunRecord): unknown[] {
-  const row = runRow(tenantId, run).map((value) => value ?? null);
+  const row = runRow(tenantId, run).map(clean);
   return [...row.slice(0, 15), jsonParam(run.attempts.map(attemptToRow)), ...row.slice(15)];
 }
 
@@ -230,11 +246,46 @@ function copyText(value: string): string {
 
 /** A parameter PostgreSQL accepts: NULs replaced in text, null for undefined. */
 function clean(value: Cell): string | number | boolean | null {
-  return typeof value === 'string' ? text(value) : (value ?? null);
+  return typeof value === 'string' ? storableText(value) : (value ?? null);
 }
 
-function text(value: string): string {
-  return value.includes('\u0000') ? value.replaceAll('\u0000', '\ufffd') : value;
+const text = storableText;
+
+const MAX_INT4 = 2_147_483_647;
+const MARKER_KEY = '$groundwork_unstorable';
+
+/**
+ * A run as it can always be stored: counts clamped to the columns' ranges and non-finite
+ * numbers zeroed; its JSON values either copied within the depth PostgreSQL parses safely
+ * ('repaired'), or replaced by a marker that says why ('markers'), the last resort.
+ */
+export function storableRun(run: RunRecord, level: 'repaired' | 'markers'): RunRecord {
+  const count = (n: number) => (Number.isFinite(n) ? Math.min(Math.max(Math.trunc(n), 0), MAX_INT4) : 0);
+  const amount = (n: number) => (Number.isFinite(n) ? n : 0);
+  const marker = { [MARKER_KEY]: 'this value could not be stored as it was sent' };
+  const json = (value: unknown) => (value === undefined ? undefined : level === 'markers' ? marker : storableValue(value, 32));
+  const repaired: RunRecord = {
+    ...run,
+    input: json(run.input ?? null),
+    inputTokens: count(run.inputTokens),
+    outputTokens: count(run.outputTokens),
+    costUsd: amount(run.costUsd),
+    latencyMs: amount(run.latencyMs),
+    attempts: run.attempts.map((a) => ({
+      ...a,
+      seq: count(a.seq),
+      tier: count(a.tier),
+      inputTokens: count(a.inputTokens),
+      outputTokens: count(a.outputTokens),
+      costUsd: amount(a.costUsd),
+      latencyMs: amount(a.latencyMs),
+      ...(a.validationErrors === undefined ? {} : { validationErrors: level === 'markers' ? [marker[MARKER_KEY]] : a.validationErrors }),
+    })),
+  };
+  if (run.output !== undefined) repaired.output = json(run.output);
+  if (run.grounding !== undefined) repaired.grounding = json(run.grounding) as Record<string, unknown>;
+  if (run.error !== undefined) repaired.error = { code: run.error.code, message: run.error.message, details: (json(run.error.details) ?? {}) as Record<string, unknown> };
+  return repaired;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { jsonParam } from './json-param.js';
 import type { Database, SaveVersionResult, TaskRepository, TaskSummary, TaskVersionRecord } from './ports.js';
 
 /**
@@ -14,7 +15,7 @@ export function createTaskRepository(db: Database): TaskRepository {
            VALUES ($1, $2, $3, $4::jsonb)
            ON CONFLICT (tenant_id, task_name, version) DO NOTHING
            RETURNING version`,
-          [tenantId, name, version, JSON.stringify(definition)],
+          [tenantId, name, version, jsonParam(definition)],
         );
         // The description comes from the stored (immutable) definition of the version made active.
         const rows = await tx.query<{ active_version: string }>(

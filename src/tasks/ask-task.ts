@@ -47,7 +47,7 @@ export function createAskTask(deps: AskDeps) {
   // The built-in task is versioned like any other: its version changes when the route or prompt does.
   const task: TaskVersionRecord = { name: 'ask', version: taskVersion(definition), definition, createdAt: new Date(0), active: true };
 
-  return async function ask(tenantId: string, input: unknown, signal?: AbortSignal, meter: Pick<RunTaskParams, 'keyId' | 'onUsage'> = {}): Promise<RunResult> {
+  return async function ask(tenantId: string, input: unknown, signal?: AbortSignal, meter: Pick<RunTaskParams, 'keyId' | 'onUsage' | 'beforeCall' | 'logger'> = {}): Promise<RunResult> {
     const issues = validateValue(definition.input_schema, input);
     if (issues.length > 0) {
       throw new GroundworkError('TASK_INPUT_INVALID', 'input does not match the input schema of task "ask"', { details: { issues } });
@@ -63,49 +63,35 @@ export function createAskTask(deps: AskDeps) {
       signal,
     });
 
+    const notAnswerable = { answer: { answer: '', citations: [], answerable: false, confidence: 1 } };
+    const run = (grounding: RunTaskParams['grounding']) => deps.runTask({ ...meter, tenantId, task, input, signal, grounding });
     if (sources.length === 0) {
-      return deps.runTask({
-        ...meter,
-        tenantId,
-        task,
-        input,
-        signal,
-        grounding: {
-          userPrompt: '',
-          abstention: {
-            output: { answer: '', citations: [], answerable: false, confidence: 1 },
-            metrics: {
-              chunks_used: 0,
-              chunks_cited: 0,
-              citations_proposed: 0,
-              citations_verified: 0,
-              citations_dropped: 0,
-              abstained: true,
-              ungrounded: false,
-              retrieval_scores: retrievalScores,
-              reason: emptyReason,
-            },
-          },
-          finalize: () => {
-            throw new Error('unreachable: an abstention calls no model');
-          },
+      return run({
+        kind: 'abstain',
+        abstention: notAnswerable,
+        metrics: {
+          chunks_used: 0,
+          chunks_cited: 0,
+          citations_proposed: 0,
+          citations_verified: 0,
+          citations_dropped: 0,
+          abstained: true,
+          ungrounded: false,
+          retrieval_scores: retrievalScores,
+          reason: emptyReason,
         },
       });
     }
 
-    return deps.runTask({
-      ...meter,
-      tenantId,
-      task,
-      input,
-      signal,
-      grounding: {
-        userPrompt: buildAskUserPrompt({ question, sources }),
-        finalize: (modelOutput) => {
-          const { output, metrics } = finalizeGroundedAnswer(modelOutput as AskModelOutput, sources);
-          return { output, metrics: { ...metrics, retrieval_scores: retrievalScores } };
-        },
+    return run({
+      kind: 'check',
+      userPrompt: buildAskUserPrompt({ question, sources }),
+      verify: (modelOutput) => {
+        const { output, metrics } = finalizeGroundedAnswer(modelOutput as AskModelOutput, sources);
+        return { output, metrics: { ...metrics, retrieval_scores: retrievalScores }, grounded: !metrics.ungrounded };
       },
+      // No tier's answer was supported by its citations: decline rather than pass on an unverified answer.
+      whenUngrounded: () => ({ answer: { ...notAnswerable.answer, confidence: 0 } }),
     });
   };
 }

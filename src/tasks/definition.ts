@@ -91,6 +91,11 @@ export function parseTaskDefinition(raw: unknown, config: RouteConfig, source = 
       if (!/\{\{\{?\s*sources\s*\}?\}\}/.test(`${definition.prompt.system ?? ''}${definition.prompt.user}`)) {
         issues.push({ path: 'prompt.user', message: 'a task with retrieval must show the sources: add {{{sources}}} to the prompt' });
       }
+      // A grounded answer leaves the server only with a verified citation, so it must be able to carry one.
+      const citations = (definition.output_schema.properties as Record<string, { type?: unknown }> | undefined)?.citations;
+      if (citations?.type !== 'array') {
+        issues.push({ path: 'output_schema', message: 'a task with retrieval must return citations: add a "citations" array of { source, quote } to output_schema.properties' });
+      }
     }
     if (definition.input_schema.type !== 'object') {
       issues.push({ path: 'input_schema.type', message: 'must be "object" (task input is a JSON object)' });

@@ -1,10 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { GroundworkError } from '../kernel/errors.js';
+import { createRouter } from '../models/router.js';
+import { withInstrumentation } from '../models/resilience/instrument.js';
+import type { GenerateRequest, ModelPort } from '../models/spec.js';
+import { withStructuredOutput } from '../models/structured-output.js';
 import type { SearchHit } from '../retrieval/ports.js';
 import type { RetrievalService } from '../retrieval/retrieval-service.js';
+import type { RunRecord, RunRepository } from '../store/ports.js';
 import { parseTaskDefinition, taskVersion } from './definition.js';
 import { createGroundedRunner } from './grounded-task.js';
-import type { RunResult, RunTaskParams } from './run-task.js';
+import { createTaskRunner, type RunTaskParams } from './run-task.js';
 import { testRouteConfig, triageDefinition } from './test-fixtures.js';
 
 const hit = (id: string, text: string, lexicalScore: number, vectorScore: number): SearchHit => ({
@@ -45,63 +50,106 @@ const grounded = parseTaskDefinition(
 const task = { name: grounded.name, version: taskVersion(grounded), definition: grounded, createdAt: new Date(), active: true };
 const input = { subject: 'Refund', body: 'Charged twice for my order' };
 
-/** A runner that "calls the model": it returns `modelOutput` through the grounding step. */
-function runnerReturning(modelOutput: unknown, calls: RunTaskParams[]) {
-  return async (params: RunTaskParams): Promise<RunResult> => {
-    calls.push(params);
-    const finalized = params.grounding!.finalize(modelOutput);
-    return { output: finalized.output, grounding: finalized.metrics } as RunResult;
+/** A model that answers each call with the next scripted JSON value (and records the prompts it saw). */
+function scripted(name: string, answers: unknown[], seen: GenerateRequest[] = []): ModelPort {
+  let call = 0;
+  return {
+    provider: 'fake',
+    model: name,
+    async generate(request) {
+      seen.push(request);
+      const answer = answers[Math.min(call++, answers.length - 1)];
+      return { text: JSON.stringify(answer), usage: { inputTokens: 10, outputTokens: 5 }, finishReason: 'stop', model: name, provider: 'fake' };
+    },
   };
 }
 
+/** The real run pipeline (router, structured output, grounding checks, run records) over scripted tiers. */
+function setup(tiers: ModelPort[], hits: SearchHit[], searches: unknown[] = []) {
+  const saved: RunRecord[] = [];
+  const runs = { record: async (_t: string, run: RunRecord) => void saved.push(structuredClone(run)) } as unknown as RunRepository;
+  let n = 0;
+  const runTask = createTaskRunner({
+    runs,
+    models: { route: () => createRouter(tiers.map((t) => withStructuredOutput(withInstrumentation(t)))), cost: () => 0 },
+    config: testRouteConfig,
+    newId: (prefix) => `${prefix}_${++n}`,
+    now: Date.now,
+    logger: { error: () => undefined },
+  });
+  const run = createGroundedRunner({ retrieval: fakeRetrieval(hits, searches), runTask });
+  return { run: (params: Partial<RunTaskParams> = {}) => run({ tenantId: 't', task, input, ...params }), saved };
+}
+
+const REFUND = 'Duplicate charges are refunded automatically within 5 business days.';
+const supported = { category: 'billing', citations: [{ source: 1, quote: 'duplicate charges are refunded automatically' }] };
+const unsupported = { category: 'billing', citations: [{ source: 1, quote: 'refunds are instant for everyone' }] };
+
 describe('grounded tasks', () => {
   it('renders the numbered sources into the prompt and keeps only citations whose quote is in the cited source', async () => {
-    const calls: RunTaskParams[] = [];
+    const seen: GenerateRequest[] = [];
     const searches: unknown[] = [];
-    const run = createGroundedRunner({
-      retrieval: fakeRetrieval([hit('refunds', 'Duplicate charges are refunded automatically within 5 business days.', 2.1, 0.5)], searches),
-      runTask: runnerReturning(
-        {
-          category: 'billing',
-          citations: [
-            { source: 1, quote: 'duplicate charges are refunded automatically' },
-            { source: 1, quote: 'refunds are instant for everyone' },
-          ],
-        },
-        calls,
-      ),
-    });
-    const result = await run({ tenantId: 't', task, input });
+    const { run } = setup([scripted('small', [{ category: 'billing', citations: [...supported.citations, ...unsupported.citations] }], seen)], [hit('refunds', REFUND, 2.1, 0.5)], searches);
+    const result = await run();
     expect(searches[0]).toMatchObject({ collection: 'kb', query: 'Refund Charged twice for my order', k: 4 });
-    expect(calls[0].grounding?.userPrompt).toContain('<sources>\n[1] refunds');
-    expect(calls[0].grounding?.userPrompt).toContain('Ticket: Charged twice for my order');
-    expect(result.output).toEqual({ category: 'billing', citations: [{ source: 1, quote: 'duplicate charges are refunded automatically' }] });
+    expect(seen[0].messages[0].content).toContain('<sources>\n[1] refunds');
+    expect(seen[0].messages[0].content).toContain('Ticket: Charged twice for my order');
+    expect(result.output).toEqual(supported);
     expect(result.grounding).toMatchObject({ chunks_used: 1, citations_proposed: 2, citations_verified: 1, citations_dropped: 1, ungrounded: false });
   });
 
-  it('abstains with a typed error instead of guessing when nothing clears the relevance floor', async () => {
-    const calls: RunTaskParams[] = [];
-    const run = createGroundedRunner({ retrieval: fakeRetrieval([hit('noise', 'Unrelated text about shipping.', 0, 0.1)]), runTask: runnerReturning({}, calls) });
-    const error = (await run({ tenantId: 't', task, input }).catch((e) => e)) as GroundworkError;
+  it('abstains with a typed error instead of guessing when nothing clears the relevance floor, and records the abstention', async () => {
+    const seen: GenerateRequest[] = [];
+    const { run, saved } = setup([scripted('small', [supported], seen)], [hit('noise', 'Unrelated text about shipping.', 0, 0.1)]);
+    const error = (await run().catch((e) => e)) as GroundworkError;
     expect(error.code).toBe('TASK_ABSTAINED');
     expect(error.details.reason).toBe('below_relevance_floor');
-    expect(calls).toHaveLength(0);
+    expect(seen).toHaveLength(0);
+    expect(saved).toEqual([expect.objectContaining({ id: error.runId, status: 'error', error: expect.objectContaining({ code: 'TASK_ABSTAINED' }), attempts: [] })]);
+  });
+
+  it('treats a tier whose answer has no verified citation as a failed attempt (ungrounded) and moves on to the next tier', async () => {
+    const { run, saved } = setup([scripted('small', [unsupported]), scripted('large', [supported])], [hit('refunds', REFUND, 2.1, 0.5)]);
+    const result = await run();
+    expect(result).toMatchObject({ output: supported, model: 'large', degraded: true });
+    expect(saved[0].attempts.map((a) => [a.tier, a.model, a.outcome])).toEqual([
+      [0, 'small', 'ungrounded'],
+      [1, 'large', 'ok'],
+    ]);
+    expect(saved[0].attempts[1].escalationReason).toMatch(/tier 0 \(small\): ungrounded/);
+  });
+
+  it('answers 422 TASK_UNGROUNDED when no tier grounds its answer; the unverified answer stays in the run record only', async () => {
+    const { run, saved } = setup([scripted('small', [unsupported]), scripted('large', [{ category: 'bug' }])], [hit('refunds', REFUND, 2.1, 0.5)]);
+    const error = (await run().catch((e) => e)) as GroundworkError;
+    expect(error).toBeInstanceOf(GroundworkError);
+    expect(error.code).toBe('TASK_UNGROUNDED');
+    expect(error.httpStatus).toBe(422);
+    expect(JSON.stringify(error.toBody())).not.toContain('refunds are instant');
+    expect(saved).toHaveLength(1);
+    expect(saved[0]).toMatchObject({ id: error.runId, status: 'error', error: { code: 'TASK_UNGROUNDED' }, grounding: { abstained: true, ungrounded: true } });
+    // The last tier's unverified answer is what the record keeps.
+    expect(saved[0].output).toEqual({ category: 'bug' });
+    expect(saved[0].attempts.map((a) => a.outcome)).toEqual(['ungrounded', 'ungrounded']);
   });
 
   it('leaves tasks without a retrieval spec alone', async () => {
     const calls: RunTaskParams[] = [];
     const plain = parseTaskDefinition(triageDefinition(), testRouteConfig);
-    const run = createGroundedRunner({ retrieval: fakeRetrieval([]), runTask: async (p) => (calls.push(p), { output: 'plain' } as unknown as RunResult) });
+    const run = createGroundedRunner({ retrieval: fakeRetrieval([]), runTask: async (p) => (calls.push(p), { output: 'plain' } as never) });
     await run({ tenantId: 't', task: { ...task, definition: plain }, input });
     expect(calls[0].grounding).toBeUndefined();
   });
 
-  it('rejects a grounded definition whose prompt does not show the sources', () => {
+  it('rejects a grounded definition whose prompt does not show the sources, or whose output cannot carry citations', () => {
     expect(() =>
-      parseTaskDefinition(triageDefinition({ retrieval: { collection: 'kb', query: '{{subject}}' } } as never), testRouteConfig),
+      parseTaskDefinition(triageDefinition({ retrieval: { collection: 'kb', query: '{{subject}}' }, prompt: { user: 'x' } } as never), testRouteConfig),
     ).toThrow(/add \{\{\{sources\}\}\} to the prompt/);
     expect(() =>
       parseTaskDefinition(triageDefinition({ retrieval: { collection: 'kb', query: '{{nope}}' }, prompt: { user: '{{{sources}}}' } } as never), testRouteConfig),
     ).toThrow(/retrieval\.query: unknown variable/);
+    expect(() =>
+      parseTaskDefinition(triageDefinition({ retrieval: { collection: 'kb', query: '{{subject}}' }, prompt: { user: '{{{sources}}}' } } as never), testRouteConfig),
+    ).toThrow(/output_schema: a task with retrieval must return citations/);
   });
 });

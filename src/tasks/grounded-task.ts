@@ -5,7 +5,7 @@ import { GroundworkError } from '../kernel/errors.js';
 import type { MetadataFilter, SearchHit } from '../retrieval/ports.js';
 import type { RetrievalService } from '../retrieval/retrieval-service.js';
 import type { TaskDefinition } from './definition.js';
-import type { GroundingStep, RunResult, RunTaskParams } from './run-task.js';
+import type { GroundingVerdict, RunResult, RunTaskParams } from './run-task.js';
 import { renderTemplate } from './template.js';
 
 /**
@@ -49,6 +49,7 @@ export function createGroundedRunner(deps: { runTask: (params: RunTaskParams) =>
     const definition = params.task.definition as TaskDefinition;
     if (!definition.retrieval || params.grounding) return deps.runTask(params);
     const spec = definition.retrieval;
+    const name = definition.name;
     const query = renderTemplate(spec.query, params.input).trim();
     const retrieved = query
       ? await retrieveSources(deps.retrieval, params.tenantId, {
@@ -62,30 +63,49 @@ export function createGroundedRunner(deps: { runTask: (params: RunTaskParams) =>
         })
       : { sources: [], retrievalScores: [], emptyReason: 'no_hits' as const };
     if (retrieved.sources.length === 0) {
-      throw new GroundworkError('TASK_ABSTAINED', `task "${definition.name}" found nothing relevant in collection "${spec.collection}" and did not guess`, {
-        details: { collection: spec.collection, reason: retrieved.emptyReason, retrieval_scores: retrieved.retrievalScores },
+      // Recorded as a run like any other abstention; the caller gets a typed 422.
+      const details = { collection: spec.collection, reason: retrieved.emptyReason, retrieval_scores: retrieved.retrievalScores };
+      return deps.runTask({
+        ...params,
+        grounding: {
+          kind: 'abstain',
+          abstention: { error: new GroundworkError('TASK_ABSTAINED', `task "${name}" found nothing relevant in collection "${spec.collection}" and did not guess`, { details }) },
+          metrics: { chunks_used: 0, citations_proposed: 0, citations_verified: 0, citations_dropped: 0, abstained: true, ungrounded: false, retrieval_scores: retrieved.retrievalScores, reason: retrieved.emptyReason },
+        },
       });
     }
     const view = { ...(params.input as Record<string, unknown>), sources: renderGroundedContext({ sources: retrieved.sources, question: query }) };
-    const grounding: GroundingStep = {
-      systemPrompt: definition.prompt.system === undefined ? undefined : renderTemplate(definition.prompt.system, view),
-      userPrompt: renderTemplate(definition.prompt.user, view),
-      finalize: (output) => checkCitations(output, retrieved),
-    };
-    return deps.runTask({ ...params, grounding });
+    return deps.runTask({
+      ...params,
+      grounding: {
+        kind: 'check',
+        systemPrompt: definition.prompt.system === undefined ? undefined : renderTemplate(definition.prompt.system, view),
+        userPrompt: renderTemplate(definition.prompt.user, view),
+        verify: (output) => checkCitations(output, retrieved),
+        whenUngrounded: (last) => ({
+          error: new GroundworkError('TASK_UNGROUNDED', `task "${name}": no model of its route gave an answer with a citation found in the sources, so none is returned`, {
+            details: { collection: spec.collection, citations_proposed: last.metrics.citations_proposed, citations_dropped: last.metrics.citations_dropped },
+          }),
+        }),
+      },
+    });
   };
 }
 
-/** Drops unsupported `citations: [{ source, quote }]` from a grounded task's output, counting them. */
-function checkCitations(output: unknown, retrieved: RetrievedSources): { output: unknown; metrics: Record<string, unknown> } {
+/**
+ * Drops unsupported `citations: [{ source, quote }]` from a grounded task's output, counting
+ * them. Grounded only with at least one verified citation.
+ */
+function checkCitations(output: unknown, retrieved: RetrievedSources): GroundingVerdict {
   const base = { chunks_used: retrieved.sources.length, retrieval_scores: retrieved.retrievalScores };
   const citations = (output as { citations?: unknown } | null)?.citations;
-  if (!Array.isArray(citations)) return { output, metrics: { ...base, citations_proposed: 0, citations_verified: 0, citations_dropped: 0 } };
+  if (!Array.isArray(citations)) return { output, grounded: false, metrics: { ...base, citations_proposed: 0, citations_verified: 0, citations_dropped: 0, ungrounded: true } };
   const { verified, dropped } = verifyCitations(citations, retrieved.sources);
   const droppedSet = new Set(dropped.map((d) => d.citation));
   const kept = citations.filter((c) => !droppedSet.has(c));
   return {
     output: { ...(output as Record<string, unknown>), citations: kept },
+    grounded: verified.length > 0,
     metrics: {
       ...base,
       citations_proposed: citations.length,

@@ -1,7 +1,7 @@
 import { checkModelUsable } from '../config/config.js';
 import { GroundworkError, isGroundworkError } from '../kernel/errors.js';
 import type { Clock, IdGenerator } from '../kernel/ids.js';
-import { AllTiersFailedError, ModelCallError, type AttemptEvent, type ModelPort, type TokenUsage } from '../models/spec.js';
+import { AllTiersFailedError, AttemptRefusedError, ModelCallError, type AttemptEvent, type GenerateRequest, type ModelPort, type OutputRejection, type TokenUsage } from '../models/spec.js';
 import type { AttemptRecord, RunRecord, RunRepository, TaskVersionRecord } from '../store/ports.js';
 import { resolveRoute, type RouteConfig, type TaskDefinition } from './definition.js';
 import { validateValue } from './json-schema.js';
@@ -22,6 +22,13 @@ export interface ModelGateway {
 
 export interface RunLogger {
   error(details: Record<string, unknown>, message: string): void;
+  warn?(details: Record<string, unknown>, message: string): void;
+}
+
+/** Tokens and USD: what a call may cost at most, or what a run has spent. */
+export interface CallAmount {
+  tokens: number;
+  usd: number;
 }
 
 export interface RunTaskDeps {
@@ -47,18 +54,53 @@ export interface RunTaskParams {
   runId?: string;
   /** Told the run's total usage once it is recorded, success or failure (quota settlement). */
   onUsage?: (usage: { inputTokens: number; outputTokens: number; costUsd: number }) => void;
+  /**
+   * Asked before every model call with the most that call can cost and what the run has spent
+   * so far (quota: the reservation grows to cover it, or this throws QUOTA_EXCEEDED / RATE_LIMITED
+   * and the run ends without making the call).
+   */
+  beforeCall?: (call: { worstCase: CallAmount; spent: CallAmount }) => Promise<void>;
+  /** This request's logger (its lines carry the request id); defaults to the runner's. */
+  logger?: RunLogger;
 }
 
-/** How a grounded run differs: its user prompt, its abstention, its output check (see src/grounding). */
-export interface GroundingStep {
+/**
+ * How a grounded run differs (see src/grounding): either retrieval found nothing relevant and
+ * no model is called (`abstain`), or the prompt carries numbered sources and every tier's
+ * answer is checked against them (`check`). One abstention policy serves `ask` and grounded
+ * tasks: `ask` answers "not answerable", a task fails with a typed 422; both are recorded runs.
+ */
+export type GroundingStep = GroundingAbstain | GroundingCheck;
+
+/** What an abstaining run answers: `ask` an answer that says "not answerable", a task a typed error. */
+export type Abstention = { answer: unknown } | { error: GroundworkError };
+
+/** Retrieval found nothing relevant: the run abstains without calling a model. */
+export interface GroundingAbstain {
+  kind: 'abstain';
+  abstention: Abstention;
+  metrics: Record<string, unknown>;
+}
+
+/** A model's output checked against the sources. */
+export interface GroundingVerdict {
+  /** What the run answers with (unsupported citations removed). */
+  output: unknown;
+  metrics: Record<string, unknown>;
+  /** At least one citation verified (or the model itself declined to answer): the answer may leave the server. */
+  grounded: boolean;
+}
+
+export interface GroundingCheck {
+  kind: 'check';
   /** The user prompt with the numbered sources (replaces the task's template). */
   userPrompt: string;
   /** The system prompt, when grounding changes it too (a template using {{{sources}}}). */
   systemPrompt?: string;
-  /** Set when retrieval found nothing relevant: answer this without calling a model. */
-  abstention?: { output: unknown; metrics: Record<string, unknown> };
-  /** Verifies the model's output against the sources: the response output and metrics. */
-  finalize(modelOutput: unknown): { output: unknown; metrics: Record<string, unknown> };
+  /** Checks a tier's schema-valid output against the sources. An ungrounded answer fails its tier. */
+  verify(modelOutput: unknown): GroundingVerdict;
+  /** When no tier grounded its answer: what the run answers instead. */
+  whenUngrounded(last: GroundingVerdict): Abstention;
 }
 
 /** The body of a successful run (snake_case: it is the HTTP contract). */
@@ -119,8 +161,9 @@ export function createTaskRunner(deps: RunTaskDeps) {
     const startedAt = deps.now();
     const started = performance.now();
     const runId = params.runId ?? deps.newId('run');
+    const logger = params.logger ?? deps.logger;
     const attempts: AttemptRecord[] = [];
-    let spentUsd = 0;
+    const spent: CallAmount = { tokens: 0, usd: 0 };
     const budget = new AbortController();
     const deadline = AbortSignal.timeout(definition.limits.timeout_ms);
     const signal = AbortSignal.any(params.signal ? [deadline, budget.signal, params.signal] : [deadline, budget.signal]);
@@ -128,9 +171,12 @@ export function createTaskRunner(deps: RunTaskDeps) {
     const onAttempt = (event: AttemptEvent): void => {
       const record = toAttemptRecord(event, attempts.length + 1, deps.models);
       attempts.push(record);
-      spentUsd += record.costUsd;
+      spent.tokens += record.inputTokens + record.outputTokens;
+      spent.usd += record.costUsd;
+      // The failure in words is recorded; its detail (addresses, error codes) only goes to the log.
+      if (event.detail) (logger.warn ?? logger.error).call(logger, { run_id: runId, model: event.model, provider: event.provider, outcome: event.outcome, detail: event.detail }, 'model attempt failed');
       const max = definition.limits.max_cost_usd;
-      if (max !== undefined && spentUsd >= max && !budget.signal.aborted) budget.abort();
+      if (max !== undefined && spent.usd >= max && !budget.signal.aborted) budget.abort();
     };
 
     const base = {
@@ -142,40 +188,41 @@ export function createTaskRunner(deps: RunTaskDeps) {
       attempts,
       keyId: params.keyId,
     };
+    const latency = () => performance.now() - started;
+    const grounding = params.grounding;
 
-    if (params.grounding?.abstention) {
-      const { output, metrics } = params.grounding.abstention;
-      const latencyMs = performance.now() - started;
-      await record(deps, params, { ...base, status: 'ok', model: 'none', degraded: false, output, inputTokens: 0, outputTokens: 0, costUsd: 0, latencyMs, grounding: metrics });
-      return {
-        output,
-        run_id: runId,
-        task_version: params.task.version,
-        model: 'none',
-        attempts: 0,
-        usage: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
-        degraded: false,
-        latency_ms: round(latencyMs),
-        grounding: metrics,
-      };
-    }
+    if (grounding?.kind === 'abstain') return abstain(grounding.abstention, { model: 'none', metrics: grounding.metrics });
+
+    // Grounded runs: every tier's answer is checked; an ungrounded one fails its tier and is kept here.
+    let ungrounded: { modelOutput: unknown; verdict: GroundingVerdict } | undefined;
+    const verify =
+      grounding?.kind === 'check'
+        ? (value: unknown): OutputRejection | undefined => {
+            const verdict = grounding.verify(value);
+            if (verdict.grounded) return undefined;
+            ungrounded = { modelOutput: value, verdict };
+            return { outcome: 'ungrounded', message: 'none of the answer\'s citations was found in the cited sources' };
+          }
+        : undefined;
 
     try {
       const result = await routerFor(definition).generate({
-        system: params.grounding?.systemPrompt ?? (definition.prompt.system === undefined ? undefined : renderTemplate(definition.prompt.system, params.input)),
-        messages: [{ role: 'user', content: params.grounding?.userPrompt ?? renderTemplate(definition.prompt.user, params.input) }],
-        responseFormat: { type: 'json', schema: definition.output_schema, name: definition.name },
+        system: grounding?.kind === 'check' && grounding.systemPrompt !== undefined ? grounding.systemPrompt : definition.prompt.system === undefined ? undefined : renderTemplate(definition.prompt.system, params.input),
+        messages: [{ role: 'user', content: grounding?.kind === 'check' ? grounding.userPrompt : renderTemplate(definition.prompt.user, params.input) }],
+        responseFormat: { type: 'json', schema: definition.output_schema, name: definition.name, ...(verify ? { verify } : {}) },
         maxOutputTokens: definition.limits.max_output_tokens,
         temperature: definition.temperature,
         signal,
+        deadlineAt: startedAt + definition.limits.timeout_ms,
         onAttempt,
+        ...(params.beforeCall ? { beforeAttempt: (call) => params.beforeCall!({ worstCase: worstCase(call, definition.limits.max_output_tokens, deps.models), spent: { ...spent } }) } : {}),
       });
       const totals = sumAttempts(attempts);
-      const finalized = params.grounding?.finalize(result.object);
-      const output = finalized ? finalized.output : result.object;
-      const latencyMs = performance.now() - started;
+      const verdict = grounding?.kind === 'check' ? grounding.verify(result.object) : undefined;
+      const output = verdict ? verdict.output : result.object;
+      const latencyMs = latency();
       const degraded = (result.tier ?? 0) > 0;
-      await record(deps, params, {
+      await record(deps, params, logger, {
         ...base,
         status: 'ok',
         model: result.model,
@@ -183,7 +230,7 @@ export function createTaskRunner(deps: RunTaskDeps) {
         output,
         ...totals,
         latencyMs,
-        grounding: finalized?.metrics,
+        grounding: verdict?.metrics,
       });
       return {
         output,
@@ -194,22 +241,65 @@ export function createTaskRunner(deps: RunTaskDeps) {
         usage: { input_tokens: totals.inputTokens, output_tokens: totals.outputTokens, cost_usd: totals.costUsd },
         degraded,
         latency_ms: round(latencyMs),
-        ...(finalized ? { grounding: finalized.metrics } : {}),
+        ...(verdict ? { grounding: verdict.metrics } : {}),
       };
     } catch (cause) {
-      const error = toRunError(cause, { budgetExceeded: budget.signal.aborted, cancelled: params.signal?.aborted === true, attempts, spentUsd });
+      // No tier grounded its answer (and the run was not stopped for budget or cancellation):
+      // abstain. The unverified answer stays in the run record only.
+      if (grounding?.kind === 'check' && ungrounded && cause instanceof AllTiersFailedError && !budget.signal.aborted && params.signal?.aborted !== true) {
+        const metrics = { ...ungrounded.verdict.metrics, abstained: true, ungrounded: true, reason: 'ungrounded' };
+        return abstain(grounding.whenUngrounded(ungrounded.verdict), { metrics, unverified: ungrounded.modelOutput });
+      }
+      const error = toRunError(cause, { budgetExceeded: budget.signal.aborted, cancelled: params.signal?.aborted === true, attempts, spentUsd: spent.usd });
       error.runId = runId;
-      await record(deps, params, {
+      await record(deps, params, logger, {
         ...base,
         status: 'error',
         degraded: false,
         error: { code: error.code, message: error.message, details: error.details },
         ...sumAttempts(attempts),
-        latencyMs: performance.now() - started,
+        latencyMs: latency(),
       });
       throw error;
     }
+
+    /** Records an abstention as a run (answered, or failed with its typed error) and answers it. */
+    async function abstain(abstention: Abstention, how: { model?: string; metrics: Record<string, unknown>; unverified?: unknown }): Promise<RunResult> {
+      const totals = sumAttempts(attempts);
+      const stored = how.unverified === undefined ? how.metrics : { ...how.metrics, unverified_output: how.unverified };
+      const common = { ...base, degraded: false, ...totals, latencyMs: latency(), grounding: stored };
+      if ('error' in abstention) {
+        const error = abstention.error;
+        error.runId = runId;
+        await record(deps, params, logger, { ...common, status: 'error', output: how.unverified, error: { code: error.code, message: error.message, details: error.details } });
+        throw error;
+      }
+      const model = how.model ?? 'none';
+      await record(deps, params, logger, { ...common, status: 'ok', model, output: abstention.answer });
+      return {
+        output: abstention.answer,
+        run_id: runId,
+        task_version: params.task.version,
+        model,
+        attempts: attempts.length,
+        usage: { input_tokens: totals.inputTokens, output_tokens: totals.outputTokens, cost_usd: totals.costUsd },
+        degraded: false,
+        latency_ms: round(common.latencyMs),
+        grounding: how.metrics,
+      };
+    }
   };
+}
+
+// A generous characters-per-token ratio, so a call's worst case is not below its real cost.
+const CHARS_PER_TOKEN = 3;
+
+/** The most one call can cost: its prompt's tokens (estimated from characters) and its output limit, at its model's price. */
+function worstCase(call: { model: string; request: GenerateRequest }, defaultMaxOutput: number, models: ModelGateway): CallAmount {
+  let chars = call.request.system?.length ?? 0;
+  for (const message of call.request.messages) chars += message.content.length + 16;
+  const usage = { inputTokens: Math.ceil(chars / CHARS_PER_TOKEN) + 8, outputTokens: call.request.maxOutputTokens ?? defaultMaxOutput };
+  return { tokens: usage.inputTokens + usage.outputTokens, usd: models.cost(call.model, usage) };
 }
 
 function toAttemptRecord(event: AttemptEvent, seq: number, models: ModelGateway): AttemptRecord {
@@ -251,6 +341,8 @@ function toRunError(
   context: { budgetExceeded: boolean; cancelled: boolean; attempts: AttemptRecord[]; spentUsd: number },
 ): GroundworkError {
   if (isGroundworkError(cause)) return cause;
+  // A call refused before it was made (quota, tokens per minute): that refusal is the answer.
+  if (cause instanceof AttemptRefusedError && isGroundworkError(cause.reason)) return cause.reason;
   const attempts = context.attempts.map((a) => ({
     tier: a.tier,
     model: a.model,
@@ -282,13 +374,13 @@ function toRunError(
   return new GroundworkError('INTERNAL', 'the run failed unexpectedly', { details: { attempts }, cause });
 }
 
-async function record(deps: RunTaskDeps, params: RunTaskParams, run: RunRecord): Promise<void> {
+async function record(deps: RunTaskDeps, params: RunTaskParams, logger: RunLogger, run: RunRecord): Promise<void> {
   params.onUsage?.({ inputTokens: run.inputTokens, outputTokens: run.outputTokens, costUsd: run.costUsd });
   try {
     await deps.runs.record(params.tenantId, run);
   } catch (error) {
     // The model work is done and paid for: answer the caller even if the trace write failed.
-    deps.logger.error({ err: error, run_id: run.id }, 'failed to record run');
+    logger.error({ err: error, run_id: run.id }, 'failed to record run');
   }
 }
 

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { Command } from 'commander';
 import type { SearchOptions } from '../../client/client.js';
+import { sanitizeSource } from '../../ingest/source-path.js';
 import { action, configFrom, globalOptions, printJson, withApi } from '../context.js';
 
 /** `groundwork collections …`, `groundwork ingest` and `groundwork search`. */
@@ -41,18 +42,29 @@ export function collectionsCommand(): Command {
   return collections;
 }
 
-/** Files under the given paths (folders recursively, hidden entries skipped), sources relative to cwd. */
-export function collectFiles(paths: string[]): Array<{ source: string; path: string }> {
+/**
+ * Files under the given paths (folders recursively, hidden entries skipped). Each source is the
+ * path relative to `cwd`, sanitised as the server sanitises it (`../docs/a.md` → `docs/a.md`), so
+ * a file gets the same source in-process and over HTTP.
+ */
+export function collectFiles(paths: string[], cwd: string = process.cwd()): Array<{ source: string; path: string }> {
   const out: Array<{ source: string; path: string }> = [];
   const walk = (path: string) => {
     const stats = statSync(path);
     if (stats.isDirectory()) {
       for (const entry of readdirSync(path).sort()) if (!entry.startsWith('.')) walk(join(path, entry));
     } else if (stats.isFile()) {
-      out.push({ source: relative(process.cwd(), path).split(sep).join('/') || path, path });
+      const named = sanitizeSource(relative(cwd, path).split(sep).join('/'));
+      if (!named.ok) throw new Error(`cannot ingest ${path}: its name ${named.problem}`);
+      const earlier = bySource.get(named.source);
+      // Batches are separate requests: two files with one source would silently replace each other.
+      if (earlier !== undefined && earlier !== path) throw new Error(`${earlier} and ${path} would both be stored as "${named.source}"; run the command from a folder that holds both`);
+      if (earlier === undefined) out.push({ source: named.source, path });
+      bySource.set(named.source, path);
     }
   };
-  for (const p of paths) walk(resolve(p));
+  const bySource = new Map<string, string>();
+  for (const p of paths) walk(resolve(cwd, p));
   return out;
 }
 

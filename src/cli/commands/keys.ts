@@ -1,36 +1,17 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { join } from 'node:path';
-import { ADMIN_KEY_FILE, createAuthService, type ApiKeyRecord, type AuthService } from '../../auth/auth-service.js';
+import type { ApiKeyRecord, TenantRecord } from '../../auth/auth-service.js';
 import { ROLES, type Role } from '../../auth/principal.js';
-import type { Config } from '../../config/config.js';
-import { GroundworkError } from '../../kernel/errors.js';
-import { DEFAULT_TENANT, openStore, readDataDirLock } from '../../store/index.js';
+import { DEFAULT_TENANT } from '../../store/index.js';
 import { action, configFrom, globalOptions, printJson } from '../context.js';
+import { withOperator } from '../operator.js';
 
 /**
- * `groundwork tenants` and `groundwork keys`: bootstrap an installation. They work on the
- * database directly (an operator's tools, like `migrate`), so the first admin key can be
- * made before any key exists. A tenant's admins can also manage keys over HTTP (/v1/keys).
+ * `groundwork tenants` and `groundwork keys`: an installation operator's tools. They work on
+ * the database directly (like `migrate`), so the first admin key can be made before any key
+ * exists, and through the running server's /operator routes while a `serve` process owns the
+ * embedded folder (with the operator key it wrote there). A tenant's admins can also manage
+ * their own keys over HTTP (/v1/keys).
  */
-
-async function withAuth<T>(config: Config, fn: (auth: AuthService) => Promise<T>): Promise<T> {
-  if (!config.databaseUrl) {
-    const owner = readDataDirLock(config.dataDir);
-    if (owner) {
-      throw new GroundworkError(
-        'STORE_LOCKED',
-        `the data folder ${config.dataDir} is owned by ${owner.role} pid ${owner.pid}${owner.url ? ` at ${owner.url}` : ''}: stop it first, or manage keys over HTTP (POST ${owner.url ?? ''}/v1/keys with the admin key in ${join(config.dataDir, ADMIN_KEY_FILE)})`,
-        { details: { owner } },
-      );
-    }
-  }
-  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, lock: { role: 'cli' } });
-  try {
-    return await fn(createAuthService({ db: store.db, cacheMs: 0 }));
-  } finally {
-    await store.close();
-  }
-}
 
 const parseRole = (value: string): Role => {
   if (!(ROLES as readonly string[]).includes(value)) throw new InvalidArgumentError(`role must be one of ${ROLES.join(', ')}`);
@@ -59,22 +40,34 @@ function describeKey(key: ApiKeyRecord): string {
   return `${key.id}  ${key.prefix}…  ${key.role.padEnd(9)}  ${state.padEnd(7)}  ${key.name}${limits ? `  (${limits})` : ''}${key.expiresAt ? `  expires ${key.expiresAt.toISOString()}` : ''}`;
 }
 
+function tenantJson(tenant: TenantRecord) {
+  return {
+    id: tenant.id,
+    name: tenant.name,
+    state: tenant.state,
+    created_at: tenant.createdAt.toISOString(),
+    ...(tenant.disabledAt ? { disabled_at: tenant.disabledAt.toISOString() } : {}),
+    ...(tenant.deletedAt ? { deleted_at: tenant.deletedAt.toISOString() } : {}),
+  };
+}
+
+function describeState(tenant: TenantRecord): string {
+  if (tenant.deletedAt) return `deleted ${tenant.deletedAt.toISOString()}`;
+  if (tenant.disabledAt) return `disabled since ${tenant.disabledAt.toISOString()}`;
+  return tenant.state;
+}
+
 export function tenantsCommand(): Command {
-  const tenants = new Command('tenants').description('create and list tenants (works on the database directly)');
+  const tenants = new Command('tenants').description('create, list, show, disable, enable and delete tenants');
   tenants
     .command('create <id>')
     .description('create a tenant and its first admin key (printed once)')
     .option('--name <name>', 'display name')
     .action(
       action(async (id: string, options: { name?: string }, command: Command) => {
-        const config = configFrom(command);
-        const result = await withAuth(config, async (auth) => {
-          const { tenant, webhookSecret } = await auth.createTenant({ id, name: options.name });
-          const { key, record } = await auth.createKey(tenant.id, { role: 'admin', name: 'first admin' });
-          return { tenant, webhookSecret, key, record };
-        });
+        const result = await withOperator(configFrom(command), (ops) => ops.createTenant(id, options.name));
         if (globalOptions(command).json) {
-          printJson({ tenant: result.tenant.id, admin_key: result.key, key_id: result.record.id, webhook_secret: result.webhookSecret });
+          printJson({ tenant: result.tenant.id, admin_key: result.key, key_id: result.keyId, webhook_secret: result.webhookSecret });
           return;
         }
         console.log(`tenant ${result.tenant.id} created`);
@@ -84,19 +77,74 @@ export function tenantsCommand(): Command {
     );
   tenants
     .command('list')
-    .description('list tenants')
+    .description('list tenants (a disabled one says so)')
     .action(
       action(async (_options: unknown, command: Command) => {
-        const list = await withAuth(configFrom(command), (auth) => auth.listTenants());
-        if (globalOptions(command).json) printJson(list.map((t) => ({ id: t.id, name: t.name, created_at: t.createdAt.toISOString() })));
-        else for (const t of list) console.log(`${t.id}  ${t.name}  ${t.createdAt.toISOString()}`);
+        const list = await withOperator(configFrom(command), (ops) => ops.listTenants());
+        if (globalOptions(command).json) printJson(list.map(tenantJson));
+        else for (const t of list) console.log(`${t.id}  ${t.name}  ${t.createdAt.toISOString()}${t.state === 'active' ? '' : `  ${t.state}`}`);
+      }),
+    );
+  tenants
+    .command('show <id>')
+    .description('a tenant, its state and its webhook signing secret')
+    .action(
+      action(async (id: string, _options: unknown, command: Command) => {
+        const { tenant, webhookSecret } = await withOperator(configFrom(command), (ops) => ops.getTenant(id));
+        if (globalOptions(command).json) {
+          printJson({ ...tenantJson(tenant), ...(webhookSecret === undefined ? {} : { webhook_secret: webhookSecret }) });
+          return;
+        }
+        console.log(`tenant ${tenant.id}${tenant.name ? ` (${tenant.name})` : ''}`);
+        console.log(`state: ${describeState(tenant)}`);
+        console.log(`created: ${tenant.createdAt.toISOString()}`);
+        if (webhookSecret !== undefined) console.log(`webhook signing secret: ${webhookSecret}`);
+      }),
+    );
+  tenants
+    .command('disable <id>')
+    .description("stop the tenant's keys (its data is kept): at once on the server that does it, within auth.key_cache_ms on other replicas")
+    .action(
+      action(async (id: string, _options: unknown, command: Command) => {
+        const tenant = await withOperator(configFrom(command), (ops) => ops.disableTenant(id));
+        if (globalOptions(command).json) printJson(tenantJson(tenant));
+        else console.log(`tenant ${tenant.id} disabled: its API keys no longer authenticate (\`groundwork tenants enable ${tenant.id}\` undoes it)`);
+      }),
+    );
+  tenants
+    .command('enable <id>')
+    .description("let a disabled tenant's keys work again")
+    .action(
+      action(async (id: string, _options: unknown, command: Command) => {
+        const tenant = await withOperator(configFrom(command), (ops) => ops.enableTenant(id));
+        if (globalOptions(command).json) printJson(tenantJson(tenant));
+        else console.log(`tenant ${tenant.id} enabled: its API keys authenticate again`);
+      }),
+    );
+  tenants
+    .command('delete <id>')
+    .description('delete a tenant and all its data for ever; its id can never be used again (needs --yes)')
+    .option('--yes', 'confirm: remove every task, run, collection, job, key and quota of the tenant')
+    .action(
+      action(async (id: string, options: { yes?: boolean }, command: Command) => {
+        if (!options.yes) {
+          throw new InvalidArgumentError(`deleting tenant ${id} removes all its data for ever, and its id can never be used again: add --yes to confirm (\`groundwork tenants disable ${id}\` only stops its keys)`);
+        }
+        const { tenant, removed } = await withOperator(configFrom(command), (ops) => ops.deleteTenant(id));
+        if (globalOptions(command).json) {
+          printJson({ tenant: tenantJson(tenant), removed });
+          return;
+        }
+        const parts = Object.entries(removed).map(([table, n]) => `${table} ${n}`);
+        const total = Object.values(removed).reduce((sum, n) => sum + n, 0);
+        console.log(`tenant ${tenant.id} deleted: ${total} rows removed${parts.length > 0 ? ` (${parts.join(', ')})` : ''}; its id can never be used again`);
       }),
     );
   return tenants;
 }
 
 export function keysCommand(): Command {
-  const keys = new Command('keys').description("create, list and revoke a tenant's API keys (works on the database directly)");
+  const keys = new Command('keys').description("create, list and revoke a tenant's API keys");
   keys
     .command('create')
     .description('create an API key (printed once; only its hash is stored)')
@@ -108,8 +156,8 @@ export function keysCommand(): Command {
     .option('--tokens-per-minute <n>', 'token rate limit for this key', positiveIntUpTo(1_000_000_000))
     .action(
       action(async (options: { tenant: string; role: Role; name?: string; expires?: Date; requestsPerMinute?: number; tokensPerMinute?: number }, command: Command) => {
-        const { key, record } = await withAuth(configFrom(command), (auth) =>
-          auth.createKey(options.tenant, {
+        const { key, record } = await withOperator(configFrom(command), (ops) =>
+          ops.createKey(options.tenant, {
             role: options.role,
             name: options.name,
             expiresAt: options.expires,
@@ -130,7 +178,7 @@ export function keysCommand(): Command {
     .option('--tenant <id>', 'tenant', DEFAULT_TENANT)
     .action(
       action(async (options: { tenant: string }, command: Command) => {
-        const list = await withAuth(configFrom(command), (auth) => auth.listKeys(options.tenant));
+        const list = await withOperator(configFrom(command), (ops) => ops.listKeys(options.tenant));
         if (globalOptions(command).json) printJson(list);
         else for (const key of list) console.log(describeKey(key));
       }),
@@ -141,7 +189,7 @@ export function keysCommand(): Command {
     .option('--tenant <id>', 'tenant', DEFAULT_TENANT)
     .action(
       action(async (id: string, options: { tenant: string }, command: Command) => {
-        const record = await withAuth(configFrom(command), (auth) => auth.revokeKey(options.tenant, id));
+        const record = await withOperator(configFrom(command), (ops) => ops.revokeKey(options.tenant, id));
         if (globalOptions(command).json) printJson(record);
         else console.log(`revoked ${record.id} (${record.prefix}…)`);
       }),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runRecord } from '../../limits/test-fixtures.js';
 import { openStore } from '../../store/index.js';
-import { buildProgram } from '../program.js';
+import { runCli } from '../test-cli.js';
 
 /**
  * `groundwork quotas` and `groundwork usage` in-process, on a real embedded data folder
@@ -13,22 +13,7 @@ import { buildProgram } from '../program.js';
 
 let dir: string;
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...parts: unknown[]) => void out.push(parts.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...parts: unknown[]) => void err.push(parts.join(' ')));
-  process.exitCode = 0;
-  try {
-    await buildProgram().exitOverride().parseAsync(['--data-dir', dir, ...args], { from: 'user' });
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-}
+const cli = (...args: string[]) => runCli(dir, ...args);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gw-quotas-cli-'));

@@ -5,7 +5,6 @@ import { GroundworkError } from '../../kernel/errors.js';
 import {
   createLimits,
   parseUsageQuery,
-  presentQuota,
   presentUsage,
   USAGE_GROUPS,
   type LimitsService,
@@ -17,11 +16,13 @@ import {
 } from '../../limits/index.js';
 import { DEFAULT_TENANT, openStore, readDataDirLock } from '../../store/index.js';
 import { action, configFrom, globalOptions, localApiKey, printJson } from '../context.js';
+import { withOperator } from '../operator.js';
 
 /**
  * `groundwork usage` (a tenant's tokens, cost and runs) and `groundwork quotas` (an
- * installation operator's quota settings). Both work on the database directly, like `keys`;
- * `usage` asks the running server instead when a `serve` process owns the embedded folder.
+ * installation operator's quota settings). Both work on the database directly, like `keys`,
+ * and ask the running server instead when a `serve` process owns the embedded folder: `usage`
+ * with an API key, `quotas` through its /operator routes (cli/operator.ts).
  */
 
 async function withLimits<T>(config: Config, purpose: string, fn: (limits: LimitsService) => Promise<T>): Promise<T> {
@@ -128,7 +129,7 @@ function printQuotas(tenantId: string, quotas: QuotaJson[]): void {
 }
 
 export function quotasCommand(): Command {
-  const quotas = new Command('quotas').description("set and show tenants' quotas (tokens and USD per UTC day or month; works on the database directly)");
+  const quotas = new Command('quotas').description("set and show tenants' quotas (tokens and USD per UTC day or month)");
 
   const set = quotas
     .command('set <tenant>')
@@ -144,10 +145,9 @@ export function quotasCommand(): Command {
         enforcement: options.soft ? 'soft' : 'hard',
       }));
       if (settings.length === 0) throw new InvalidArgumentError(`give at least one of ${QUOTA_FLAGS.map((q) => `--${q.flag}`).join(', ')}`);
-      const config = configFrom(command);
-      const result = await withLimits(config, 'set quotas', async (limits) => {
-        for (const setting of settings) await limits.quotas.setQuota(tenantId, setting);
-        return (await limits.quotas.getQuotas(tenantId)).map(presentQuota);
+      const result = await withOperator(configFrom(command), async (ops) => {
+        for (const setting of settings) await ops.setQuota(tenantId, setting);
+        return ops.getQuotas(tenantId);
       });
       if (globalOptions(command).json) printJson({ tenant: tenantId, quotas: result });
       else printQuotas(tenantId, result);
@@ -160,10 +160,9 @@ export function quotasCommand(): Command {
     action(async (tenantId: string, options: Partial<Record<(typeof QUOTA_FLAGS)[number]['option'], boolean>>, command: Command) => {
       const chosen = QUOTA_FLAGS.filter((q) => options[q.option]);
       if (chosen.length === 0) throw new InvalidArgumentError(`give at least one of ${QUOTA_FLAGS.map((q) => `--${q.flag}`).join(', ')}`);
-      const config = configFrom(command);
-      const result = await withLimits(config, 'remove quotas', async (limits) => {
-        for (const q of chosen) await limits.quotas.removeQuota(tenantId, q.metric, q.period);
-        return (await limits.quotas.getQuotas(tenantId)).map(presentQuota);
+      const result = await withOperator(configFrom(command), async (ops) => {
+        for (const q of chosen) await ops.removeQuota(tenantId, q.metric, q.period);
+        return ops.getQuotas(tenantId);
       });
       if (globalOptions(command).json) printJson({ tenant: tenantId, quotas: result });
       else printQuotas(tenantId, result);
@@ -175,8 +174,7 @@ export function quotasCommand(): Command {
     .description("a tenant's quotas with its usage in their current periods")
     .action(
       action(async (tenantId: string, _options: unknown, command: Command) => {
-        const config = configFrom(command);
-        const result = await withLimits(config, 'read quotas from it directly (or GET /v1/quotas)', async (limits) => (await limits.quotas.getQuotas(tenantId)).map(presentQuota));
+        const result = await withOperator(configFrom(command), (ops) => ops.getQuotas(tenantId));
         if (globalOptions(command).json) printJson({ tenant: tenantId, quotas: result });
         else printQuotas(tenantId, result);
       }),

@@ -107,7 +107,7 @@ export function toModelCallError(error: unknown, options: Pick<AdapterOptions, '
   if (APICallError.isInstance(error)) {
     const status = error.statusCode;
     if (status === undefined) {
-      return new ModelCallError({ ...ids, outcome: 'provider_error', retryable: true, message: `could not reach ${provider}: ${scrub(error.message, options.apiKey)}` });
+      return new ModelCallError({ ...ids, outcome: 'provider_error', retryable: true, message: `could not reach ${provider}: ${networkFailure(error)}`, detail: scrub(describeCause(error), options.apiKey, 500) });
     }
     if (status === 429) {
       const retryAfterMs = parseRetryAfter(error.responseHeaders);
@@ -132,7 +132,49 @@ export function toModelCallError(error: unknown, options: Pick<AdapterOptions, '
   }
   // Malformed responses and unexpected network failures: worth another try.
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return new ModelCallError({ ...ids, outcome: 'provider_error', retryable: true, message: `${provider} call failed: ${scrub(message, options.apiKey)}` });
+  const network = networkCode(error);
+  return new ModelCallError({
+    ...ids,
+    outcome: 'provider_error',
+    retryable: true,
+    message: network ? `could not reach ${provider}: ${networkFailure(error)}` : `${provider} call failed: ${scrub(message, options.apiKey)}`,
+    detail: scrub(describeCause(error), options.apiKey, 500),
+  });
+}
+
+/** The first network error code (ECONNREFUSED, UND_ERR_…, CERT_…) in an error's cause chain. */
+function networkCode(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current !== null && typeof current === 'object' && depth < 6; current = (current as { cause?: unknown }).cause, depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+|ERR_TLS_[A-Z_]+|CERT_[A-Z_]+|[A-Z_]*CERT[A-Z_]*|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+/**
+ * A network failure in words, for error bodies and run records: which kind of failure, never
+ * the address, port or errno text (those go to the server log as the error's `detail`).
+ */
+export function networkFailure(error: unknown): string {
+  const code = networkCode(error) ?? '';
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') return 'host name could not be resolved';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || code === 'ECONNABORTED') return 'connection closed unexpectedly';
+  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' || code.includes('TIMEOUT')) return 'timed out';
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ENETDOWN' || code === 'EHOSTDOWN') return 'network unreachable';
+  if (code.includes('CERT') || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL')) return 'TLS failure';
+  return 'network failure';
+}
+
+/** The messages of an error and its causes, for the log. */
+function describeCause(error: unknown): string {
+  const parts: string[] = [];
+  for (let current = error, depth = 0; current !== undefined && current !== null && depth < 6; current = (current as { cause?: unknown }).cause, depth++) {
+    const code = (current as { code?: unknown }).code;
+    parts.push(`${typeof code === 'string' ? `${code}: ` : ''}${current instanceof Error ? current.message : String(current)}`);
+    if (typeof current !== 'object') break;
+  }
+  return parts.join(' <- ');
 }
 
 function reasonFor(status: number, providerMessage: string, apiKey: string | undefined): string {
@@ -144,20 +186,36 @@ function reasonFor(status: number, providerMessage: string, apiKey: string | und
 }
 
 const SECRET_PATTERNS = [
+  // Credentials inside a URL (a base_url with user:password, echoed back by fetch's error).
+  /(?<=\/\/)[^/\s:@]+:[^/\s@]+(?=@)/g,
   /\bBearer\s+\S+/gi,
   /\b(?:sk|pk|rk)-[A-Za-z0-9_*.-]{6,}/g,
   /\b(api[_-]?key|authorization|x-api-key)(["'\s:=]+)[^\s"',}]+/gi,
 ];
 
-/** Removes anything key-like and bounds the length of a provider-supplied message. */
-export function scrub(text: string, apiKey?: string): string {
+// Network detail that must not reach a tenant: IP addresses with their ports, and errno codes.
+const NETWORK_DETAIL = [
+  /\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b/g,
+  /\[[0-9a-f:.]*:[0-9a-f:.]*\](?::\d{1,5})?/gi,
+  /(?<![\w:])[0-9a-f:]*::[0-9a-f:.]*(?![\w:])/gi,
+  /\b(?:connect|getaddrinfo|read|write)\s+E[A-Z]+\b/g,
+  /\bE(?:CONN[A-Z]+|ADDR[A-Z]+|HOST[A-Z]+|NET[A-Z]+|AI_[A-Z]+|TIMEDOUT|PIPE|NOTFOUND)\b/g,
+];
+
+/**
+ * Removes anything key-like (and, unless for the log, addresses and errno codes) and bounds
+ * the length of a provider-supplied message.
+ */
+export function scrub(text: string, apiKey?: string, maxLength = 200): string {
   let out = text;
   if (apiKey && apiKey.length >= 4) out = out.split(apiKey).join('[redacted]');
   for (const pattern of SECRET_PATTERNS) {
     out = out.replace(pattern, (match, label?: string, sep?: string) => (typeof label === 'string' && typeof sep === 'string' ? `${label}${sep}[redacted]` : '[redacted]'));
   }
+  // Messages shown to tenants (the default length) keep no network detail; log details (longer) do.
+  if (maxLength <= 200) for (const pattern of NETWORK_DETAIL) out = out.replace(pattern, '[network detail]');
   out = out.replace(/\s+/g, ' ').trim();
-  return out.length > 200 ? `${out.slice(0, 197)}...` : out || 'no details';
+  return out.length > maxLength ? `${out.slice(0, maxLength - 3)}...` : out || 'no details';
 }
 
 /** Reads `retry-after-ms` (OpenAI) or `retry-after` (seconds or an HTTP date) into milliseconds. */

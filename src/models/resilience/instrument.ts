@@ -1,4 +1,4 @@
-import { ModelCallError, type AttemptEvent, type GenerateRequest, type ModelPort } from '../spec.js';
+import { AttemptRefusedError, ModelCallError, type AttemptEvent, type GenerateRequest, type ModelPort } from '../spec.js';
 
 /** Calls the attempt observer; an observer that throws must not turn a good call into a failed one. */
 export function safeEmit(onAttempt: GenerateRequest['onAttempt'], event: AttemptEvent): void {
@@ -10,14 +10,25 @@ export function safeEmit(onAttempt: GenerateRequest['onAttempt'], event: Attempt
   }
 }
 
-/** Reports exactly one AttemptEvent per physical call, with its latency and usage or failure. */
+/**
+ * Reports exactly one AttemptEvent per physical call, with its latency and usage or failure.
+ * Every physical call passes here, so this is also where `beforeAttempt` is asked first (a quota
+ * reservation growing to cover the call); a refusal there is not an attempt: nothing was sent.
+ */
 export function withInstrumentation(model: ModelPort): ModelPort {
   return {
     provider: model.provider,
     model: model.model,
     async generate(request) {
-      const started = performance.now();
       const ids = { model: model.model, provider: model.provider };
+      if (request.beforeAttempt) {
+        try {
+          await request.beforeAttempt({ ...ids, request });
+        } catch (error) {
+          throw error instanceof AttemptRefusedError ? error : new AttemptRefusedError(error);
+        }
+      }
+      const started = performance.now();
       const latency = () => Math.round(performance.now() - started);
       try {
         const result = await model.generate(request);
@@ -38,6 +49,7 @@ export function withInstrumentation(model: ModelPort): ModelPort {
           outcome: failure.outcome,
           latencyMs: latency(),
           error: failure.message,
+          ...(failure.detail ? { detail: failure.detail } : {}),
           ...(failure.validationErrors ? { validationErrors: failure.validationErrors } : {}),
         });
         throw failure;

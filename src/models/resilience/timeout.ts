@@ -1,4 +1,4 @@
-import { ModelCallError, type ModelPort } from '../spec.js';
+import { ModelCallError, TierDeadlineError, type ModelPort } from '../spec.js';
 
 /**
  * Bounds one attempt to `ms`. The attempt gets a signal that fires on either the attempt
@@ -7,8 +7,9 @@ import { ModelCallError, type ModelPort } from '../spec.js';
  */
 export function withTimeout(model: ModelPort, ms: number): ModelPort {
   const ids = { model: model.model, provider: model.provider };
-  const deadlineError = (cause?: unknown) =>
-    new ModelCallError({ ...ids, outcome: 'timeout', retryable: false, message: 'run deadline exceeded', cause });
+  // The run's deadline, or this tier's share of it (the router's TierDeadlineError): either way no retry.
+  const deadlineError = (reason?: unknown) =>
+    new ModelCallError({ ...ids, outcome: 'timeout', retryable: false, message: reason instanceof TierDeadlineError ? reason.message : 'run deadline exceeded', cause: reason });
 
   return {
     provider: model.provider,
@@ -28,7 +29,7 @@ export function withTimeout(model: ModelPort, ms: number): ModelPort {
       try {
         return await Promise.race([model.generate({ ...request, signal }), aborted]);
       } catch (error) {
-        if (outer?.aborted) throw deadlineError(error);
+        if (outer?.aborted) throw deadlineError(outer.reason instanceof TierDeadlineError ? outer.reason : error);
         if (timer.aborted) {
           throw new ModelCallError({ ...ids, outcome: 'timeout', retryable: true, message: `attempt timed out after ${ms} ms`, cause: error });
         }

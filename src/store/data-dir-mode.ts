@@ -1,0 +1,75 @@
+import type { Stats } from 'node:fs';
+import { chmod, lstat, mkdir, readdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { GroundworkError } from '../kernel/errors.js';
+
+/**
+ * The embedded data folder holds API-key hashes, webhook secrets and every recorded run, so
+ * only its owner may open it: the folder is 0700, and everything in it is stripped of group
+ * and other permissions (files end up 0600, folders 0700).
+ *
+ * Why walk the files as well as closing the folder: PGlite (Emscripten's file system) sets
+ * its own modes, 0666 for the ~1,000 files initdb writes and 0644 for pg_internal.init, with
+ * an explicit chmod that no umask reaches. The 0700 folder is what keeps other users out
+ * while the server runs; the walk makes every file private too, so copying the folder, a
+ * later `chmod 755` of it, or a mounted volume does not expose them.
+ */
+
+const PRIVATE_DIR_MODE = 0o700;
+
+const GROUP_AND_OTHERS = 0o077;
+
+/** Creates `dir` and missing parents as 0700 whatever the umask; existing folders are left alone. */
+export async function makePrivateDir(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  if (first === undefined) return;
+  // mkdir's mode passes through the umask (which may strip owner bits too): set it exactly on
+  // every folder this call created, from `dir` up to the first one.
+  for (let path = resolve(dir); ; path = dirname(path)) {
+    await chmod(path, PRIVATE_DIR_MODE);
+    if (path === resolve(first) || path === dirname(path)) break;
+  }
+}
+
+/**
+ * Removes group and other permissions from `dir` and everything under it (a 0755 folder
+ * becomes 0700, a 0666 file 0600; owner bits are kept, nothing is ever widened). Symbolic
+ * links inside are neither changed nor followed (lstat), so nothing outside the folder is
+ * touched; `dir` itself may be a link to the real folder. Returns how many entries changed;
+ * a missing folder changes nothing.
+ */
+export async function tightenDataDir(dir: string): Promise<number> {
+  let changed = 0;
+  const visit = async (path: string, info: Stats): Promise<void> => {
+    if (info.isSymbolicLink()) return;
+    if ((info.mode & GROUP_AND_OTHERS) !== 0) {
+      await chmod(path, info.mode & 0o7700).catch((error: NodeJS.ErrnoException) => {
+        // Typically a file another user (root) created in the folder: say which, do not open.
+        throw new GroundworkError('STORE_UNAVAILABLE', `cannot make the data folder private: chmod ${path} failed (${error.code ?? error.message})`, {
+          cause: error,
+          isRetryable: false,
+          details: { dataDir: dir },
+        });
+      });
+      changed++;
+    }
+    if (!info.isDirectory()) return;
+    const entries = await readdir(path);
+    await Promise.all(
+      entries.map(async (entry) => {
+        const child = join(path, entry);
+        // An entry removed meanwhile (a temporary file) needs no tightening.
+        const childInfo = await lstat(child).catch(ignoreMissing);
+        if (childInfo) await visit(child, childInfo);
+      }),
+    );
+  };
+  const root = await stat(dir).catch(ignoreMissing);
+  if (root) await visit(dir, root);
+  return changed;
+}
+
+function ignoreMissing(error: NodeJS.ErrnoException): undefined {
+  if (error.code === 'ENOENT') return undefined;
+  throw error;
+}
