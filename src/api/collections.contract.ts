@@ -213,6 +213,16 @@ export function collectionsContract(target: () => Promise<{ store: Partial<Confi
     expect(await documents('cut')).toEqual([]);
   });
 
+  it('answers a part without Content-Disposition (skipped by the parser) even when it is large, instead of hanging (found by the fuzz suite)', async () => {
+    await post('/v1/collections', { name: 'skipped' });
+    for (const size of [17_000, 200_000]) {
+      const payload = Buffer.from(`--${BOUNDARY}\r\nContent-Type: text/plain\r\n\r\n${'x'.repeat(size)}\r\n--${BOUNDARY}--\r\n`);
+      const response = await within(server.inject({ method: 'POST', url: '/v1/collections/skipped/documents', headers: MULTIPART, payload }), 10_000, `no answer for a ${size}-byte skipped part`);
+      expect(response.statusCode).toBe(400);
+      expect(response.json().error.code).toBe('REQUEST_INVALID_BODY');
+    }
+  });
+
   it('stops reading an upload once its files pass the limit together: 413 before the rest is sent, nothing ingested', async () => {
     await post('/v1/collections', { name: 'bulk' });
     const files = [1, 2, 3].map((n) => filePart(`part-${n}.txt`, `part ${n} `.repeat(5 * 1024)));

@@ -209,6 +209,17 @@ export function edgeContract(storeUnderTest: () => Promise<StoreUnderTest>): voi
     });
   });
 
+  describe("the router's own refusals", () => {
+    it('answers malformed percent-encoding and over-long path segments with a typed 400 and a request id', async () => {
+      for (const url of ['/%', '/v1/runs/%E0%A4%A', `/v1/runs/${'x'.repeat(150)}`, `/v1/collections/${'x'.repeat(150)}/documents`]) {
+        const response = await server.inject({ method: 'GET', url });
+        expect(response.statusCode, url).toBe(400);
+        expect(response.json().error).toMatchObject({ code: 'REQUEST_INVALID_BODY', details: { issues: [{ path: 'path' }] } });
+        expect(response.headers['x-request-id']).toMatch(/^req_/);
+      }
+    });
+  });
+
   describe('request ids', () => {
     it('keeps a short plain x-request-id and replaces anything else', async () => {
       const plain = await server.inject({ method: 'GET', url: '/v1/tasks', headers: { 'x-request-id': 'abc-123.DEF_4:5' } });

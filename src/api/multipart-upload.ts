@@ -13,6 +13,15 @@ export interface UploadLimits {
   files: number;
 }
 
+/**
+ * The parts' buffer size. busboy (3.2.6) stalls for ever when one write into a part it skips
+ * (a part without Content-Disposition, say) passes the part's high-water mark: the part ends
+ * while the parser waits for a read that never comes, and the request never gets an answer
+ * (found by the fuzz suite). A socket delivers at most 64 KiB per read, so with 1 MiB no
+ * single write can pass it.
+ */
+const PART_HIGH_WATER_MARK = 1024 * 1024;
+
 /** Only `metadata` is read; the others are skipped but still bounded. */
 const MAX_FIELDS = 10;
 const MAX_FIELD_BYTES = 64 * 1024;
@@ -33,7 +42,11 @@ export async function multipartFiles(request: FastifyRequest, limits: UploadLimi
   // stream that has already closed.
   if (disconnected(request)) throw clientDisconnected(undefined);
   try {
-    const parts = request.parts({ preservePath: true, limits: { fileSize: limits.bytes, files: limits.files, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES } });
+    const parts = request.parts({
+      preservePath: true,
+      fileHwm: PART_HIGH_WATER_MARK,
+      limits: { fileSize: limits.bytes, files: limits.files, fields: MAX_FIELDS, fieldSize: MAX_FIELD_BYTES },
+    });
     for await (const part of parts) {
       if (part.type === 'file') {
         const source = sourceOf(part.filename, files.length);

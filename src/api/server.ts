@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger';
 import multipart from '@fastify/multipart';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { App } from '../app/app.js';
 import { newId } from '../kernel/ids.js';
@@ -53,6 +53,9 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
     requestTimeout: http.request_timeout_ms,
     keepAliveTimeout: http.keep_alive_timeout_ms,
     http: { headersTimeout: Math.min(http.headers_timeout_ms, http.request_timeout_ms), connectionsCheckingInterval: 1_000 },
+    // The router's own refusals (malformed percent-encoding, an over-long path segment) get the
+    // same typed body and request id as every other error.
+    frameworkErrors: routerRefusal,
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<ZodTypeProvider>();
 
@@ -163,6 +166,16 @@ function isV1Path(url: string): boolean {
     // Malformed escapes: the router answers those itself.
   }
   return decoded.startsWith('/v1/') || decoded === '/v1';
+}
+
+/** Answers the router's FST_ERR_BAD_URL / FST_ERR_MAX_PARAM_LENGTH (raised before any hook runs) like any typed error. */
+function routerRefusal(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const message =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? 'a segment of the request path is longer than 100 characters: no id or name is that long'
+      : 'the request path is not a valid URL (malformed percent-encoding)';
+  const refusal = new GroundworkError('REQUEST_INVALID_BODY', message, { details: { issues: [{ path: 'path', message }] } });
+  void reply.header('x-request-id', request.id).status(refusal.httpStatus).send(refusal.toBody());
 }
 
 const PLAIN_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;

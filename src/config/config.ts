@@ -376,9 +376,10 @@ export function checkModelUsable(
   models: Readonly<Record<string, Readonly<ModelConfig>>>,
   providers: Readonly<Record<string, Readonly<ProviderConfig>>>,
 ): string | undefined {
-  const entry = models[model];
+  // Own names only: a model named "constructor" or "__proto__" in a task must not find Object's prototype.
+  const entry = Object.hasOwn(models, model) ? models[model] : undefined;
   if (!entry) return `unknown model "${model}" (configured: ${Object.keys(models).join(', ') || 'none'})`;
-  const provider = providers[entry.provider];
+  const provider = Object.hasOwn(providers, entry.provider) ? providers[entry.provider] : undefined;
   if (!provider) return `model "${model}" uses unknown provider "${entry.provider}"`;
   if (provider.api_key_env && !provider.api_key) {
     return `provider "${provider.name}" of model "${model}" has no API key: environment variable ${provider.api_key_env} is not set`;

@@ -120,6 +120,8 @@ export function parseEmbeddingsBody(body: unknown): EmbeddingsBody {
     issues.push({ path: 'encoding_format', message: 'must be "float" or "base64"' });
   }
   positiveInt(body, 'dimensions', issues);
+  // No embedder returns more (config caps embedders at 16,000 too); an absurd value is not passed on.
+  if (typeof body.dimensions === 'number' && body.dimensions > 16_000) issues.push({ path: 'dimensions', message: 'must be at most 16000' });
   if (issues.length > 0) throw invalid(issues);
   return body as EmbeddingsBody;
 }

@@ -50,6 +50,13 @@ describe('parseTaskDefinition', () => {
     expect(issuesOf(triageDefinition({ route: 'needs_key' }))[0].message).toMatch(/KEYED_API_KEY is not set/);
   });
 
+  it('refuses route and model names that only exist on Object.prototype (found by the fuzz suite: a 500 before)', () => {
+    for (const route of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      expect(() => parseTaskDefinition(triageDefinition({ route }), testRouteConfig), route).toThrow(expect.objectContaining({ code: 'TASK_DEFINITION_INVALID' }));
+      expect(() => parseTaskDefinition(triageDefinition({ route: [route] }), testRouteConfig), route).toThrow(expect.objectContaining({ code: 'TASK_DEFINITION_INVALID' }));
+    }
+  });
+
   it('requires an object input schema', () => {
     expect(issuesOf(triageDefinition({ input_schema: { type: 'string' }, prompt: { user: 'x' } }))[0].path).toBe('input_schema.type');
   });

@@ -109,7 +109,8 @@ export function parseTaskDefinition(raw: unknown, config: RouteConfig, source = 
 
 /** The route's model names, cheapest first. Assumes the definition was validated. */
 export function resolveRoute(route: TaskDefinition['route'], config: RouteConfig): string[] {
-  return typeof route === 'string' ? [...(config.routes[route] ?? [])] : [...route];
+  // Own names only: a client-chosen route such as "constructor" must not find Object's prototype.
+  return typeof route === 'string' ? [...(Object.hasOwn(config.routes, route) ? config.routes[route] : [])] : [...route];
 }
 
 /** Content hash of a definition: the immutable version id. Key order does not matter. */
@@ -123,7 +124,7 @@ function withSources(inputSchema: Record<string, unknown>): Record<string, unkno
 }
 
 function routeProblems(route: TaskDefinition['route'], config: RouteConfig): Issue[] {
-  if (typeof route === 'string' && !config.routes[route]) {
+  if (typeof route === 'string' && !Object.hasOwn(config.routes, route)) {
     return [{ path: 'route', message: `unknown route "${route}" (configured: ${Object.keys(config.routes).join(', ') || 'none'})` }];
   }
   const path = typeof route === 'string' ? `route (${route})` : 'route';

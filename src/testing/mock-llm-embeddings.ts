@@ -27,8 +27,10 @@ export function parseEmbeddingRequest(raw: string): MockEmbeddingRequest | strin
     return "'input' must be a string or a non-empty array of strings";
   }
   const dimensions = body.dimensions;
-  if (dimensions !== undefined && dimensions !== null && !(Number.isInteger(dimensions) && (dimensions as number) >= 1)) {
-    return "'dimensions' must be a positive integer";
+  // Bounded like a real provider's (text-embedding-3-large tops out at 3,072): an absurd value
+  // must be a 400, not an allocation that takes the test process down.
+  if (dimensions !== undefined && dimensions !== null && !(Number.isInteger(dimensions) && (dimensions as number) >= 1 && (dimensions as number) <= MAX_DIMENSIONS)) {
+    return `'dimensions' must be an integer from 1 to ${MAX_DIMENSIONS}`;
   }
   return {
     model: typeof body.model === 'string' ? body.model : undefined,
@@ -60,6 +62,9 @@ export function malformedEmbeddingsBody(request: MockEmbeddingRequest, defaultDi
  * A text with no words gets a pseudo-random unit vector seeded by its characters (never zeros,
  * which a real model does not return either).
  */
+/** The largest `dimensions` the mock accepts. */
+export const MAX_DIMENSIONS = 3_072;
+
 export function mockEmbedding(text: string, dimensions: number): number[] {
   const vector = new Array<number>(dimensions).fill(0);
   const words = text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
