@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,13 +18,25 @@ export function machine(): string {
   return `${cpu.length} x ${cpu[0]?.model.trim() ?? 'unknown cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}, ${process.platform}-${process.arch}`;
 }
 
-/** Writes bench/results/<name>.json and prints the same object as the last line. */
+/** The commit measured (with "+changes" when the working tree differs from it), or "unknown" outside git. */
+export function commitOf(dir: string): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: dir, encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${head}+changes` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Writes bench/results/<name>.json (with the commit it measured) and prints the same object as the last line. */
 export function writeResult(name: string, result: Record<string, unknown>): void {
   const here = dirname(fileURLToPath(import.meta.url));
   // From dist/bench/ or bench/: results always go to the source tree's bench/results.
   const root = here.includes(`${join('dist', 'bench')}`) ? join(here, '..', '..') : join(here, '..');
   const dir = join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
+  if (result.commit === undefined) result = { ...result, commit: commitOf(root) };
   const line = JSON.stringify(result);
   writeFileSync(join(dir, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
   console.log(line);
