@@ -22,7 +22,7 @@ import { DEFAULT_TENANT } from '../store/ports.js';
 import { createExtractiveEngine } from '../grounding/extractive-engine.js';
 import { ASK_MAX_OUTPUT_TOKENS, ASK_PROMPT_CHARS, createAskTask } from '../tasks/ask-task.js';
 import { createGroundedRunner } from '../tasks/grounded-task.js';
-import { createTaskRunner, type RunLogger, type RunResult, type RunTaskParams } from '../tasks/run-task.js';
+import { assertInputDepth, createTaskRunner, type RunLogger, type RunResult, type RunTaskParams } from '../tasks/run-task.js';
 import { createTaskService, type PushResult, type TaskService } from '../tasks/task-service.js';
 import { loadTaskFiles } from '../tasks/task-files.js';
 
@@ -150,6 +150,8 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
     },
     runTaskAs(principal, params, onSoftQuota) {
       const definition = params.task.definition as TaskDefinition;
+      // Before the input is measured for the reservation (JSON.stringify cannot take any depth).
+      assertInputDepth(definition.name, params.input);
       const maximum = meter.firstCall({
         model: resolveRoute(definition.route, config)[0],
         inputChars:
@@ -162,6 +164,7 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
       return meter.run(principal, maximum, (hooks) => runTask({ ...params, ...hooks }), onSoftQuota);
     },
     askAs(principal, input, options = {}) {
+      assertInputDepth('ask', input);
       const maximum = meter.firstCall({
         model: config.ask.route[0],
         inputChars: JSON.stringify(input ?? null).length + sourceChars(config.ask.max_source_tokens) + ASK_PROMPT_CHARS,

@@ -52,3 +52,4 @@ export function valueTooDeep(value: unknown, limit: number = MAX_JSON_DEPTH): bo
   }
   return false;
 }
+

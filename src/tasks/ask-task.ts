@@ -14,7 +14,7 @@ import type { TaskVersionRecord } from '../store/ports.js';
 import { taskVersion, type TaskDefinition } from './definition.js';
 import { retrieveSources } from './grounded-task.js';
 import { validateValue } from './json-schema.js';
-import type { RunResult, RunTaskParams } from './run-task.js';
+import { assertInputDepth, type RunResult, type RunTaskParams } from './run-task.js';
 
 /**
  * The built-in `ask` task: retrieve from a collection (hybrid search), keep what clears
@@ -48,6 +48,7 @@ export function createAskTask(deps: AskDeps) {
   const task: TaskVersionRecord = { name: 'ask', version: taskVersion(definition), definition, createdAt: new Date(0), active: true };
 
   return async function ask(tenantId: string, input: unknown, signal?: AbortSignal, meter: Pick<RunTaskParams, 'keyId' | 'onUsage' | 'beforeCall' | 'logger'> = {}): Promise<RunResult> {
+    assertInputDepth('ask', input);
     const issues = validateValue(definition.input_schema, input);
     if (issues.length > 0) {
       throw new GroundworkError('TASK_INPUT_INVALID', 'input does not match the input schema of task "ask"', { details: { issues } });

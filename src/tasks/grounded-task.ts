@@ -5,7 +5,7 @@ import { GroundworkError } from '../kernel/errors.js';
 import type { MetadataFilter, SearchHit } from '../retrieval/ports.js';
 import type { RetrievalService } from '../retrieval/retrieval-service.js';
 import type { TaskDefinition } from './definition.js';
-import type { GroundingVerdict, RunResult, RunTaskParams } from './run-task.js';
+import { assertInputDepth, type GroundingVerdict, type RunResult, type RunTaskParams } from './run-task.js';
 import { renderTemplate } from './template.js';
 
 /**
@@ -48,6 +48,7 @@ export function createGroundedRunner(deps: { runTask: (params: RunTaskParams) =>
   return async function run(params: RunTaskParams): Promise<RunResult> {
     const definition = params.task.definition as TaskDefinition;
     if (!definition.retrieval || params.grounding) return deps.runTask(params);
+    assertInputDepth(definition.name, params.input);
     const spec = definition.retrieval;
     const name = definition.name;
     const query = renderTemplate(spec.query, params.input).trim();

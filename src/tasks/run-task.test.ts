@@ -67,6 +67,17 @@ function setup(script: Script, definitionOverrides = {}) {
 const input = { subject: 'Refund', body: 'Charged twice', customer: { name: 'Dana' } };
 
 describe('runTask', () => {
+  it('refuses an input nested deeper than 64 levels with REQUEST_TOO_DEEP before calling a model (in-process callers too)', async () => {
+    const { run, seen } = setup(async () => {
+      throw new Error('no model call expected');
+    });
+    let deep: unknown = 'x';
+    for (let i = 0; i < 10_000; i++) deep = [deep];
+    const error = (await run({ ...input, tags: deep }).catch((e: unknown) => e)) as GroundworkError;
+    expect(error.code).toBe('REQUEST_TOO_DEEP');
+    expect(seen.requests).toHaveLength(0);
+  });
+
   it('renders the prompt, asks for the output schema, records the run and returns the response contract', async () => {
     const { run, runs, seen, task } = setup(async (request) => {
       request.onAttempt?.({ model: 'small', provider: 'fake', outcome: 'ok', latencyMs: 12.3456, usage: { inputTokens: 100, outputTokens: 20 }, tier: 0 });

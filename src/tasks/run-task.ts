@@ -1,5 +1,6 @@
 import { checkModelUsable } from '../config/config.js';
 import { GroundworkError, isGroundworkError } from '../kernel/errors.js';
+import { MAX_JSON_DEPTH, valueTooDeep } from '../kernel/json.js';
 import type { Clock, IdGenerator } from '../kernel/ids.js';
 import { AllTiersFailedError, AttemptRefusedError, ModelCallError, type AttemptEvent, type GenerateRequest, type ModelPort, type OutputRejection, type TokenUsage } from '../models/spec.js';
 import type { AttemptRecord, RunRecord, RunRepository, TaskVersionRecord } from '../store/ports.js';
@@ -151,6 +152,7 @@ export function createTaskRunner(deps: RunTaskDeps) {
 
   return async function runTask(params: RunTaskParams): Promise<RunResult> {
     const definition = definitionOf(params.task);
+    assertInputDepth(definition.name, params.input);
     const inputIssues = validateValue(definition.input_schema, params.input);
     if (inputIssues.length > 0) {
       throw new GroundworkError('TASK_INPUT_INVALID', `input does not match the input schema of task "${definition.name}"`, {
@@ -300,6 +302,17 @@ function worstCase(call: { model: string; request: GenerateRequest }, defaultMax
   for (const message of call.request.messages) chars += message.content.length + 16;
   const usage = { inputTokens: Math.ceil(chars / CHARS_PER_TOKEN) + 8, outputTokens: call.request.maxOutputTokens ?? defaultMaxOutput };
   return { tokens: usage.inputTokens + usage.outputTokens, usd: models.cost(call.model, usage) };
+}
+
+/**
+ * HTTP bodies nested deeper than MAX_JSON_DEPTH are refused at the edge; in-process callers
+ * (the CLI, the metering around a run) get the same limit, before anything serialises the input.
+ */
+export function assertInputDepth(taskName: string, input: unknown): void {
+  if (!valueTooDeep(input)) return;
+  throw new GroundworkError('REQUEST_TOO_DEEP', `input of task "${taskName}" nests deeper than ${MAX_JSON_DEPTH} levels`, {
+    details: { issues: [{ path: 'input', message: `nested deeper than ${MAX_JSON_DEPTH} levels` }], max_depth: MAX_JSON_DEPTH },
+  });
 }
 
 function toAttemptRecord(event: AttemptEvent, seq: number, models: ModelGateway): AttemptRecord {
