@@ -14,10 +14,9 @@ describe('embedded database (PGlite)', () => {
   });
 
   it('returns timestamps as Date and double precision and bigint as numbers', async () => {
-    const [row] = await db.query<Record<string, unknown>>(
-      `SELECT now() AS ts, 0.1::float8 + 0.2::float8 AS f, 42::int8 AS n, $1::jsonb AS j`,
-      [JSON.stringify({ a: [1, 'x'] })],
-    );
+    const [row] = await db.query<Record<string, unknown>>(`SELECT now() AS ts, 0.1::float8 + 0.2::float8 AS f, 42::int8 AS n, $1::jsonb AS j`, [
+      JSON.stringify({ a: [1, 'x'] }),
+    ]);
     expect(row).toEqual({ ts: expect.any(Date), f: 0.1 + 0.2, n: 42, j: { a: [1, 'x'] } });
   });
 
@@ -47,7 +46,12 @@ describe('embedded database (PGlite)', () => {
     await db.query('INSERT INTO e VALUES (1)');
     const error = await db.query('INSERT INTO e VALUES (1)').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
-    expect(error).toMatchObject({ code: '23505', detail: 'Key (v)=(1) already exists.', constraint: 'e_pkey', message: expect.stringMatching(/duplicate key/) });
+    expect(error).toMatchObject({
+      code: '23505',
+      detail: 'Key (v)=(1) already exists.',
+      constraint: 'e_pkey',
+      message: expect.stringMatching(/duplicate key/),
+    });
   });
 
   it('bulk-loads COPY data in one transaction: all rows, or none when one is bad', async () => {
@@ -55,7 +59,10 @@ describe('embedded database (PGlite)', () => {
     const copy = (data: string) => [{ sql: `COPY b (k, note) FROM '/dev/blob'`, data }];
     await db.bulkLoad!('SET LOCAL synchronous_commit = off', copy('1\tone\n2\t\\N\n'));
     await expect(db.bulkLoad!('', [...copy('3\tthree\n'), ...copy('1\tagain\n')])).rejects.toMatchObject({ code: '23505' });
-    expect(await db.query('SELECT k, note FROM b ORDER BY k')).toEqual([{ k: 1, note: 'one' }, { k: 2, note: null }]);
+    expect(await db.query('SELECT k, note FROM b ORDER BY k')).toEqual([
+      { k: 1, note: 'one' },
+      { k: 2, note: null },
+    ]);
   });
 
   it("runs statements off the caller's thread: its timers keep ticking through a long query", async () => {
@@ -82,7 +89,7 @@ describe('embedded database lifecycle', () => {
 
     // A CLI command that forgets close() must still end: the worker holds the process only while a query waits.
     const script = `import { openDatabase } from ${JSON.stringify(new URL('./database.ts', import.meta.url).href)};
-      const db = await openDatabase({ dataDir: 'memory://' });
+      const db = await openDatabase({ dataDir: 'memory://', fromTemplate: true });
       console.log(JSON.stringify(await db.query('SELECT 41 + 1 AS n')));`;
     const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
     expect({ status: child.status, stdout: child.stdout.trim() }).toEqual({ status: 0, stdout: '[{"n":42}]' });

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Pool, PoolClient } from 'pg';
 import { GroundworkError } from '../kernel/errors.js';
 import { openEmbeddedWorker } from './embedded.js';
+import { migratedTemplate } from './embedded-template.js';
 import { storableParams } from './json-param.js';
 import type { Database, SqlTransaction } from './ports.js';
 
@@ -24,6 +25,11 @@ export interface OpenDatabaseOptions {
   schema?: string;
   /** Server mode pool size. */
   maxConnections?: number;
+  /**
+   * A 'memory://' store starts from the migrated template (embedded-template.ts) instead of
+   * initdb. openStore sets it when it applies the built-in migrations; ignored otherwise.
+   */
+  fromTemplate?: boolean;
 }
 
 export const MEMORY_DATA_DIR = 'memory://';
@@ -36,19 +42,27 @@ export function pgliteDir(dataDir: string): string {
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   if (options.schema !== undefined) assertIdentifier(options.schema);
   if (options.databaseUrl) return openServer(options.databaseUrl, options);
-  if (options.dataDir) return openEmbedded(options.dataDir, options.schema);
+  if (options.dataDir) return openEmbedded(options.dataDir, options.schema, options.fromTemplate === true);
   throw new GroundworkError('STORE_UNAVAILABLE', 'no database configured: set a data folder or DATABASE_URL', {
     isRetryable: false,
   });
 }
 
-function openEmbedded(dataDir: string, schema: string | undefined): Promise<Database> {
+/**
+ * Only memory stores use the template, and only without a schema (a template's tables are in
+ * public). A new data folder still runs initdb: its first start happens once, a template read
+ * from a shared temp folder would seed a user's real database with whatever that file holds,
+ * and PGlite writes a tarball into the folder file by file, with no rename at the end.
+ */
+async function openEmbedded(dataDir: string, schema: string | undefined, fromTemplate: boolean): Promise<Database> {
   const memory = dataDir === MEMORY_DATA_DIR;
   return openEmbeddedWorker({
     dataDir,
     dir: memory ? MEMORY_DATA_DIR : pgliteDir(dataDir),
     memory,
     searchPath: schema ? `${quoteIdent(schema)}, public` : undefined,
+    // Only a shortcut: when no template can be made, the store is made the long way.
+    template: memory && fromTemplate && !schema ? await migratedTemplate().catch(() => undefined) : undefined,
   });
 }
 

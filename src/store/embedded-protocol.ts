@@ -10,12 +10,18 @@ export interface EmbeddedWorkerData {
   searchPath?: string;
   /** PGlite's compiled WASM modules and file-system bundle, loaded once per process and shared by every worker. */
   artifacts: PgliteArtifacts;
+  /**
+   * A data folder (PGlite's uncompressed tar dump) to start from instead of running initdb:
+   * the migrated template of `memory://` stores (embedded-template.ts). Shared memory, not copied.
+   */
+  template?: Uint8Array;
 }
 
 export interface PgliteArtifacts {
   pgliteWasmModule: WebAssembly.Module;
   initdbWasmModule: WebAssembly.Module;
-  fsBundle: Blob;
+  /** pglite.data, in shared memory: every worker reads the same bytes without a copy per message. */
+  fsBundle: Uint8Array;
 }
 
 export type EmbeddedRequest =
@@ -27,6 +33,8 @@ export type EmbeddedRequest =
   | { id: number; op: 'end'; tx: number; commit: boolean }
   /** Database.bulkLoad: setup statements, then COPY … FROM '/dev/blob' with each data, in one transaction. */
   | { id: number; op: 'bulk'; setup: string; copies: ReadonlyArray<{ sql: string; data: string }> }
+  /** The whole data folder as an uncompressed tar (PGlite's dumpDataDir); the reply's value is a Uint8Array. */
+  | { id: number; op: 'dump' }
   | { id: number; op: 'close' };
 
 /** A database error as plain data: message, name and PostgreSQL's fields (code, detail, …). */

@@ -1,8 +1,17 @@
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { GroundworkError } from '../kernel/errors.js';
 import { makePrivateDir, tightenDataDir } from './data-dir-mode.js';
-import { deserializeError, type EmbeddedReady, type EmbeddedReply, type EmbeddedRequest, type EmbeddedWorkerData, type PgliteArtifacts } from './embedded-protocol.js';
+import {
+  deserializeError,
+  type EmbeddedReady,
+  type EmbeddedReply,
+  type EmbeddedRequest,
+  type EmbeddedWorkerData,
+  type PgliteArtifacts,
+} from './embedded-protocol.js';
 import { storableParams } from './json-param.js';
 import type { Database, SqlTransaction } from './ports.js';
 
@@ -25,15 +34,24 @@ export interface OpenEmbeddedOptions {
   dir: string;
   memory: boolean;
   searchPath?: string;
+  /** A data folder (uncompressed tar) to start from instead of initdb; only for a `memory` store. */
+  template?: Uint8Array;
 }
 
-export async function openEmbeddedWorker(options: OpenEmbeddedOptions): Promise<Database> {
+/** The embedded Database, plus what only the embedded store can do: dump its data folder. */
+export interface EmbeddedDatabase extends Database {
+  /** The whole data folder as PGlite's uncompressed tar (what `template` takes). */
+  dumpDataDir(): Promise<Uint8Array>;
+}
+
+export async function openEmbeddedWorker(options: OpenEmbeddedOptions): Promise<EmbeddedDatabase> {
   const where = options.memory ? 'memory' : options.dir;
   const details = { dataDir: options.dataDir };
   let worker: Worker | undefined;
   try {
     if (!options.memory) await makePrivateDir(options.dir);
-    worker = spawn({ dir: options.dir, searchPath: options.searchPath, artifacts: await loadArtifacts() });
+    if (options.template && !options.memory) throw new Error('a template is only for a memory store');
+    worker = await spawn({ dir: options.dir, searchPath: options.searchPath, artifacts: await loadArtifacts(), template: options.template });
     await ready(worker);
     // PGlite gives the files it writes while opening (initdb's, pg_internal.init) modes of its
     // own (0666, 0644) that no umask reaches: make them private once they exist.
@@ -63,7 +81,7 @@ async function ready(worker: Worker): Promise<void> {
 }
 
 /** The Database over an open worker; `gone` makes the error for calls it can no longer answer. */
-function client(worker: Worker, gone: (reason: string, cause?: unknown) => GroundworkError): Database {
+function client(worker: Worker, gone: (reason: string, cause?: unknown) => GroundworkError): EmbeddedDatabase {
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   let nextId = 1;
   let dead: GroundworkError | undefined;
@@ -126,6 +144,9 @@ function client(worker: Worker, gone: (reason: string, cause?: unknown) => Groun
     async bulkLoad(setup, copies) {
       await send({ op: 'bulk', setup, copies });
     },
+    async dumpDataDir() {
+      return (await send({ op: 'dump' })) as Uint8Array;
+    },
     close() {
       closing ??= (async () => {
         if (!dead) await send({ op: 'close' }).catch(() => {});
@@ -141,7 +162,8 @@ let artifacts: Promise<PgliteArtifacts> | undefined;
 
 /**
  * PGlite's WASM modules, compiled once per process (off this thread, by V8), and its
- * file-system bundle: every store opened afterwards starts without compiling them again.
+ * file-system bundle in shared memory: every store opened afterwards starts without
+ * compiling or reading them again.
  */
 function loadArtifacts(): Promise<PgliteArtifacts> {
   artifacts ??= (async () => {
@@ -151,7 +173,7 @@ function loadArtifacts(): Promise<PgliteArtifacts> {
       readFile(new URL('initdb.wasm', dist)).then((bytes) => WebAssembly.compile(bytes)),
       readFile(new URL('pglite.data', dist)),
     ]);
-    return { pgliteWasmModule, initdbWasmModule, fsBundle: new Blob([bundle]) };
+    return { pgliteWasmModule, initdbWasmModule, fsBundle: sharedCopy(bundle) };
   })();
   artifacts.catch(() => {
     artifacts = undefined;
@@ -159,16 +181,68 @@ function loadArtifacts(): Promise<PgliteArtifacts> {
   return artifacts;
 }
 
+/** The bytes in shared memory, which a worker reads in place instead of receiving a copy. */
+export function sharedCopy(bytes: Uint8Array): Uint8Array {
+  const shared = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  shared.set(bytes);
+  return shared;
+}
+
 /**
- * Starts the worker. Built code runs `embedded-worker.js` directly; source code (tests, tsx)
- * has only `embedded-worker.ts`, which a worker thread cannot load by itself on Node 20, so
- * a one-line bootstrap registers tsx's loader in the worker first.
+ * Starts the worker. Built code runs `embedded-worker.js`. Source code (tests, tsx) has only
+ * `embedded-worker.ts`, which a worker thread cannot load by itself on Node 20: it runs a
+ * bundle of it, made once per process by tsx's compiler (esbuild), whose package imports are
+ * absolute URLs (the bundle has no folder to resolve them from). Registering tsx's loader in
+ * every worker instead cost ~0.3 s of CPU per store, and tests open hundreds of stores.
  */
-function spawn(data: EmbeddedWorkerData): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const entry = new URL(`./embedded-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url);
-  if (!fromSource) return new Worker(entry, { workerData: data });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry.href)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: data });
+async function spawn(data: EmbeddedWorkerData): Promise<Worker> {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./embedded-worker.js', import.meta.url), { workerData: data });
+  return new Worker(await sourceBundle(), { workerData: data });
+}
+
+/** The part of esbuild's API used here (esbuild is tsx's dependency, not ours). */
+interface Esbuild {
+  build(options: {
+    entryPoints: string[];
+    bundle: true;
+    format: 'esm';
+    platform: 'node';
+    target: string;
+    write: false;
+    logLevel: 'silent';
+    plugins: Array<{
+      name: string;
+      setup(build: { onResolve(options: { filter: RegExp }, resolve: (args: { path: string }) => { path: string; external: true }): void }): void;
+    }>;
+  }): Promise<{ outputFiles: Array<{ text: string }> }>;
+}
+
+let bundle: Promise<URL> | undefined;
+
+function sourceBundle(): Promise<URL> {
+  bundle ??= (async () => {
+    const esbuild = createRequire(import.meta.resolve('tsx'))('esbuild') as Esbuild;
+    const { outputFiles } = await esbuild.build({
+      entryPoints: [fileURLToPath(new URL('./embedded-worker.ts', import.meta.url))],
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      write: false,
+      logLevel: 'silent',
+      plugins: [
+        {
+          name: 'absolute-packages',
+          setup(build) {
+            build.onResolve({ filter: /^[^./]/ }, (args) => ({ path: import.meta.resolve(args.path), external: true }));
+          },
+        },
+      ],
+    });
+    return new URL(`data:text/javascript;base64,${Buffer.from(outputFiles[0].text).toString('base64')}`);
+  })();
+  bundle.catch(() => {
+    bundle = undefined;
+  });
+  return bundle;
 }

@@ -34,17 +34,16 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const folder = !server && options.dataDir !== MEMORY_DATA_DIR;
   const wantsLock = folder && options.lock !== false;
   // The lock comes first: opening PGlite on a folder another process uses is what loses data.
-  const lock: DataDirLock | undefined = wantsLock
-    ? await acquireDataDirLock(options.dataDir, options.lock || { role: 'cli' })
-    : undefined;
+  const lock: DataDirLock | undefined = wantsLock ? await acquireDataDirLock(options.dataDir, options.lock || { role: 'cli' }) : undefined;
 
   let db: Database | undefined;
   let tightened = 0;
   try {
     // After the lock: only the folder's owner changes it.
     if (folder) tightened = await tightenDataDir(options.dataDir);
-    db = await openDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl, schema: options.schema });
-    if (options.migrate !== false) await migrate(db);
+    const migrating = options.migrate !== false;
+    db = await openDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl, schema: options.schema, fromTemplate: migrating });
+    if (migrating) await migrate(db);
   } catch (error) {
     await db?.close().catch(() => {});
     await lock?.release();
