@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { GroundworkError } from '../kernel/errors.js';
 import { z } from 'zod';
-import type { App } from '../app/app.js';
+import type { KeyedRuns } from './services.js';
 import { presentAsk } from './presenters.js';
 import { collectionName, errorBody, filtersSchema } from './schemas.js';
 import { principalOf } from './auth.js';
@@ -31,11 +32,12 @@ const askResponse = z.object({
   grounding: z.record(z.string(), z.unknown()).describe('retrieval scores, chunks used, citations proposed/verified/dropped, abstained, ungrounded'),
 });
 
-export function askRoutes(app: App): FastifyPluginAsyncZod {
+export function askRoutes(deps: { runs: Pick<KeyedRuns, 'askAs'> }): FastifyPluginAsyncZod {
   return async (server) => {
     server.post(
       '/ask',
-      { config: { role: 'runner', idempotent: true },
+      {
+        config: { role: 'runner', idempotent: true },
         schema: {
           tags: ['collections'],
           summary: 'Answer a question from a collection with verified citations',
@@ -46,10 +48,15 @@ export function askRoutes(app: App): FastifyPluginAsyncZod {
       async (request, reply) => {
         const abort = new AbortController();
         request.raw.once('close', () => {
-          if (!request.raw.complete || request.raw.destroyed) abort.abort();
+          if (!request.raw.complete || request.raw.destroyed)
+            abort.abort(new GroundworkError('CLIENT_DISCONNECTED', 'the client went away before the run finished'));
         });
         return presentAsk(
-          await app.askAs(principalOf(request), request.body, { signal: abort.signal, logger: request.log, onSoftQuota: () => reply.header('x-groundwork-quota', 'soft-exceeded') }),
+          await deps.runs.askAs(principalOf(request), request.body, {
+            signal: abort.signal,
+            logger: request.log,
+            onSoftQuota: () => reply.header('x-groundwork-quota', 'soft-exceeded'),
+          }),
         );
       },
     );

@@ -63,7 +63,10 @@ const CASES: Record<string, Case> = {
   'POST /v1/collections': { kind: 'own', request: () => ({ url: '/v1/collections', payload: { name: `c-${Math.random().toString(36).slice(2, 8)}` } }) },
   'GET /v1/collections': { kind: 'list', request: () => ({ url: '/v1/collections' }) },
   'GET /v1/collections/:collection': { kind: 'resource', request: (f) => ({ url: `/v1/collections/${f.collection}` }) },
-  'DELETE /v1/collections/:collection': { kind: 'resource', request: async (f, fresh) => ({ url: `/v1/collections/${f.collection === 'FRESH' ? await fresh.collection() : f.collection}` }) },
+  'DELETE /v1/collections/:collection': {
+    kind: 'resource',
+    request: async (f, fresh) => ({ url: `/v1/collections/${f.collection === 'FRESH' ? await fresh.collection() : f.collection}` }),
+  },
   'POST /v1/collections/:collection/documents': { kind: 'resource', request: (f) => ({ url: `/v1/collections/${f.collection}/documents`, payload: docs }) },
   'GET /v1/collections/:collection/documents': { kind: 'resource', request: (f) => ({ url: `/v1/collections/${f.collection}/documents` }) },
   'GET /v1/collections/:collection/documents/:id': { kind: 'resource', request: (f) => ({ url: `/v1/collections/${f.collection}/documents/${f.documentId}` }) },
@@ -75,7 +78,10 @@ const CASES: Record<string, Case> = {
       return { url: `/v1/collections/${doc.collection}/documents/${doc.id}` };
     },
   },
-  'POST /v1/collections/:collection/search': { kind: 'resource', request: (f) => ({ url: `/v1/collections/${f.collection}/search`, payload: { query: 'refunds' } }) },
+  'POST /v1/collections/:collection/search': {
+    kind: 'resource',
+    request: (f) => ({ url: `/v1/collections/${f.collection}/search`, payload: { query: 'refunds' } }),
+  },
   'POST /v1/ask': { kind: 'resource', request: (f) => ({ url: '/v1/ask', payload: { question: 'How long do refunds take?', collection: f.collection } }) },
   'GET /v1/keys': { kind: 'list', request: () => ({ url: '/v1/keys' }) },
   'POST /v1/keys': { kind: 'own', request: () => ({ url: '/v1/keys', payload: { role: 'viewer' } }) },
@@ -86,14 +92,32 @@ const CASES: Record<string, Case> = {
   'GET /v1/jobs/:id': { kind: 'resource', request: (f) => ({ url: `/v1/jobs/${f.jobId}` }) },
   'DELETE /v1/jobs/:id': { kind: 'resource', request: async (f, fresh) => ({ url: `/v1/jobs/${f.jobId === 'FRESH' ? await fresh.job() : f.jobId}` }) },
   // The stream ends at a terminal state, so the owner reads the events of a cancelled job.
-  'GET /v1/jobs/:id/events': { kind: 'resource', request: async (f, fresh) => ({ url: `/v1/jobs/${f.jobId === 'FRESH' ? await fresh.finishedJob() : f.jobId}/events` }) },
+  'GET /v1/jobs/:id/events': {
+    kind: 'resource',
+    request: async (f, fresh) => ({ url: `/v1/jobs/${f.jobId === 'FRESH' ? await fresh.finishedJob() : f.jobId}/events` }),
+  },
   'GET /v1/usage': { kind: 'list', request: () => ({ url: '/v1/usage?group_by=key' }) },
   'GET /v1/quotas': { kind: 'list', request: () => ({ url: '/v1/quotas' }) },
-  'POST /v1/chat/completions': { kind: 'own', request: () => ({ url: '/v1/chat/completions', payload: { model: 'default', messages: [{ role: 'user', content: 'hi' }] } }) },
+  'POST /v1/chat/completions': {
+    kind: 'own',
+    request: () => ({ url: '/v1/chat/completions', payload: { model: 'default', messages: [{ role: 'user', content: 'hi' }] } }),
+  },
   'POST /v1/embeddings': { kind: 'own', request: () => ({ url: '/v1/embeddings', payload: { model: 'builtin', input: 'hi' } }) },
   'GET /v1/models': { kind: 'own', request: () => ({ url: '/v1/models' }) },
   'GET /v1/models/:id': { kind: 'own', request: () => ({ url: '/v1/models/default' }) },
 };
+
+/** Matrix cells in flight at once: enough to overlap the store's round trips, few enough that no request waits long. */
+const MATRIX_CONCURRENCY = 8;
+
+/** Runs `tasks`, at most `limit` at a time. */
+async function inParallel(tasks: ReadonlyArray<() => Promise<void>>, limit: number): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < tasks.length) await tasks[next++]();
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, lane));
+}
 
 export function authzContract(target: () => Promise<{ store: Partial<Config>; schema?: string }>): void {
   let app: App;
@@ -104,7 +128,12 @@ export function authzContract(target: () => Promise<{ store: Partial<Config>; sc
   const intruder = {} as { keys: Record<Role, string>; tenantId: string };
 
   const call = (method: string, key: string, url: string, payload?: unknown) =>
-    server.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${key}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
+    server.inject({
+      method: method as 'GET',
+      url,
+      headers: { authorization: `Bearer ${key}` },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
 
   beforeAll(async () => {
     const { store, schema } = await target();
@@ -185,40 +214,47 @@ export function authzContract(target: () => Promise<{ store: Partial<Config>; sc
       },
     });
 
+    // Every (route, role) cell is independent (destructive calls get fresh resources): they run
+    // MATRIX_CONCURRENCY at a time, and the failures are sorted so a report reads the same.
+    const cells: Array<() => Promise<void>> = [];
     for (const route of routeTable) {
       const id = `${route.method} ${route.url}`;
       const spec = CASES[id];
-      for (const role of ROLES) {
-        // Foreign tenant: never sees, changes or runs the owner's things.
-        {
-          const { url, payload } = await spec.request(owner, fresh(owner.keys.admin));
-          const res = await call(route.method, intruder.keys[role], url, payload);
-          const allowed = roleAllows(role, route.role);
-          const body = res.body;
-          if (!allowed && res.statusCode !== 403) failures.push(`${id} foreign ${role}: ${res.statusCode}, wanted 403`);
-          if (allowed && spec.kind === 'resource' && res.statusCode !== 404) failures.push(`${id} foreign ${role}: ${res.statusCode}, wanted 404`);
-          if (allowed && spec.kind !== 'resource' && (res.statusCode >= 400 || res.statusCode < 200)) failures.push(`${id} foreign ${role}: ${res.statusCode} ${body.slice(0, 200)}`);
-          // A 404 echoes the id the caller sent; lists and creations must not mention the owner's things.
-          if (spec.kind !== 'resource') for (const secret of [owner.runId, owner.jobId, owner.documentId, owner.keyId, owner.tenantId, 'handbook']) {
-            if (body.includes(secret)) failures.push(`${id} foreign ${role}: response mentions ${secret}`);
+      for (const role of ROLES)
+        cells.push(async () => {
+          // Foreign tenant: never sees, changes or runs the owner's things.
+          {
+            const { url, payload } = await spec.request(owner, fresh(owner.keys.admin));
+            const res = await call(route.method, intruder.keys[role], url, payload);
+            const allowed = roleAllows(role, route.role);
+            const body = res.body;
+            if (!allowed && res.statusCode !== 403) failures.push(`${id} foreign ${role}: ${res.statusCode}, wanted 403`);
+            if (allowed && spec.kind === 'resource' && res.statusCode !== 404) failures.push(`${id} foreign ${role}: ${res.statusCode}, wanted 404`);
+            if (allowed && spec.kind !== 'resource' && (res.statusCode >= 400 || res.statusCode < 200))
+              failures.push(`${id} foreign ${role}: ${res.statusCode} ${body.slice(0, 200)}`);
+            // A 404 echoes the id the caller sent; lists and creations must not mention the owner's things.
+            if (spec.kind !== 'resource')
+              for (const secret of [owner.runId, owner.jobId, owner.documentId, owner.keyId, owner.tenantId, 'handbook']) {
+                if (body.includes(secret)) failures.push(`${id} foreign ${role}: response mentions ${secret}`);
+              }
           }
-        }
-        // Own tenant: exactly the roles at or above the route's get through.
-        {
-          const destructive = route.method === 'DELETE' || route.url.endsWith('/events');
-          const fixture = destructive ? { ...owner, collection: 'FRESH', keyId: 'FRESH', jobId: 'FRESH' } : owner;
-          const { url, payload } = await spec.request(fixture, fresh(owner.keys.admin));
-          const started = performance.now();
-          const res = await call(route.method, owner.keys[role], url, payload);
-          if (performance.now() - started > 2_000) failures.push(`${id} own ${role}: took ${Math.round(performance.now() - started)} ms`);
-          const allowed = roleAllows(role, route.role);
-          if (!allowed && res.statusCode !== 403) failures.push(`${id} own ${role}: ${res.statusCode}, wanted 403`);
-          if (allowed && [401, 403, 404].includes(res.statusCode)) failures.push(`${id} own ${role}: ${res.statusCode} ${res.body.slice(0, 200)}`);
-          if (res.statusCode >= 500) failures.push(`${id} own ${role}: ${res.statusCode} ${res.body.slice(0, 200)}`);
-        }
-      }
+          // Own tenant: exactly the roles at or above the route's get through.
+          {
+            const destructive = route.method === 'DELETE' || route.url.endsWith('/events');
+            const fixture = destructive ? { ...owner, collection: 'FRESH', keyId: 'FRESH', jobId: 'FRESH' } : owner;
+            const { url, payload } = await spec.request(fixture, fresh(owner.keys.admin));
+            const started = performance.now();
+            const res = await call(route.method, owner.keys[role], url, payload);
+            if (performance.now() - started > 2_000) failures.push(`${id} own ${role}: took ${Math.round(performance.now() - started)} ms`);
+            const allowed = roleAllows(role, route.role);
+            if (!allowed && res.statusCode !== 403) failures.push(`${id} own ${role}: ${res.statusCode}, wanted 403`);
+            if (allowed && [401, 403, 404].includes(res.statusCode)) failures.push(`${id} own ${role}: ${res.statusCode} ${res.body.slice(0, 200)}`);
+            if (res.statusCode >= 500) failures.push(`${id} own ${role}: ${res.statusCode} ${res.body.slice(0, 200)}`);
+          }
+        });
     }
-    expect(failures).toEqual([]);
+    await inParallel(cells, MATRIX_CONCURRENCY);
+    expect(failures.sort()).toEqual([]);
   }, 120_000);
 
   it("leaves the owner's data intact after every foreign attempt", async () => {

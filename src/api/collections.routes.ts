@@ -2,7 +2,8 @@ import { sanitizeSource } from '../ingest/source-path.js';
 import { textDocumentFile } from '../ingest/text-documents.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { App } from '../app/app.js';
+import type { RetrievalService } from '../retrieval/retrieval-service.js';
+import type { Ingest } from './services.js';
 import type { IngestFile } from '../ingest/pipeline.js';
 import { GroundworkError, type Issue } from '../kernel/errors.js';
 import { multipartFiles } from './multipart-upload.js';
@@ -24,39 +25,65 @@ import { parseOrThrow } from './validate.js';
 const collectionParams = z.object({ collection: collectionName }).strict();
 const documentParams = z.object({ collection: collectionName, id: z.string().min(1).max(100) }).strict();
 
-export function collectionRoutes(app: App): FastifyPluginAsyncZod {
+/** What the collection routes use: collections and search, ingestion, and the upload limits. */
+export interface CollectionRoutesDeps {
+  retrieval: RetrievalService;
+  ingest: Ingest;
+  uploads: { limitBytes: number; maxFiles: number };
+}
+
+export function collectionRoutes(deps: CollectionRoutesDeps): FastifyPluginAsyncZod {
   return async (server) => {
     server.post(
       '/collections',
-      { config: { role: 'developer' }, schema: { tags: ['collections'], summary: 'Create a collection', body: createCollectionBody, response: { 201: collectionResponse, 400: errorBody, 409: errorBody } } },
-      async (request, reply) => reply.status(201).send(presentCollection(await app.retrieval.createCollection(tenantOf(request), request.body))),
+      {
+        config: { role: 'developer' },
+        schema: {
+          tags: ['collections'],
+          summary: 'Create a collection',
+          body: createCollectionBody,
+          response: { 201: collectionResponse, 400: errorBody, 409: errorBody },
+        },
+      },
+      async (request, reply) => reply.status(201).send(presentCollection(await deps.retrieval.createCollection(tenantOf(request), request.body))),
     );
 
-    server.get('/collections', { schema: { tags: ['collections'], summary: 'List collections', response: { 200: z.object({ collections: z.array(collectionResponse) }) } } }, async (request) => ({
-      collections: (await app.retrievalRepo.listCollections(tenantOf(request))).map(presentCollection),
-    }));
+    server.get(
+      '/collections',
+      { schema: { tags: ['collections'], summary: 'List collections', response: { 200: z.object({ collections: z.array(collectionResponse) }) } } },
+      async (request) => ({
+        collections: (await deps.retrieval.listCollections(tenantOf(request))).map(presentCollection),
+      }),
+    );
 
     server.get(
       '/collections/:collection',
       { schema: { tags: ['collections'], summary: 'One collection', params: collectionParams, response: { 200: collectionResponse, 404: errorBody } } },
-      async (request) => presentCollection(await app.retrieval.collection(tenantOf(request), request.params.collection)),
+      async (request) => presentCollection(await deps.retrieval.collection(tenantOf(request), request.params.collection)),
     );
 
     server.delete(
       '/collections/:collection',
-      { config: { role: 'developer' }, schema: { tags: ['collections'], summary: 'Delete a collection with its documents', params: collectionParams, response: { 204: z.null(), 404: errorBody } } },
+      {
+        config: { role: 'developer' },
+        schema: {
+          tags: ['collections'],
+          summary: 'Delete a collection with its documents',
+          params: collectionParams,
+          response: { 204: z.null(), 404: errorBody },
+        },
+      },
       async (request, reply) => {
-        if (!(await app.retrievalRepo.deleteCollection(tenantOf(request), request.params.collection))) {
-          throw new GroundworkError('COLLECTION_NOT_FOUND', `no collection named "${request.params.collection}"`);
-        }
+        await deps.retrieval.deleteCollection(tenantOf(request), request.params.collection);
         return reply.status(204).send(null);
       },
     );
 
     server.post(
       '/collections/:collection/documents',
-      { config: { role: 'developer' },
-        bodyLimit: app.config.uploadLimitBytes,
+      {
+        config: { role: 'developer' },
+        bodyLimit: deps.uploads.limitBytes,
         schema: {
           tags: ['collections'],
           summary: 'Ingest documents (JSON text or multipart files)',
@@ -67,8 +94,10 @@ export function collectionRoutes(app: App): FastifyPluginAsyncZod {
         },
       },
       async (request) => {
-        const files = request.isMultipart() ? await multipartFiles(request, { bytes: app.config.uploadLimitBytes, files: app.config.uploadMaxFiles }) : jsonFiles(request.body);
-        return { results: await app.ingest(tenantOf(request), request.params.collection, files) };
+        const files = request.isMultipart()
+          ? await multipartFiles(request, { bytes: deps.uploads.limitBytes, files: deps.uploads.maxFiles })
+          : jsonFiles(request.body);
+        return { results: await deps.ingest(tenantOf(request), request.params.collection, files) };
       },
     );
 
@@ -84,8 +113,7 @@ export function collectionRoutes(app: App): FastifyPluginAsyncZod {
         },
       },
       async (request) => {
-        await app.retrieval.collection(tenantOf(request), request.params.collection);
-        return { documents: (await app.retrievalRepo.listDocuments(tenantOf(request), request.params.collection, request.query)).map(presentDocument) };
+        return { documents: (await deps.retrieval.listDocuments(tenantOf(request), request.params.collection, request.query)).map(presentDocument) };
       },
     );
 
@@ -93,29 +121,37 @@ export function collectionRoutes(app: App): FastifyPluginAsyncZod {
       '/collections/:collection/documents/:id',
       { schema: { tags: ['collections'], summary: 'One document', params: documentParams, response: { 200: documentResponse, 404: errorBody } } },
       async (request) => {
-        const document = await app.retrievalRepo.getDocument(tenantOf(request), request.params.collection, request.params.id);
-        if (!document) throw new GroundworkError('DOCUMENT_NOT_FOUND', `no document "${request.params.id}" in collection "${request.params.collection}"`);
-        return presentDocument(document);
+        return presentDocument(await deps.retrieval.document(tenantOf(request), request.params.collection, request.params.id));
       },
     );
 
     server.delete(
       '/collections/:collection/documents/:id',
-      { config: { role: 'developer' }, schema: { tags: ['collections'], summary: 'Delete a document and its chunks', params: documentParams, response: { 204: z.null(), 404: errorBody } } },
+      {
+        config: { role: 'developer' },
+        schema: { tags: ['collections'], summary: 'Delete a document and its chunks', params: documentParams, response: { 204: z.null(), 404: errorBody } },
+      },
       async (request, reply) => {
-        if (!(await app.retrievalRepo.deleteDocument(tenantOf(request), request.params.collection, request.params.id))) {
-          throw new GroundworkError('DOCUMENT_NOT_FOUND', `no document "${request.params.id}" in collection "${request.params.collection}"`);
-        }
+        await deps.retrieval.deleteDocument(tenantOf(request), request.params.collection, request.params.id);
         return reply.status(204).send(null);
       },
     );
 
     server.post(
       '/collections/:collection/search',
-      { config: { role: 'runner' }, schema: { tags: ['collections'], summary: 'Hybrid search (BM25 + vectors, fused)', params: collectionParams, body: searchBody, response: { 200: z.object({ hits: z.array(searchHit) }), 400: errorBody, 404: errorBody, 409: errorBody } } },
+      {
+        config: { role: 'runner' },
+        schema: {
+          tags: ['collections'],
+          summary: 'Hybrid search (BM25 + vectors, fused)',
+          params: collectionParams,
+          body: searchBody,
+          response: { 200: z.object({ hits: z.array(searchHit) }), 400: errorBody, 404: errorBody, 409: errorBody },
+        },
+      },
       async (request) => {
         const { body } = request;
-        const { hits } = await app.retrieval.search(tenantOf(request), {
+        const { hits } = await deps.retrieval.search(tenantOf(request), {
           collection: request.params.collection,
           query: body.query,
           k: body.k,
@@ -141,7 +177,9 @@ function jsonFiles(body: unknown): IngestFile[] {
     return textDocumentFile({ ...document, source: named.ok ? named.source : document.source });
   });
   if (issues.length > 0) {
-    throw new GroundworkError('REQUEST_INVALID_BODY', `request body is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } });
+    throw new GroundworkError('REQUEST_INVALID_BODY', `request body is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
+      details: { issues },
+    });
   }
   return files;
 }

@@ -2,8 +2,8 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { App } from '../app/app.js';
-import { Disconnect, type GatewayModel, type StreamOut } from '../gateway/index.js';
+import type { Gateway, GatewayModel, StreamOut } from '../gateway/index.js';
+import { Disconnect } from '../kernel/disconnect.js';
 import { principalOf } from './auth.js';
 import { errorBody } from './schemas.js';
 
@@ -40,7 +40,13 @@ const chatCompletion = z
     object: z.literal('chat.completion'),
     created: z.number().int(),
     model: z.string(),
-    choices: z.array(z.looseObject({ index: z.number().int(), message: z.looseObject({ role: z.string(), content: z.string().nullable() }), finish_reason: z.string().nullable() })),
+    choices: z.array(
+      z.looseObject({
+        index: z.number().int(),
+        message: z.looseObject({ role: z.string(), content: z.string().nullable() }),
+        finish_reason: z.string().nullable(),
+      }),
+    ),
     usage: usage.optional(),
   })
   .describe('OpenAI chat completion (or, with stream: true, text/event-stream of chat.completion.chunk events)');
@@ -61,12 +67,12 @@ const embeddingsResponse = z.looseObject({
 
 const modelObject = z
   .object({
-    id: z.string().describe('what a request\'s `model` names'),
+    id: z.string().describe("what a request's `model` names"),
     object: z.literal('model'),
     created: z.number().int().describe('always 0: configured names have no creation time (the same on every replica and restart)'),
     owned_by: z.string().describe('"groundwork:route", "groundwork:model:<provider>" or "groundwork:embedder"'),
   })
-  .describe('A configured route, model or embedder, in OpenAI\'s model format');
+  .describe("A configured route, model or embedder, in OpenAI's model format");
 
 const modelList = z.object({ object: z.literal('list'), data: z.array(modelObject) }).describe('Every configured route, model and embedder, ordered by id');
 
@@ -75,7 +81,7 @@ const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody,
 /** Bodies are validated by the gateway (see above). */
 const passBody = () => (data: unknown) => ({ value: data });
 
-export function gatewayRoutes(app: App): FastifyPluginAsyncZod {
+export function gatewayRoutes(deps: { gateway: Gateway }): FastifyPluginAsyncZod {
   return async (server) => {
     // Reads: a viewer key may list what the gateway answers to (calling it needs runner).
     server.get(
@@ -87,7 +93,7 @@ export function gatewayRoutes(app: App): FastifyPluginAsyncZod {
           response: { 200: modelList, 401: errorBody, 429: errorBody },
         },
       },
-      async () => ({ object: 'list' as const, data: app.gateway.models().map(presentModel) }),
+      async () => ({ object: 'list' as const, data: deps.gateway.models().map(presentModel) }),
     );
 
     server.get(
@@ -100,7 +106,7 @@ export function gatewayRoutes(app: App): FastifyPluginAsyncZod {
           response: { 200: modelObject, 401: errorBody, 404: errorBody, 429: errorBody },
         },
       },
-      async (request) => presentModel(app.gateway.model(request.params.id)),
+      async (request) => presentModel(deps.gateway.model(request.params.id)),
     );
 
     server.post(
@@ -116,7 +122,12 @@ export function gatewayRoutes(app: App): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const result = await app.gateway.chatCompletions({ principal: principalOf(request), body: request.body, disconnect: disconnectOf(reply), logger: request.log });
+        const result = await deps.gateway.chatCompletions({
+          principal: principalOf(request),
+          body: request.body,
+          disconnect: disconnectOf(reply),
+          logger: request.log,
+        });
         reply.header('x-groundwork-run-id', result.runId);
         if (result.overSoftQuota) reply.header('x-groundwork-quota', 'soft-exceeded');
         if (result.type === 'json') return sendJsonText(reply, result.body);
@@ -141,7 +152,12 @@ export function gatewayRoutes(app: App): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const result = await app.gateway.embeddings({ principal: principalOf(request), body: request.body, disconnect: disconnectOf(reply), logger: request.log });
+        const result = await deps.gateway.embeddings({
+          principal: principalOf(request),
+          body: request.body,
+          disconnect: disconnectOf(reply),
+          logger: request.log,
+        });
         reply.header('x-groundwork-run-id', result.runId);
         if (result.overSoftQuota) reply.header('x-groundwork-quota', 'soft-exceeded');
         return sendJsonText(reply, result.body);

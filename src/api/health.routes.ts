@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { App } from '../app/app.js';
+import type { Database } from '../store/ports.js';
 import { GroundworkError } from '../kernel/errors.js';
 import { errorBody } from './schemas.js';
 
 /** Liveness (the process answers) and readiness (the store answers, not draining). */
-export function healthRoutes(app: App, state: { shuttingDown: boolean }): FastifyPluginAsyncZod {
+export function healthRoutes(deps: { db: Pick<Database, 'query' | 'kind'> }, state: { shuttingDown: boolean }): FastifyPluginAsyncZod {
   return async (server) => {
     server.get('/healthz', { schema: { tags: ['health'], response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
 
@@ -15,11 +15,11 @@ export function healthRoutes(app: App, state: { shuttingDown: boolean }): Fastif
       async () => {
         if (state.shuttingDown) throw new GroundworkError('SERVER_SHUTTING_DOWN', 'the server is shutting down');
         try {
-          await app.store.db.query('select 1');
+          await deps.db.query('select 1');
         } catch (cause) {
           throw new GroundworkError('STORE_UNAVAILABLE', 'the store does not answer', { cause });
         }
-        return { status: 'ready' as const, store: app.store.db.kind };
+        return { status: 'ready' as const, store: deps.db.kind };
       },
     );
   };

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { App } from '../app/app.js';
 import { isGroundworkError } from '../kernel/errors.js';
-import { JOB_KINDS, JOB_STATUSES, presentJob, type Job } from '../jobs/index.js';
+import { JOB_KINDS, JOB_STATUSES, type Job, type JobService } from '../jobs/index.js';
+import { presentJob } from './job-presenter.js';
 import { principalOf } from './auth.js';
 import { collectionName, errorBody, taskName, textDocumentsBody, version } from './schemas.js';
 
@@ -13,7 +13,11 @@ import { collectionName, errorBody, taskName, textDocumentsBody, version } from 
  */
 
 const jobOptions = {
-  webhook_url: z.string().max(2_048).optional().describe('http(s) URL POSTed `{ job }` when the job finishes, signed with the tenant webhook secret (header Groundwork-Signature)'),
+  webhook_url: z
+    .string()
+    .max(2_048)
+    .optional()
+    .describe('http(s) URL POSTed `{ job }` when the job finishes, signed with the tenant webhook secret (header Groundwork-Signature)'),
   max_attempts: z.number().int().min(1).max(20).optional().describe('tries before the job fails for good (default: server config)'),
   timeout_ms: z.number().int().min(1_000).max(86_400_000).optional().describe('deadline of one try (default: server config)'),
 };
@@ -38,14 +42,26 @@ const jobJson = z
     collection: z.string().optional(),
     documents: z.number().int().optional().describe('documents in an ingestion job'),
     progress: z.object({ done: z.number().int(), total: z.number().int() }).nullable(),
-    result: z.unknown().optional().describe('a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] }'),
-    error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()) }).optional().describe('failed: why; queued again after a failed try: that try\u2019s error'),
+    result: z
+      .unknown()
+      .optional()
+      .describe('a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] }'),
+    error: z
+      .object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()) })
+      .optional()
+      .describe('failed: why; queued again after a failed try: that try\u2019s error'),
     attempts: z.number().int(),
     max_attempts: z.number().int(),
     timeout_ms: z.number().int(),
     webhook_url: z.string().optional(),
     webhook: z
-      .object({ status: z.enum(['pending', 'delivered', 'failed']), attempts: z.number().int(), last_status: z.number().int().optional(), last_error: z.string().optional(), delivered_at: z.string().optional() })
+      .object({
+        status: z.enum(['pending', 'delivered', 'failed']),
+        attempts: z.number().int(),
+        last_status: z.number().int().optional(),
+        last_error: z.string().optional(),
+        delivered_at: z.string().optional(),
+      })
       .optional(),
     run_id: z.string().optional(),
     created_at: z.string(),
@@ -69,7 +85,7 @@ const listQuery = z
 // Comments keep idle event streams open through proxies that close silent connections.
 const KEEPALIVE_MS = 15_000;
 
-export function jobRoutes(app: App): FastifyPluginAsyncZod {
+export function jobRoutes(deps: { jobs: JobService; uploadLimitBytes: number }): FastifyPluginAsyncZod {
   return async (server) => {
     // Open event streams end when the server starts closing, so shutdown need not wait for them.
     const streams = new Set<AbortController>();
@@ -84,7 +100,8 @@ export function jobRoutes(app: App): FastifyPluginAsyncZod {
         schema: {
           tags: ['jobs'],
           summary: 'Run a task in the background',
-          description: 'Checks the task and its input now, queues the run and answers 202 with the queued job. Follow it with GET /v1/jobs/{id}, its event stream, or a webhook.',
+          description:
+            'Checks the task and its input now, queues the run and answers 202 with the queued job. Follow it with GET /v1/jobs/{id}, its event stream, or a webhook.',
           params: z.object({ name: taskName }).strict(),
           body: taskJobBody,
           response: { 202: jobResponse, 400: errorBody, 404: errorBody },
@@ -93,7 +110,7 @@ export function jobRoutes(app: App): FastifyPluginAsyncZod {
       async (request, reply) => {
         const principal = principalOf(request);
         const { body } = request;
-        const job = await app.jobs.enqueueTaskRun(principal.tenantId, {
+        const job = await deps.jobs.enqueueTaskRun(principal.tenantId, {
           task: request.params.name,
           version: body.version,
           input: body.input,
@@ -110,11 +127,12 @@ export function jobRoutes(app: App): FastifyPluginAsyncZod {
       '/collections/:collection/jobs',
       {
         config: { role: 'developer', idempotent: true },
-        bodyLimit: app.config.uploadLimitBytes,
+        bodyLimit: deps.uploadLimitBytes,
         schema: {
           tags: ['jobs'],
           summary: 'Ingest text documents in the background',
-          description: 'The JSON body of POST /v1/collections/{collection}/documents plus job options. The result holds one outcome per document; progress counts documents.',
+          description:
+            'The JSON body of POST /v1/collections/{collection}/documents plus job options. The result holds one outcome per document; progress counts documents.',
           params: z.object({ collection: collectionName }).strict(),
           body: ingestJobBody,
           response: { 202: jobResponse, 400: errorBody, 404: errorBody, 413: errorBody },
@@ -123,7 +141,7 @@ export function jobRoutes(app: App): FastifyPluginAsyncZod {
       async (request, reply) => {
         const principal = principalOf(request);
         const { body } = request;
-        const job = await app.jobs.enqueueIngest(principal.tenantId, {
+        const job = await deps.jobs.enqueueIngest(principal.tenantId, {
           collection: request.params.collection,
           documents: body.documents,
           webhookUrl: body.webhook_url,
@@ -139,10 +157,15 @@ export function jobRoutes(app: App): FastifyPluginAsyncZod {
       '/jobs',
       {
         config: { role: 'viewer' },
-        schema: { tags: ['jobs'], summary: 'Jobs, newest first', querystring: listQuery, response: { 200: z.object({ jobs: z.array(jobJson), next_before: z.string().optional() }) } },
+        schema: {
+          tags: ['jobs'],
+          summary: 'Jobs, newest first',
+          querystring: listQuery,
+          response: { 200: z.object({ jobs: z.array(jobJson), next_before: z.string().optional() }) },
+        },
       },
       async (request) => {
-        const jobs = await app.jobs.list(principalOf(request).tenantId, request.query);
+        const jobs = await deps.jobs.list(principalOf(request).tenantId, request.query);
         const last = jobs.at(-1);
         return { jobs: jobs.map(presentJob), next_before: jobs.length === request.query.limit && last ? last.id : undefined };
       },
@@ -152,9 +175,14 @@ export function jobRoutes(app: App): FastifyPluginAsyncZod {
       '/jobs/:id',
       {
         config: { role: 'viewer' },
-        schema: { tags: ['jobs'], summary: 'One job: status, progress, result or typed error, attempts', params: jobParams, response: { 200: jobResponse, 404: errorBody } },
+        schema: {
+          tags: ['jobs'],
+          summary: 'One job: status, progress, result or typed error, attempts',
+          params: jobParams,
+          response: { 200: jobResponse, 404: errorBody },
+        },
       },
-      async (request) => ({ job: presentJob(await app.jobs.get(principalOf(request).tenantId, request.params.id)) }),
+      async (request) => ({ job: presentJob(await deps.jobs.get(principalOf(request).tenantId, request.params.id)) }),
     );
 
     server.delete(
@@ -169,7 +197,7 @@ export function jobRoutes(app: App): FastifyPluginAsyncZod {
           response: { 200: jobResponse, 404: errorBody, 409: errorBody },
         },
       },
-      async (request) => ({ job: presentJob(await app.jobs.cancel(principalOf(request).tenantId, request.params.id)) }),
+      async (request) => ({ job: presentJob(await deps.jobs.cancel(principalOf(request).tenantId, request.params.id)) }),
     );
 
     server.get(
@@ -187,7 +215,7 @@ export function jobRoutes(app: App): FastifyPluginAsyncZod {
       },
       async (request, reply) => {
         const tenantId = principalOf(request).tenantId;
-        const first = await app.jobs.get(tenantId, request.params.id); // 404 before the stream starts
+        const first = await deps.jobs.get(tenantId, request.params.id); // 404 before the stream starts
         const closed = new AbortController();
         streams.add(closed);
         reply.raw.once('close', () => closed.abort());
@@ -201,7 +229,7 @@ export function jobRoutes(app: App): FastifyPluginAsyncZod {
         const keepalive = setInterval(() => reply.raw.write(': keep-alive\n\n'), KEEPALIVE_MS);
         let status: Job['status'] | undefined;
         try {
-          for await (const job of app.jobs.watch(tenantId, first.id, closed.signal)) {
+          for await (const job of deps.jobs.watch(tenantId, first.id, closed.signal)) {
             const event = job.status === status ? 'progress' : 'status';
             status = job.status;
             reply.raw.write(`id: ${job.revision}\nevent: ${event}\ndata: ${JSON.stringify({ job: presentJob(job) })}\n\n`);

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { App } from '../app/app.js';
-import type { ApiKeyRecord } from '../auth/auth-service.js';
+import type { ApiKeyRecord, AuthService } from '../auth/auth-service.js';
 import { ROLES } from '../auth/principal.js';
 import { tenantOf } from './tenant.js';
 import { errorBody } from './schemas.js';
@@ -46,12 +45,15 @@ export function presentKey(record: ApiKeyRecord): z.infer<typeof apiKey> {
   };
 }
 
-export function keyRoutes(app: App): FastifyPluginAsyncZod {
+export function keyRoutes(deps: { auth: Pick<AuthService, 'createKey' | 'listKeys' | 'revokeKey'> }): FastifyPluginAsyncZod {
   return async (server) => {
     server.get(
       '/keys',
-      { config: { role: 'admin' }, schema: { tags: ['keys'], summary: "The tenant's API keys (never the keys themselves)", response: { 200: z.object({ keys: z.array(apiKey) }) } } },
-      async (request) => ({ keys: (await app.auth.listKeys(tenantOf(request))).map(presentKey) }),
+      {
+        config: { role: 'admin' },
+        schema: { tags: ['keys'], summary: "The tenant's API keys (never the keys themselves)", response: { 200: z.object({ keys: z.array(apiKey) }) } },
+      },
+      async (request) => ({ keys: (await deps.auth.listKeys(tenantOf(request))).map(presentKey) }),
     );
 
     server.post(
@@ -67,7 +69,7 @@ export function keyRoutes(app: App): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const { key, record } = await app.auth.createKey(tenantOf(request), {
+        const { key, record } = await deps.auth.createKey(tenantOf(request), {
           role: request.body.role,
           name: request.body.name,
           expiresAt: request.body.expires_at === undefined ? undefined : new Date(request.body.expires_at),
@@ -80,8 +82,16 @@ export function keyRoutes(app: App): FastifyPluginAsyncZod {
 
     server.delete(
       '/keys/:id',
-      { config: { role: 'admin' }, schema: { tags: ['keys'], summary: 'Revoke an API key', params: z.object({ id: z.string().max(100) }).strict(), response: { 200: apiKey, 404: errorBody } } },
-      async (request) => presentKey(await app.auth.revokeKey(tenantOf(request), request.params.id)),
+      {
+        config: { role: 'admin' },
+        schema: {
+          tags: ['keys'],
+          summary: 'Revoke an API key',
+          params: z.object({ id: z.string().max(100) }).strict(),
+          response: { 200: apiKey, 404: errorBody },
+        },
+      },
+      async (request) => presentKey(await deps.auth.revokeKey(tenantOf(request), request.params.id)),
     );
   };
 }

@@ -1,11 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { App } from '../app/app.js';
-import type { TenantRecord } from '../auth/auth-service.js';
+import type { AuthService, TenantRecord } from '../auth/auth-service.js';
 import { bearerToken, hashKey, sameHash } from '../auth/keys.js';
 import { GroundworkError } from '../kernel/errors.js';
-import { presentQuota } from '../limits/index.js';
+import { presentQuota, type QuotaAdmin } from '../limits/index.js';
 import { apiKey, createKeyBody, presentKey } from './keys.routes.js';
 import { errorBody } from './schemas.js';
 
@@ -60,7 +59,13 @@ export function presentTenant(record: TenantRecord): z.infer<typeof tenant> {
 }
 
 /** The operator routes; none (every /operator path a 404) when `keyHash` is undefined. */
-export function operatorRoutes(app: App, keyHash: string | undefined): FastifyPluginAsyncZod {
+/** What the operator routes use: tenants and keys of any tenant, and quota definitions. */
+export interface OperatorRoutesDeps {
+  auth: AuthService;
+  quotas: QuotaAdmin;
+}
+
+export function operatorRoutes(deps: OperatorRoutesDeps, keyHash: string | undefined): FastifyPluginAsyncZod {
   return async (server) => {
     if (keyHash === undefined) return;
     server.addHook('onRequest', (request, reply, done) => {
@@ -75,11 +80,15 @@ export function operatorRoutes(app: App, keyHash: string | undefined): FastifyPl
       return reply.status(404).send(error.toBody());
     });
     const schema = <T extends object>(summary: string, rest: T) => ({ hide: true, tags: ['operator'], summary, ...rest });
-    const quotaList = async (id: string) => ({ quotas: (await app.limits.quotas.getQuotas(id)).map(presentQuota) });
+    const quotaList = async (id: string) => ({ quotas: (await deps.quotas.getQuotas(id)).map(presentQuota) });
 
-    server.get('/tenants', { schema: schema('Live tenants (active and disabled)', { response: { 200: z.object({ tenants: z.array(tenant) }) } }) }, async () => ({
-      tenants: (await app.auth.listTenants()).map(presentTenant),
-    }));
+    server.get(
+      '/tenants',
+      { schema: schema('Live tenants (active and disabled)', { response: { 200: z.object({ tenants: z.array(tenant) }) } }) },
+      async () => ({
+        tenants: (await deps.auth.listTenants()).map(presentTenant),
+      }),
+    );
 
     server.post(
       '/tenants',
@@ -90,31 +99,41 @@ export function operatorRoutes(app: App, keyHash: string | undefined): FastifyPl
         }),
       },
       async (request, reply) => {
-        const { tenant: created, webhookSecret } = await app.auth.createTenant({ id: request.body.id, name: request.body.name });
-        const { key, record } = await app.auth.createKey(created.id, { role: 'admin', name: 'first admin' });
+        const { tenant: created, webhookSecret } = await deps.auth.createTenant({ id: request.body.id, name: request.body.name });
+        const { key, record } = await deps.auth.createKey(created.id, { role: 'admin', name: 'first admin' });
         return reply.status(201).send({ tenant: presentTenant(created), admin_key: key, admin_key_id: record.id, webhook_secret: webhookSecret });
       },
     );
 
     server.get(
       '/tenants/:id',
-      { schema: schema('A tenant with its webhook signing secret', { params: tenantParams, response: { 200: z.object({ tenant, webhook_secret: z.string().optional() }), 404: errorBody } }) },
+      {
+        schema: schema('A tenant with its webhook signing secret', {
+          params: tenantParams,
+          response: { 200: z.object({ tenant, webhook_secret: z.string().optional() }), 404: errorBody },
+        }),
+      },
       async (request) => {
-        const { tenant: found, webhookSecret } = await app.auth.getTenant(request.params.id);
+        const { tenant: found, webhookSecret } = await deps.auth.getTenant(request.params.id);
         return { tenant: presentTenant(found), webhook_secret: webhookSecret };
       },
     );
 
     server.post(
       '/tenants/:id/disable',
-      { schema: schema("Disable a tenant: its keys stop authenticating, its data is kept", { params: tenantParams, response: { 200: z.object({ tenant }), 404: errorBody, 409: errorBody } }) },
-      async (request) => ({ tenant: presentTenant(await app.auth.disableTenant(request.params.id)) }),
+      {
+        schema: schema('Disable a tenant: its keys stop authenticating, its data is kept', {
+          params: tenantParams,
+          response: { 200: z.object({ tenant }), 404: errorBody, 409: errorBody },
+        }),
+      },
+      async (request) => ({ tenant: presentTenant(await deps.auth.disableTenant(request.params.id)) }),
     );
 
     server.post(
       '/tenants/:id/enable',
       { schema: schema('Enable a disabled tenant', { params: tenantParams, response: { 200: z.object({ tenant }), 404: errorBody, 409: errorBody } }) },
-      async (request) => ({ tenant: presentTenant(await app.auth.enableTenant(request.params.id)) }),
+      async (request) => ({ tenant: presentTenant(await deps.auth.enableTenant(request.params.id)) }),
     );
 
     server.delete(
@@ -126,20 +145,30 @@ export function operatorRoutes(app: App, keyHash: string | undefined): FastifyPl
         }),
       },
       async (request) => {
-        const { tenant: deleted, removed } = await app.auth.deleteTenant(request.params.id);
+        const { tenant: deleted, removed } = await deps.auth.deleteTenant(request.params.id);
         return { tenant: presentTenant(deleted), removed };
       },
     );
 
-    server.get('/tenants/:id/keys', { schema: schema("A tenant's API keys (never the keys themselves)", { params: tenantParams, response: { 200: z.object({ keys: z.array(apiKey) }) } }) }, async (request) => ({
-      keys: (await app.auth.listKeys(request.params.id)).map(presentKey),
-    }));
+    server.get(
+      '/tenants/:id/keys',
+      { schema: schema("A tenant's API keys (never the keys themselves)", { params: tenantParams, response: { 200: z.object({ keys: z.array(apiKey) }) } }) },
+      async (request) => ({
+        keys: (await deps.auth.listKeys(request.params.id)).map(presentKey),
+      }),
+    );
 
     server.post(
       '/tenants/:id/keys',
-      { schema: schema('Create an API key for a tenant (shown once)', { params: tenantParams, body: createKeyBody, response: { 201: z.object({ key: z.string(), api_key: apiKey }), 400: errorBody, 404: errorBody, 409: errorBody } }) },
+      {
+        schema: schema('Create an API key for a tenant (shown once)', {
+          params: tenantParams,
+          body: createKeyBody,
+          response: { 201: z.object({ key: z.string(), api_key: apiKey }), 400: errorBody, 404: errorBody, 409: errorBody },
+        }),
+      },
       async (request, reply) => {
-        const { key, record } = await app.auth.createKey(request.params.id, {
+        const { key, record } = await deps.auth.createKey(request.params.id, {
           role: request.body.role,
           name: request.body.name,
           expiresAt: request.body.expires_at === undefined ? undefined : new Date(request.body.expires_at),
@@ -153,11 +182,13 @@ export function operatorRoutes(app: App, keyHash: string | undefined): FastifyPl
     server.delete(
       '/tenants/:id/keys/:keyId',
       { schema: schema("Revoke a tenant's API key", { params: keyParams, response: { 200: apiKey, 404: errorBody } }) },
-      async (request) => presentKey(await app.auth.revokeKey(request.params.id, request.params.keyId)),
+      async (request) => presentKey(await deps.auth.revokeKey(request.params.id, request.params.keyId)),
     );
 
-    server.get('/tenants/:id/quotas', { schema: schema("A tenant's quotas and its usage in their current periods", { params: tenantParams, response: { 200: quotas, 404: errorBody } }) }, async (request) =>
-      quotaList(request.params.id),
+    server.get(
+      '/tenants/:id/quotas',
+      { schema: schema("A tenant's quotas and its usage in their current periods", { params: tenantParams, response: { 200: quotas, 404: errorBody } }) },
+      async (request) => quotaList(request.params.id),
     );
 
     server.put(
@@ -171,17 +202,22 @@ export function operatorRoutes(app: App, keyHash: string | undefined): FastifyPl
       },
       async (request) => {
         const { id, metric, period } = request.params;
-        await app.limits.quotas.setQuota(id, { metric, period, limit: request.body.limit, enforcement: request.body.enforcement });
+        await deps.quotas.setQuota(id, { metric, period, limit: request.body.limit, enforcement: request.body.enforcement });
         return quotaList(id);
       },
     );
 
     server.delete(
       '/tenants/:id/quotas/:metric/:period',
-      { schema: schema("Remove a tenant's quota for a metric and period", { params: quotaParams, response: { 200: quotas.extend({ removed: z.boolean() }), 404: errorBody } }) },
+      {
+        schema: schema("Remove a tenant's quota for a metric and period", {
+          params: quotaParams,
+          response: { 200: quotas.extend({ removed: z.boolean() }), 404: errorBody },
+        }),
+      },
       async (request) => {
         const { id, metric, period } = request.params;
-        const removed = await app.limits.quotas.removeQuota(id, metric, period);
+        const removed = await deps.quotas.removeQuota(id, metric, period);
         return { removed, ...(await quotaList(id)) };
       },
     );
@@ -191,7 +227,11 @@ export function operatorRoutes(app: App, keyHash: string | undefined): FastifyPl
 /** Undefined when the header carries the operator key; else the 401 to answer. */
 function operatorKeyError(header: string | undefined, keyHash: string): GroundworkError | undefined {
   const token = bearerToken(header);
-  if (token === undefined) return new GroundworkError('AUTH_REQUIRED', 'operator routes need the operator key: send Authorization: Bearer <the contents of <data folder>/operator-key>');
+  if (token === undefined)
+    return new GroundworkError(
+      'AUTH_REQUIRED',
+      'operator routes need the operator key: send Authorization: Bearer <the contents of <data folder>/operator-key>',
+    );
   // hashKey first, whatever the token: every wrong key costs the same hash and compare.
   return sameHash(hashKey(token), keyHash) ? undefined : new GroundworkError('AUTH_INVALID_KEY', 'the operator key is not valid');
 }

@@ -1,6 +1,6 @@
 import type { AskOutput } from '../grounding/ask.js';
 import type { Collection, DocumentRecord, SearchHit } from '../retrieval/ports.js';
-import type { RunResult } from '../tasks/run-task.js';
+import type { RunOutcome } from '../tasks/run-task.js';
 import type { AttemptRecord, RunRecord, RunSummary, TaskSummary, TaskVersionRecord } from '../store/ports.js';
 
 /** Store records → API JSON (snake_case, ISO dates). Shared by the HTTP API and the CLI. */
@@ -117,7 +117,23 @@ export function presentHit(h: SearchHit) {
 }
 
 /** The ask response: the answer fields at the top, then the run's metadata and grounding metrics. */
-export function presentAsk(result: RunResult) {
-  const { output, grounding, ...run } = result;
+/** A run's outcome as `POST /v1/tasks/{name}/run` answers it (and a task job's `result`). */
+export function presentRunOutcome(outcome: RunOutcome) {
+  return {
+    output: outcome.output,
+    run_id: outcome.runId,
+    task_version: outcome.taskVersion,
+    model: outcome.model,
+    attempts: outcome.attempts,
+    usage: { input_tokens: outcome.usage.inputTokens, output_tokens: outcome.usage.outputTokens, cost_usd: outcome.usage.costUsd },
+    degraded: outcome.degraded,
+    latency_ms: outcome.latencyMs,
+    ...(outcome.grounding ? { grounding: outcome.grounding } : {}),
+  };
+}
+
+/** The answer of `POST /v1/ask`: the verified answer's fields beside the run's. */
+export function presentAsk(outcome: RunOutcome) {
+  const { output, grounding, ...run } = presentRunOutcome(outcome);
   return { ...(output as AskOutput), ...run, grounding: grounding ?? {} };
 }

@@ -1,19 +1,25 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { App } from '../app/app.js';
+import type { RunReader } from './services.js';
 import { GroundworkError } from '../kernel/errors.js';
 import { tenantOf } from './tenant.js';
 import { presentRun, presentRunSummary } from './presenters.js';
 import { errorBody, runDetail, runListQuery, runSummary } from './schemas.js';
 
-
-export function runRoutes(app: App): FastifyPluginAsyncZod {
+export function runRoutes(deps: { runs: RunReader }): FastifyPluginAsyncZod {
   return async (server) => {
     server.get(
       '/runs',
-      { schema: { tags: ['runs'], summary: 'Recent runs, newest first', querystring: runListQuery, response: { 200: z.object({ runs: z.array(runSummary), next_before: z.string().optional() }) } } },
+      {
+        schema: {
+          tags: ['runs'],
+          summary: 'Recent runs, newest first',
+          querystring: runListQuery,
+          response: { 200: z.object({ runs: z.array(runSummary), next_before: z.string().optional() }) },
+        },
+      },
       async (request) => {
-        const runs = await app.store.runs.list(tenantOf(request), request.query);
+        const runs = await deps.runs.list(tenantOf(request), request.query);
         const last = runs.at(-1);
         return { runs: runs.map(presentRunSummary), next_before: runs.length === request.query.limit && last ? last.id : undefined };
       },
@@ -21,9 +27,16 @@ export function runRoutes(app: App): FastifyPluginAsyncZod {
 
     server.get(
       '/runs/:id',
-      { schema: { tags: ['runs'], summary: 'One run with every attempt', params: z.object({ id: z.string().max(100) }).strict(), response: { 200: runDetail, 404: errorBody } } },
+      {
+        schema: {
+          tags: ['runs'],
+          summary: 'One run with every attempt',
+          params: z.object({ id: z.string().max(100) }).strict(),
+          response: { 200: runDetail, 404: errorBody },
+        },
+      },
       async (request) => {
-        const run = await app.store.runs.get(tenantOf(request), request.params.id);
+        const run = await deps.runs.get(tenantOf(request), request.params.id);
         if (!run) throw new GroundworkError('RUN_NOT_FOUND', `no run with id "${request.params.id}"`, { details: { run_id: request.params.id } });
         return presentRun(run);
       },

@@ -32,6 +32,10 @@ export const runResponse = z.object({
   usage: z.object({ input_tokens: z.number().int(), output_tokens: z.number().int(), cost_usd: z.number() }),
   degraded: z.boolean().describe('true when a fallback tier (not the first) answered'),
   latency_ms: z.number(),
+  grounding: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe('grounded tasks: retrieval scores, chunks used, citations proposed / verified / dropped, abstained, ungrounded'),
 });
 
 export const taskSummary = z.object({
@@ -82,7 +86,10 @@ const runBase = {
   latency_ms: z.number(),
   created_at: z.string(),
   error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()) }).optional(),
-  grounding: z.record(z.string(), z.unknown()).optional().describe('grounded runs: retrieval scores, citations proposed/verified/dropped, abstained, ungrounded'),
+  grounding: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe('grounded runs: retrieval scores, citations proposed/verified/dropped, abstained, ungrounded'),
   key_id: z.string().optional().describe('the API key that made the run'),
 };
 
@@ -121,7 +128,9 @@ export const collectionResponse = z.object({
 });
 
 const metadataValue = z.union([z.string().max(1_000), z.number(), z.boolean()]);
-export const metadataSchema = z.record(z.string().max(100), z.union([metadataValue, z.null(), z.array(metadataValue).max(100)])).refine((m) => Object.keys(m).length <= 50, 'at most 50 metadata keys');
+export const metadataSchema = z
+  .record(z.string().max(100), z.union([metadataValue, z.null(), z.array(metadataValue).max(100)]))
+  .refine((m) => Object.keys(m).length <= 50, 'at most 50 metadata keys');
 export const filtersSchema = z.record(z.string().max(100), z.union([metadataValue, z.array(metadataValue).min(1).max(100)]));
 
 export const textDocumentsBody = z

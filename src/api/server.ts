@@ -6,6 +6,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import type { App } from '../app/app.js';
 import { newId } from '../kernel/ids.js';
 import { jsonTextTooDeep, MAX_JSON_DEPTH } from '../kernel/json.js';
+import { packageVersion } from '../kernel/package-info.js';
 import { roleAllows, type Role } from '../auth/principal.js';
 import { GroundworkError } from '../kernel/errors.js';
 import { rateLimitHeaders } from '../limits/http.js';
@@ -81,12 +82,16 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
   // Files over the limit are cut, not thrown, so each fails alone with a typed error.
   // preservePath: a file name keeps its folder (busboy strips it by default), so `a/README.md`
   // and `b/README.md` are two documents; the ingest route sanitises it (src/ingest/source-path.ts).
-  await server.register(multipart, { limits: { fileSize: app.config.uploadLimitBytes, files: app.config.uploadMaxFiles }, throwFileSizeLimit: false, preservePath: true });
+  await server.register(multipart, {
+    limits: { fileSize: app.config.uploadLimitBytes, files: app.config.uploadMaxFiles },
+    throwFileSizeLimit: false,
+    preservePath: true,
+  });
 
   await server.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Groundwork API', version: '0.1.0', description: 'Typed AI tasks served as HTTP endpoints.' },
+      info: { title: 'Groundwork API', version: packageVersion(), description: 'Typed AI tasks served as HTTP endpoints.' },
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer gwk_…' } } },
       security: [{ apiKey: [] }],
       tags: [
@@ -105,16 +110,23 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
   await server.register(swaggerUi, { routePrefix: '/docs' });
   server.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
 
-  await server.register(healthRoutes(app, state));
-  await server.register(taskRoutes(app), { prefix: '/v1' });
-  await server.register(runRoutes(app), { prefix: '/v1' });
-  await server.register(collectionRoutes(app), { prefix: '/v1' });
-  await server.register(askRoutes(app), { prefix: '/v1' });
-  await server.register(keyRoutes(app), { prefix: '/v1' });
-  await server.register(jobRoutes(app), { prefix: '/v1' });
-  await server.register(usageRoutes(app), { prefix: '/v1' });
-  await server.register(gatewayRoutes(app), { prefix: '/v1' });
-  await server.register(operatorRoutes(app, options.operatorKeyHash), { prefix: '/operator' });
+  await server.register(healthRoutes({ db: app.store.db }, state));
+  await server.register(taskRoutes({ tasks: app.tasks, runs: app }), { prefix: '/v1' });
+  await server.register(runRoutes({ runs: app.runs }), { prefix: '/v1' });
+  await server.register(
+    collectionRoutes({
+      retrieval: app.retrieval,
+      ingest: app.ingest,
+      uploads: { limitBytes: app.config.uploadLimitBytes, maxFiles: app.config.uploadMaxFiles },
+    }),
+    { prefix: '/v1' },
+  );
+  await server.register(askRoutes({ runs: app }), { prefix: '/v1' });
+  await server.register(keyRoutes({ auth: app.auth }), { prefix: '/v1' });
+  await server.register(jobRoutes({ jobs: app.jobs, uploadLimitBytes: app.config.uploadLimitBytes }), { prefix: '/v1' });
+  await server.register(usageRoutes({ limits: app.limits }), { prefix: '/v1' });
+  await server.register(gatewayRoutes({ gateway: app.gateway }), { prefix: '/v1' });
+  await server.register(operatorRoutes({ auth: app.auth, quotas: app.limits.quotas }, options.operatorKeyHash), { prefix: '/operator' });
   return server;
 }
 

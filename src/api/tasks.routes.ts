@@ -1,22 +1,35 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { GroundworkError } from '../kernel/errors.js';
 import { z } from 'zod';
-import type { App } from '../app/app.js';
+import type { TaskService } from '../tasks/task-service.js';
+import type { KeyedRuns } from './services.js';
 import { principalOf } from './auth.js';
 import { tenantOf } from './tenant.js';
-import { presentTaskSummary, presentTaskVersion } from './presenters.js';
+import { presentRunOutcome, presentTaskSummary, presentTaskVersion } from './presenters.js';
 import { errorBody, pushResponse, runBody, runResponse, taskDetail, taskName, taskSummary, taskVersionItem } from './schemas.js';
 
 const nameParams = z.object({ name: taskName }).strict();
 
-export function taskRoutes(app: App): FastifyPluginAsyncZod {
+/** What the task routes use: the catalogue, and runs on behalf of a key. */
+export interface TaskRoutesDeps {
+  tasks: TaskService;
+  runs: Pick<KeyedRuns, 'runTaskAs'>;
+}
+
+export function taskRoutes(deps: TaskRoutesDeps): FastifyPluginAsyncZod {
   return async (server) => {
-    server.get('/tasks', { schema: { tags: ['tasks'], summary: 'List tasks', response: { 200: z.object({ tasks: z.array(taskSummary) }) } } }, async (request) => ({
-      tasks: (await app.tasks.list(tenantOf(request))).map(presentTaskSummary),
-    }));
+    server.get(
+      '/tasks',
+      { schema: { tags: ['tasks'], summary: 'List tasks', response: { 200: z.object({ tasks: z.array(taskSummary) }) } } },
+      async (request) => ({
+        tasks: (await deps.tasks.list(tenantOf(request))).map(presentTaskSummary),
+      }),
+    );
 
     server.post(
       '/tasks',
-      { config: { role: 'developer' },
+      {
+        config: { role: 'developer' },
         schema: {
           tags: ['tasks'],
           summary: 'Push a task definition',
@@ -26,7 +39,7 @@ export function taskRoutes(app: App): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const result = await app.tasks.pushRaw(tenantOf(request), request.body);
+        const result = await deps.tasks.pushRaw(tenantOf(request), request.body);
         return reply.status(result.created ? 201 : 200).send(result);
       },
     );
@@ -34,38 +47,64 @@ export function taskRoutes(app: App): FastifyPluginAsyncZod {
     server.get(
       '/tasks/:name',
       { schema: { tags: ['tasks'], summary: 'The active version of a task', params: nameParams, response: { 200: taskDetail, 404: errorBody } } },
-      async (request) => presentTaskVersion(await app.tasks.get(tenantOf(request), request.params.name)),
+      async (request) => presentTaskVersion(await deps.tasks.get(tenantOf(request), request.params.name)),
     );
 
     server.get(
       '/tasks/:name/versions',
-      { schema: { tags: ['tasks'], summary: 'All versions of a task, newest first', params: nameParams, response: { 200: z.object({ versions: z.array(taskVersionItem) }), 404: errorBody } } },
+      {
+        schema: {
+          tags: ['tasks'],
+          summary: 'All versions of a task, newest first',
+          params: nameParams,
+          response: { 200: z.object({ versions: z.array(taskVersionItem) }), 404: errorBody },
+        },
+      },
       async (request) => ({
-        versions: (await app.tasks.versions(tenantOf(request), request.params.name)).map((v) => ({ version: v.version, created_at: v.createdAt.toISOString(), active: v.active })),
+        versions: (await deps.tasks.versions(tenantOf(request), request.params.name)).map((v) => ({
+          version: v.version,
+          created_at: v.createdAt.toISOString(),
+          active: v.active,
+        })),
       }),
     );
 
     server.post(
       '/tasks/:name/run',
-      { config: { role: 'runner', idempotent: true },
+      {
+        config: { role: 'runner', idempotent: true },
         schema: {
           tags: ['tasks'],
           summary: 'Run a task and return validated output',
           params: nameParams,
           body: runBody,
-          response: { 200: runResponse, 400: errorBody, 402: errorBody, 404: errorBody, 502: errorBody, 503: errorBody, 504: errorBody },
+          response: {
+            200: runResponse,
+            400: errorBody,
+            402: errorBody,
+            404: errorBody,
+            422: errorBody,
+            429: errorBody,
+            502: errorBody,
+            503: errorBody,
+            504: errorBody,
+          },
         },
       },
       async (request, reply) => {
-        const task = await app.tasks.resolve(tenantOf(request), request.params.name, request.body.version);
+        const task = await deps.tasks.resolve(tenantOf(request), request.params.name, request.body.version);
         // A client that disconnects cancels its run instead of burning tokens.
         const abort = new AbortController();
         request.raw.once('close', () => {
-          if (!request.raw.complete || request.raw.destroyed) abort.abort();
+          if (!request.raw.complete || request.raw.destroyed)
+            abort.abort(new GroundworkError('CLIENT_DISCONNECTED', 'the client went away before the run finished'));
         });
-        return app.runTaskAs(principalOf(request), { tenantId: tenantOf(request), task, input: request.body.input, signal: abort.signal, logger: request.log }, () =>
-          reply.header('x-groundwork-quota', 'soft-exceeded'),
+        const outcome = await deps.runs.runTaskAs(
+          principalOf(request),
+          { tenantId: tenantOf(request), task, input: request.body.input, signal: abort.signal, logger: request.log },
+          () => reply.header('x-groundwork-quota', 'soft-exceeded'),
         );
+        return presentRunOutcome(outcome);
       },
     );
   };

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { App } from '../app/app.js';
-import { parseUsageQuery, presentQuota, presentUsage, USAGE_GROUPS, USAGE_MAX_DAYS } from '../limits/index.js';
+import { parseUsageQuery, presentQuota, presentUsage, USAGE_GROUPS, USAGE_MAX_DAYS, type LimitsService } from '../limits/index.js';
 import { errorBody } from './schemas.js';
 import { tenantOf } from './tenant.js';
 
@@ -11,7 +10,10 @@ const usageQuery = z
   .object({
     from: z.string().max(40).optional().describe('ISO 8601 date (2025-01-31, UTC) or date-time with zone; default 30 days ago'),
     to: z.string().max(40).optional().describe('ISO 8601 date (that whole day included) or date-time (exclusive); default now'),
-    group_by: z.enum(USAGE_GROUPS as [string, ...string[]]).default('day').describe('day (UTC), task, model or key'),
+    group_by: z
+      .enum(USAGE_GROUPS as [string, ...string[]])
+      .default('day')
+      .describe('day (UTC), task, model or key'),
   })
   .strict();
 
@@ -42,7 +44,7 @@ const quota = z.object({
   resets_at: z.string(),
 });
 
-export function usageRoutes(app: App): FastifyPluginAsyncZod {
+export function usageRoutes(deps: { limits: Pick<LimitsService, 'usage' | 'quotas'> }): FastifyPluginAsyncZod {
   return async (server) => {
     server.get(
       '/usage',
@@ -57,7 +59,7 @@ export function usageRoutes(app: App): FastifyPluginAsyncZod {
       },
       async (request) => {
         const query = parseUsageQuery(request.query, Date.now());
-        return presentUsage(await app.limits.usage(tenantOf(request), query));
+        return presentUsage(await deps.limits.usage(tenantOf(request), query));
       },
     );
 
@@ -65,9 +67,13 @@ export function usageRoutes(app: App): FastifyPluginAsyncZod {
       '/quotas',
       {
         config: { role: 'viewer' },
-        schema: { tags: ['usage'], summary: "The tenant's quotas and its usage in their current periods", response: { 200: z.object({ quotas: z.array(quota) }) } },
+        schema: {
+          tags: ['usage'],
+          summary: "The tenant's quotas and its usage in their current periods",
+          response: { 200: z.object({ quotas: z.array(quota) }) },
+        },
       },
-      async (request) => ({ quotas: (await app.limits.quotas.getQuotas(tenantOf(request))).map(presentQuota) }),
+      async (request) => ({ quotas: (await deps.limits.quotas.getQuotas(tenantOf(request))).map(presentQuota) }),
     );
   };
 }

@@ -1,14 +1,14 @@
 import { existsSync } from 'node:fs';
 import { createAuthService, type AuthService } from '../auth/auth-service.js';
 import type { Principal } from '../auth/principal.js';
-import { resolveRoute, type TaskDefinition } from '../tasks/definition.js';
-import { createMeter } from './metering.js';
+import { presentJob } from '../api/job-presenter.js';
+import type { KeyedRuns, RunReader } from '../api/services.js';
+import { runMeter } from './metering.js';
 import { createLimits, type LimitsService } from '../limits/index.js';
 import type { Config } from '../config/config.js';
 import { createEmbedderRegistry } from '../embeddings/registry.js';
 import { ingestFiles, type IngestFile, type IngestOutcome } from '../ingest/pipeline.js';
 import { createRetrievalRepository } from '../retrieval/index.js';
-import type { RetrievalRepository } from '../retrieval/ports.js';
 import { createRetrievalService, type RetrievalService } from '../retrieval/retrieval-service.js';
 import { newId } from '../kernel/ids.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
@@ -20,9 +20,8 @@ import { createModelRegistry } from '../models/registry.js';
 import { openStore, type Store } from '../store/index.js';
 import { DEFAULT_TENANT } from '../store/ports.js';
 import { createExtractiveEngine } from '../grounding/extractive-engine.js';
-import { ASK_MAX_OUTPUT_TOKENS, ASK_PROMPT_CHARS, createAskTask } from '../tasks/ask-task.js';
-import { createGroundedRunner } from '../tasks/grounded-task.js';
-import { assertInputDepth, createTaskRunner, type RunLogger, type RunResult, type RunTaskParams } from '../tasks/run-task.js';
+import { createAskTask, type AskOptions, type AskTask } from '../tasks/ask-task.js';
+import { createTaskRunner, type RunLogger, type RunOutcome, type RunTaskParams, type TaskRunner } from '../tasks/run-task.js';
 import { createTaskService, type PushResult, type TaskService } from '../tasks/task-service.js';
 import { loadTaskFiles } from '../tasks/task-files.js';
 
@@ -31,33 +30,35 @@ import { loadTaskFiles } from '../tasks/task-files.js';
  * task service, runner) from the config. Entry points (HTTP server, CLI) receive an App.
  */
 
-export interface App {
+export interface App extends KeyedRuns {
   readonly config: Config;
   readonly store: Store;
   /** Tenants, API keys and the per-request key lookup. */
   readonly auth: AuthService;
   readonly tasks: TaskService;
-  readonly runTask: ReturnType<typeof createGroundedRunner>;
-  readonly retrievalRepo: RetrievalRepository;
+  /** The run path of a task (grounded tasks retrieve their sources on the way). Not metered: see runTaskAs. */
+  readonly runTask: TaskRunner;
   readonly retrieval: RetrievalService;
   /** The built-in grounded `ask` task. */
-  readonly ask: ReturnType<typeof createAskTask>;
+  readonly ask: AskTask;
   /** Parses, chunks, embeds and stores files into a collection; one outcome per file. */
   ingest(tenantId: string, collection: string, files: IngestFile[], signal?: AbortSignal): Promise<IngestOutcome[]>;
   /** Pushes every task file in the configured tasks folder (all or nothing). */
   syncTaskFiles(tenantId?: string): Promise<PushResult[]>;
-  /** A task run on behalf of an API key: quota reserved before, settled after, recorded with the key. */
-  runTaskAs(principal: Principal | undefined, params: RunTaskParams, onSoftQuota?: () => void): Promise<RunResult>;
+  /** A task run on behalf of an API key: quota held before its calls, settled after, recorded with the key. */
+  runTaskAs(principal: Principal | undefined, params: Omit<RunTaskParams, 'meter' | 'keyId'>, onSoftQuota?: () => void): Promise<RunOutcome>;
   /** The built-in ask on behalf of an API key (metered like runTaskAs). */
-  askAs(principal: Principal | undefined, input: unknown, options?: { signal?: AbortSignal; onSoftQuota?: () => void; logger?: RunLogger }): Promise<RunResult>;
+  askAs(principal: Principal | undefined, input: unknown, options?: Omit<AskOptions, 'meter' | 'keyId'> & { onSoftQuota?: () => void }): Promise<RunOutcome>;
   /** Durable jobs: enqueue, read, cancel; `jobs.start(app)` works them in this process. */
   readonly jobs: JobService;
   /** Per-key rate limits, per-tenant quotas (reserve/settle) and usage reports. */
   readonly limits: LimitsService;
   /** OpenAI-compatible chat completions and embeddings through the configured routes. */
   readonly gateway: Gateway;
-  /** Batching run recorder (gateway traffic): runs written every ~50 ms, flushed on close. */
+  /** Batching run recorder (task runs, ask, gateway traffic): runs written every ~50 ms, flushed on close. */
   readonly runBatcher: RunBatcher;
+  /** Recorded runs, read after what is queued is written (read-your-writes on this process). */
+  readonly runs: RunReader;
   close(): Promise<void>;
 }
 
@@ -87,9 +88,25 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
   // One process owns an embedded store, so its view of active versions is always current;
   // replicas sharing a server see another replica's push within a second.
   const tasks = createTaskService({ tasks: store.tasks, config, activeCacheMs: config.databaseUrl ? 1_000 : Number.POSITIVE_INFINITY });
-  const runPlain = createTaskRunner({
+  // Run records are written in batches off the response path (task runs, ask, the gateway);
+  // every reader of runs flushes what is queued first, so a run is readable as soon as its
+  // answer is. Jobs write theirs durably (see RunTaskParams.durable).
+  const runBatcher = createRunBatcher({ runs: store.runs, logger: options.logger });
+  const runs: RunReader = {
+    async get(tenantId, id) {
+      await runBatcher.flush();
+      return store.runs.get(tenantId, id);
+    },
+    async list(tenantId, query) {
+      await runBatcher.flush();
+      return store.runs.list(tenantId, query);
+    },
+  };
+  const runTask = createTaskRunner({
     runs: store.runs,
+    queue: runBatcher,
     config,
+    retrieval,
     models: {
       route: (models) => registry.route(models),
       cost: (model, usage) => costUsd(registry.price(model), usage),
@@ -99,9 +116,7 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
     logger: options.logger,
   });
 
-  // Tasks with a retrieval spec get their sources and citation checks on the way through.
-  const runTask = createGroundedRunner({ runTask: runPlain, retrieval });
-  const ask = createAskTask({ retrieval, runTask: runPlain, config: config.ask });
+  const ask = createAskTask({ retrieval, runTask, config: config.ask });
 
   const jobs = createJobService({
     db: store.db,
@@ -112,10 +127,18 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
     resolveTask: (tenantId, name, version) => tasks.resolve(tenantId, name, version),
     checkCollection: async (tenantId, name) => void (await retrieval.collection(tenantId, name)),
     webhookSecret: (tenantId) => auth.webhookSecret(tenantId),
+    presentJob,
     logger: options.logger,
   });
-  const limits = createLimits({ db: store.db, config, logger: options.logger });
-  const runBatcher = createRunBatcher({ runs: store.runs, logger: options.logger });
+  const limitsService = createLimits({ db: store.db, config, logger: options.logger });
+  // Usage is read from the runs: include those still queued.
+  const limits: LimitsService = {
+    ...limitsService,
+    usage: async (tenantId, query) => {
+      await runBatcher.flush();
+      return limitsService.usage(tenantId, query);
+    },
+  };
   const gateway = createGateway({
     config,
     models: registry,
@@ -127,21 +150,22 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
     now: Date.now,
   });
 
-  const meter = createMeter({ limits, price: (model) => registry.price(model), logger: options.logger });
-  const sourceChars = (tokens: number) => tokens * 4;
+  /** The metered form of a run for a key (none in-process, without a principal). */
+  const metered = (principal: Principal | undefined, onSoftQuota?: () => void) =>
+    principal ? { keyId: principal.keyId, meter: runMeter({ limits, principal, logger: options.logger, onSoftQuota }) } : {};
 
   return {
     jobs,
     limits,
     gateway,
     runBatcher,
+    runs,
     config,
     store,
     auth,
     tasks,
     runTask,
     ask,
-    retrievalRepo,
     retrieval,
     async ingest(tenantId, collectionName, files, signal) {
       const collection = await retrieval.collection(tenantId, collectionName);
@@ -149,38 +173,23 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
       return ingestFiles({ repo: retrievalRepo, embedder, limits: { maxBytes: config.uploadLimitBytes } }, tenantId, collection.name, files, signal);
     },
     runTaskAs(principal, params, onSoftQuota) {
-      const definition = params.task.definition as TaskDefinition;
-      // Before the input is measured for the reservation (JSON.stringify cannot take any depth).
-      assertInputDepth(definition.name, params.input);
-      const maximum = meter.firstCall({
-        model: resolveRoute(definition.route, config)[0],
-        inputChars:
-          JSON.stringify(params.input ?? null).length +
-          definition.prompt.user.length +
-          (definition.prompt.system?.length ?? 0) +
-          (definition.retrieval ? sourceChars(definition.retrieval.max_source_tokens) : 0),
-        maxOutputTokens: definition.limits.max_output_tokens,
-      });
-      return meter.run(principal, maximum, (hooks) => runTask({ ...params, ...hooks }), onSoftQuota);
+      return runTask({ ...params, ...metered(principal, onSoftQuota) });
     },
     askAs(principal, input, options = {}) {
-      assertInputDepth('ask', input);
-      const maximum = meter.firstCall({
-        model: config.ask.route[0],
-        inputChars: JSON.stringify(input ?? null).length + sourceChars(config.ask.max_source_tokens) + ASK_PROMPT_CHARS,
-        maxOutputTokens: ASK_MAX_OUTPUT_TOKENS,
-      });
-      return meter.run(principal, maximum, (hooks) => ask(principal?.tenantId ?? DEFAULT_TENANT, input, options.signal, { ...hooks, logger: options.logger }), options.onSoftQuota);
+      const { onSoftQuota, ...rest } = options;
+      return ask(principal?.tenantId ?? DEFAULT_TENANT, input, { ...rest, ...metered(principal, onSoftQuota) });
     },
     async syncTaskFiles(tenantId = DEFAULT_TENANT) {
       if (!existsSync(config.tasksDir)) return [];
       const files = loadTaskFiles(config.tasksDir, config);
-      return tasks.push(tenantId, files.map((f) => f.definition));
+      return tasks.push(
+        tenantId,
+        files.map((f) => f.definition),
+      );
     },
     async close() {
       await jobs.close();
       await limits.close();
-      await gateway.close();
       await runBatcher.close();
       await registry.close();
       await embedders.close();

@@ -1,4 +1,13 @@
-import { presentAsk, presentCollection, presentHit, presentRun, presentRunSummary, presentTaskSummary, presentTaskVersion } from '../api/presenters.js';
+import {
+  presentAsk,
+  presentRunOutcome,
+  presentCollection,
+  presentHit,
+  presentRun,
+  presentRunSummary,
+  presentTaskSummary,
+  presentTaskVersion,
+} from '../api/presenters.js';
 import type { GroundworkApi } from '../client/client.js';
 import { GroundworkError } from '../kernel/errors.js';
 import { DEFAULT_TENANT } from '../store/ports.js';
@@ -17,23 +26,24 @@ export function createLocalApi(app: App, tenantId: string = DEFAULT_TENANT): Gro
     pushTask: (definition) => app.tasks.pushRaw(tenantId, definition),
     async runTask<Output>(name: string, input: Record<string, unknown>, options?: { version?: string }) {
       const task = await app.tasks.resolve(tenantId, name, options?.version);
-      return (await app.runTask({ tenantId, task, input })) as Awaited<ReturnType<GroundworkApi['runTask']>> & { output: Output };
+      return presentRunOutcome(await app.runTask({ tenantId, task, input })) as Awaited<ReturnType<GroundworkApi['runTask']>> & { output: Output };
     },
-    listRuns: async (query = {}) => (await app.store.runs.list(tenantId, { limit: 50, ...query })).map(presentRunSummary),
+    listRuns: async (query = {}) => (await app.runs.list(tenantId, { limit: 50, ...query })).map(presentRunSummary),
     async getRun(id) {
-      const run = await app.store.runs.get(tenantId, id);
+      const run = await app.runs.get(tenantId, id);
       if (!run) throw new GroundworkError('RUN_NOT_FOUND', `no run with id "${id}"`, { details: { run_id: id } });
       return presentRun(run);
     },
     createCollection: async (params) => presentCollection(await app.retrieval.createCollection(tenantId, params)),
-    listCollections: async () => (await app.retrievalRepo.listCollections(tenantId)).map(presentCollection),
-    async deleteCollection(name) {
-      if (!(await app.retrievalRepo.deleteCollection(tenantId, name))) {
-        throw new GroundworkError('COLLECTION_NOT_FOUND', `no collection named "${name}"`, { details: { collection: name } });
-      }
-    },
+    listCollections: async () => (await app.retrieval.listCollections(tenantId)).map(presentCollection),
+    deleteCollection: (name) => app.retrieval.deleteCollection(tenantId, name),
     ask: async (question, collection, options = {}) => presentAsk(await app.ask(tenantId, { question, collection, ...options })),
-    ingestFiles: (collection, files, metadata) => app.ingest(tenantId, collection, files.map((f) => ({ ...f, metadata }))),
+    ingestFiles: (collection, files, metadata) =>
+      app.ingest(
+        tenantId,
+        collection,
+        files.map((f) => ({ ...f, metadata })),
+      ),
     search: async (collection, query, options = {}) =>
       (
         await app.retrieval.search(tenantId, {
@@ -44,6 +54,7 @@ export function createLocalApi(app: App, tenantId: string = DEFAULT_TENANT): Gro
           filters: options.filters,
           mmrLambda: options.mmr_lambda,
           minScore: options.min_score,
+          ...(options.embedder === undefined ? {} : { embedder: options.embedder }),
         })
       ).hits.map(presentHit),
   };

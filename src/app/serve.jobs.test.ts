@@ -2,13 +2,32 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../config/config.js';
 import { triageDefinition } from '../tasks/test-fixtures.js';
 import { startMockLlm, type MockLlm } from '../testing/index.js';
 import { startServer } from './serve.js';
 
 /** `serve` and jobs: embedded, the server works the jobs itself; with in_process off it only queues them. */
+
+// Counts the servers' calls to `jobs.start` (the job worker of this process), so "nobody works
+// the jobs here" is a fact to assert rather than a status that merely held for a while.
+const workers = vi.hoisted(() => ({ started: 0 }));
+vi.mock('./app.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('./app.js')>();
+  return {
+    ...original,
+    async createApp(...args: Parameters<typeof original.createApp>) {
+      const app = await original.createApp(...args);
+      const start = app.jobs.start;
+      app.jobs.start = (...startArgs) => {
+        workers.started++;
+        return start(...startArgs);
+      };
+      return app;
+    },
+  };
+});
 
 let mock: MockLlm;
 
@@ -42,6 +61,9 @@ async function jobAfter(url: string, key: string, id: string, ms: number): Promi
 beforeAll(async () => {
   mock = await startMockLlm({ seed: 4 });
 });
+beforeEach(() => {
+  workers.started = 0;
+});
 afterAll(async () => {
   await mock.close();
 });
@@ -60,6 +82,7 @@ describe('serve with jobs', () => {
       expect(created.status).toBe(202);
       const { job } = (await created.json()) as { job: { id: string } };
       expect((await jobAfter(running.url, key, job.id, 15_000)).status).toBe('succeeded');
+      expect(workers.started).toBe(1);
     } finally {
       await running.close();
     }
@@ -67,6 +90,7 @@ describe('serve with jobs', () => {
 
   it('with jobs.in_process off: queues only (workers run elsewhere)', async () => {
     const running = await startServer(configWith({ in_process: false }));
+    const calls = mock.stats().total;
     try {
       const key = running.localAdmin!.key;
       const created = await fetch(`${running.url}/v1/tasks/triage/jobs`, {
@@ -74,8 +98,14 @@ describe('serve with jobs', () => {
         headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
         body: JSON.stringify({ input: { subject: 'Refund', body: 'Charged twice' } }),
       });
-      const { job } = (await created.json()) as { job: { id: string } };
-      expect((await jobAfter(running.url, key, job.id, 1_000)).status).toBe('queued');
+      expect(created.status).toBe(202);
+      const { job } = (await created.json()) as { job: { id: string; status: string } };
+      expect(job.status).toBe('queued');
+      // No worker was started in this process, so nothing here will take the job: it stays
+      // queued for a `groundwork worker` (no waiting to see that it does), and no model was called.
+      expect(workers.started).toBe(0);
+      expect((await jobAfter(running.url, key, job.id, 0)).status).toBe('queued');
+      expect(mock.stats().total).toBe(calls);
     } finally {
       await running.close();
     }

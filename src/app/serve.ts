@@ -1,16 +1,19 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { releasePendingClaims } from '../api/idempotency.js';
-import { buildServer } from '../api/server.js';
 import type { Config } from '../config/config.js';
-import { MEMORY_DATA_DIR } from '../store/index.js';
-import { createApp, type App } from './app.js';
+import { MEMORY_DATA_DIR, pgliteDir } from '../store/database.js';
+import type { App } from './app.js';
 import { writeOperatorKey } from './operator-key.js';
 import { serverLoggerOptions } from './server-logger.js';
+import { startupSteps } from './startup-steps.js';
 
 /**
  * `groundwork serve`: open the store (taking the data-folder lock), push the task files,
  * listen, and shut down gracefully on SIGTERM/SIGINT: stop accepting, let in-flight
  * requests finish (bounded by shutdownTimeoutMs), close the store, release the lock.
+ * Each start-up step that is slow says so while it runs (startup-steps.ts): a first start
+ * on a loaded machine can take many seconds, and silence until "listening" looks like a hang.
  */
 
 export interface RunningServer {
@@ -29,13 +32,22 @@ export async function startServer(config: Config, options: { installSignalHandle
   const state = { shuttingDown: false };
   // The logger lives on the server; the runner needs one before it exists, so defer.
   let server: FastifyInstance | undefined;
-  const app = await createApp(config, {
-    lock: { role: 'serve', url },
-    logger: { error: (details, message) => server?.log.error(details, message) },
-  });
+  // Until the server (and its pino logger) exists, steps log lines of the same shape themselves.
+  const steps = startupSteps({ level: config.logLevel, logger: () => server?.log });
+  // The app and the HTTP layer load here, not when this module does: loading them is a step
+  // of its own (the model SDKs, fastify, the parsers), timed and logged like the others.
+  const [{ createApp }, { buildServer }, { releasePendingClaims }] = await steps.run('loading the server code', () =>
+    Promise.all([import('./app.js'), import('../api/server.js'), import('../api/idempotency.js')]),
+  );
+  const app = await steps.run(storeStep(config), () =>
+    createApp(config, {
+      lock: { role: 'serve', url },
+      logger: { error: (details, message) => server?.log.error(details, message) },
+    }),
+  );
   let localAdmin: RunningServer['localAdmin'];
   try {
-    await app.syncTaskFiles();
+    await steps.run('pushing the task files', () => app.syncTaskFiles());
     // The embedded default stays two commands: the first start makes an admin key for the
     // default tenant and keeps it in the data folder (mode 0600), where the CLI finds it.
     if (!config.databaseUrl) localAdmin = await app.auth.ensureLocalAdmin(config.dataDir === MEMORY_DATA_DIR ? undefined : config.dataDir);
@@ -45,14 +57,18 @@ export async function startServer(config: Config, options: { installSignalHandle
     // The CLI's operator commands (tenants, keys, quotas) reach this server's /operator routes
     // with the key in the data folder: only who can read the folder can act as an operator.
     const operatorKeyHash = !config.databaseUrl && config.dataDir !== MEMORY_DATA_DIR ? writeOperatorKey(config.dataDir) : undefined;
-    server = await buildServer(app, { logger, state, operatorKeyHash });
+    server = await steps.run('building the HTTP server', () => buildServer(app, { logger, state, operatorKeyHash }));
     if (app.store.tightened > 0) {
-      server.log.warn({ dataDir: config.dataDir, entries: app.store.tightened }, `tightened permissions of ${app.store.tightened} entries in ${config.dataDir} (they were open to group or other users): folders are now 0700, files 0600`);
+      server.log.warn(
+        { dataDir: config.dataDir, entries: app.store.tightened },
+        `tightened permissions of ${app.store.tightened} entries in ${config.dataDir} (they were open to group or other users): folders are now 0700, files 0600`,
+      );
     }
-    await server.listen({ host: config.host, port: config.port });
+    const listening = server;
+    await steps.run('listening', () => listening.listen({ host: config.host, port: config.port }));
     // Embedded (one process owns the data folder): serve works the jobs too. With DATABASE_URL
     // the default is separate `groundwork worker` processes (config jobs.in_process).
-    if (config.jobs.in_process) await app.jobs.start(app, { logger: server.log });
+    if (config.jobs.in_process) await steps.run('starting the job worker', () => app.jobs.start(app, { logger: listening.log }));
   } catch (error) {
     await server?.close().catch(() => undefined);
     await app.close();
@@ -99,4 +115,15 @@ export async function startServer(config: Config, options: { installSignalHandle
     process.once('SIGINT', onSignal);
   }
   return running;
+}
+
+/** What opening the store means here; a first start says so, as it takes seconds (initdb, every migration). */
+function storeStep(config: Config): { label: string; announce?: string } {
+  if (config.databaseUrl) return { label: 'connecting to PostgreSQL and migrating' };
+  if (config.dataDir === MEMORY_DATA_DIR) return { label: 'opening the in-memory store' };
+  if (existsSync(join(pgliteDir(config.dataDir), 'PG_VERSION'))) return { label: `opening the embedded store in ${config.dataDir}` };
+  return {
+    label: `creating the embedded store in ${config.dataDir}`,
+    announce: `creating the embedded store in ${config.dataDir} (first start: the database is initialised and migrated, which takes a few seconds)`,
+  };
 }

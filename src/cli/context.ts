@@ -2,14 +2,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ADMIN_KEY_FILE } from '../auth/auth-service.js';
-import { createLocalApi } from '../app/local-api.js';
-import { createApp } from '../app/app.js';
 import { createClient, GroundworkApiError, type GroundworkApi } from '../client/client.js';
-import { loadConfig, type Config } from '../config/config.js';
+import type { Config } from '../config/config.js';
 import { isGroundworkError } from '../kernel/errors.js';
-import { readDataDirLock } from '../store/index.js';
+import { readDataDirLock } from '../store/data-dir-lock.js';
 
-/** Shared CLI plumbing: config from global flags, local-or-remote API, error printing. */
+/**
+ * Shared CLI plumbing: config from global flags, local-or-remote API, error printing.
+ * Imports only what every command needs: the config parser (zod), the app (the store, the AI
+ * SDK, fastify…) load when a command uses them, so `--help` and flag errors load none of it.
+ */
 
 export interface GlobalOptions {
   config?: string;
@@ -22,7 +24,8 @@ export function globalOptions(command: Command): GlobalOptions {
   return command.optsWithGlobals() as GlobalOptions;
 }
 
-export function configFrom(command: Command, overrides: Partial<Config> = {}): Config {
+export async function configFrom(command: Command, overrides: Partial<Config> = {}): Promise<Config> {
+  const { loadConfig } = await import('../config/config.js');
   const options = globalOptions(command);
   return loadConfig({
     file: options.config,
@@ -42,6 +45,7 @@ export async function withApi<T>(config: Config, fn: (api: GroundworkApi, where:
       return fn(createClient({ baseUrl: owner.url, apiKey: localApiKey(config) }), `server ${owner.url} (pid ${owner.pid})`);
     }
   }
+  const [{ createApp }, { createLocalApi }] = await Promise.all([import('../app/app.js'), import('../app/local-api.js')]);
   const app = await createApp(config, { lock: { role: 'cli' }, logger: { error: (details, message) => console.error(message, details) } });
   try {
     return await fn(createLocalApi(app), config.databaseUrl ? 'PostgreSQL server' : `embedded store ${config.dataDir}`);

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { packageVersion } from '../kernel/package-info.js';
 import { askCommand, collectionsCommand, ingestCommand, searchCommand } from './commands/collections.js';
 import { demoCommand } from './commands/demo.js';
 import { keysCommand, tenantsCommand } from './commands/keys.js';
@@ -15,13 +16,30 @@ import { quotasCommand, usageCommand } from './commands/usage.js';
 export function buildProgram(): Command {
   const program = new Command('groundwork')
     .description('Groundwork: a self-hosted AI application server: typed tasks served as HTTP endpoints')
-    .version('0.1.0')
+    .version(packageVersion())
     .option('-c, --config <file>', 'config file (env GROUNDWORK_CONFIG, default ./groundwork.yaml if present)')
     .option('--data-dir <dir>', 'embedded data folder (env GROUNDWORK_DATA_DIR, default ./.groundwork); ignored when DATABASE_URL is set')
     .option('--tasks-dir <dir>', 'task files folder (env GROUNDWORK_TASKS_DIR, default ./tasks)')
     .option('--json', 'machine-readable output')
     .showHelpAfterError();
-  for (const command of [serveCommand(), workerCommand(), migrateCommand(), tasksCommand(), runCommand(), runsCommand(), collectionsCommand(), ingestCommand(), searchCommand(), askCommand(), mockLlmCommand(), demoCommand(), tenantsCommand(), keysCommand(), usageCommand(), quotasCommand()]) {
+  for (const command of [
+    serveCommand(),
+    workerCommand(),
+    migrateCommand(),
+    tasksCommand(),
+    runCommand(),
+    runsCommand(),
+    collectionsCommand(),
+    ingestCommand(),
+    searchCommand(),
+    askCommand(),
+    mockLlmCommand(),
+    demoCommand(),
+    tenantsCommand(),
+    keysCommand(),
+    usageCommand(),
+    quotasCommand(),
+  ]) {
     program.addCommand(command);
   }
   return program;

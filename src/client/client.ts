@@ -2,149 +2,64 @@
  * Typed TypeScript client for the Groundwork HTTP API. Errors come back as
  * GroundworkApiError carrying the server's stable code, details and run id.
  * Imports nothing from the server side: it is safe to ship to users.
+ *
+ * Every request and response type here is derived from api-types.ts, which is generated from
+ * the server's own OpenAPI document (`npm run gen:client`; a test fails while it is stale), and
+ * every call names its route as the document spells it, so the client cannot drift from the
+ * server: a changed or removed route, field or enum fails to compile here.
  */
+import type { paths } from './api-types.js';
 
-export interface TaskSummary {
-  name: string;
-  description: string;
-  active_version: string;
-  version_count: number;
-  updated_at: string;
-}
+// ---- the document's operations, by route and method
 
-export interface TaskDetail {
-  name: string;
-  version: string;
-  created_at: string;
-  definition: Record<string, unknown>;
-}
+type Route = keyof paths;
+type Method = 'get' | 'post' | 'delete';
+/** `method route` as the document describes it; never when the server does not serve it. */
+type Operation<R extends Route, M extends Method> = Exclude<paths[R][M], undefined>;
+/** The methods the document serves on `route` (a route without `method` fails to compile). */
+type MethodOf<R extends Route> = { [M in Method]: [Operation<R, M>] extends [never] ? never : M }[Method];
+/** A response's JSON body; undefined for one without a body (204). */
+type JsonBody<Response> = Response extends { content: { 'application/json': infer Body } } ? Body : undefined;
+/** What the operation answers when it succeeds (200, 201 or 204). */
+type Answer<Op> = Op extends { responses: infer Responses } ? JsonBody<Responses[(200 | 201 | 204) & keyof Responses]> : never;
+/** The operation's JSON request body. */
+type RequestBody<Op> = Op extends { requestBody: { content: { 'application/json': infer Body } } } ? Body : never;
+type PathParams<Op> = Op extends { parameters: { path: infer Params } } ? Params : never;
+type QueryParams<Op> = Op extends { parameters: { query?: infer Query } } ? NonNullable<Query> : never;
 
-export interface TaskVersion {
-  version: string;
-  created_at: string;
-  active: boolean;
-}
+/** The success body of `method route`. */
+type Ok<R extends Route, M extends MethodOf<R>> = Answer<Operation<R, M>>;
+/** The JSON request body of `method route`. */
+type Body<R extends Route, M extends MethodOf<R>> = RequestBody<Operation<R, M>>;
 
-export interface PushResult {
-  name: string;
-  version: string;
-  created: boolean;
-  active: boolean;
-}
+// ---- the types the client exposes
 
-export interface RunResult<Output = unknown> {
-  output: Output;
-  run_id: string;
-  task_version: string;
-  model: string;
-  attempts: number;
-  usage: { input_tokens: number; output_tokens: number; cost_usd: number };
-  degraded: boolean;
-  latency_ms: number;
-}
+export type TaskSummary = Ok<'/v1/tasks', 'get'>['tasks'][number];
+export type TaskDetail = Ok<'/v1/tasks/{name}', 'get'>;
+export type TaskVersion = Ok<'/v1/tasks/{name}/versions', 'get'>['versions'][number];
+export type PushResult = Ok<'/v1/tasks', 'post'>;
+/** A run's answer; `Output` is the task's output type (the document can only say `unknown`). */
+export type RunResult<Output = unknown> = Omit<Ok<'/v1/tasks/{name}/run', 'post'>, 'output'> & { output: Output };
+export type RunSummary = Ok<'/v1/runs', 'get'>['runs'][number];
+export type RunDetail = Ok<'/v1/runs/{id}', 'get'>;
+export type RunAttempt = RunDetail['attempts'][number];
+export type RunListQuery = QueryParams<Operation<'/v1/runs', 'get'>>;
+export type CollectionInfo = Ok<'/v1/collections', 'post'>;
+export type CreateCollectionParams = Body<'/v1/collections', 'post'>;
+export type IngestResult = Ok<'/v1/collections/{collection}/documents', 'post'>['results'][number];
+export type SearchOptions = Omit<Body<'/v1/collections/{collection}/search', 'post'>, 'query'>;
+export type SearchHitInfo = Ok<'/v1/collections/{collection}/search', 'post'>['hits'][number];
+export type AskResult = Ok<'/v1/ask', 'post'>;
+export type AskOptions = Omit<Body<'/v1/ask', 'post'>, 'question' | 'collection'>;
+/** The body of every error answer. */
+type ErrorBody = JsonBody<Operation<'/v1/tasks/{name}/run', 'post'>['responses'][400]>;
 
-export interface RunAttempt {
-  seq: number;
-  tier: number;
-  model: string;
-  provider: string;
-  outcome: 'ok' | 'invalid_output' | 'timeout' | 'rate_limited' | 'provider_error' | 'circuit_open' | 'ungrounded';
-  input_tokens: number;
-  output_tokens: number;
-  tokens_estimated: boolean;
-  cost_usd: number;
-  latency_ms: number;
-  error?: string;
-  validation_errors?: string[];
-  escalation_reason?: string;
-  reask?: boolean;
-  repaired?: boolean;
-}
-
-export interface RunSummary {
-  id: string;
-  task: string;
-  task_version: string;
-  status: 'ok' | 'error';
-  model?: string;
-  degraded: boolean;
-  usage: { input_tokens: number; output_tokens: number; cost_usd: number };
-  latency_ms: number;
-  created_at: string;
-  error?: { code: string; message: string; details: Record<string, unknown> };
-  attempt_count: number;
-}
-
-export type RunDetail = Omit<RunSummary, 'attempt_count'> & { input: unknown; output?: unknown; attempts: RunAttempt[] };
-
-export interface RunListQuery {
-  task?: string;
-  status?: 'ok' | 'error';
-  limit?: number;
-  before?: string;
-}
-
-export interface CollectionInfo {
-  name: string;
-  description: string;
-  embedder: string;
-  dimensions: number;
-  document_count: number;
-  chunk_count: number;
-  created_at: string;
-}
-
-export interface IngestResult {
-  source: string;
-  status: 'created' | 'replaced' | 'unchanged' | 'failed';
-  document_id?: string;
-  chunks: number;
-  error?: { code: string; message: string };
-}
-
+/** A file to upload (multipart/form-data: the document cannot describe the upload itself). */
 export interface UploadFile {
   /** Unique name in the collection (e.g. a relative path). */
   source: string;
   bytes: Uint8Array;
   mime?: string;
-}
-
-export interface SearchOptions {
-  k?: number;
-  mode?: 'hybrid' | 'lexical' | 'vector';
-  filters?: Record<string, string | number | boolean | Array<string | number | boolean>>;
-  mmr_lambda?: number;
-  min_score?: number;
-}
-
-export interface SearchHitInfo {
-  chunk_id: string;
-  document_id: string;
-  source: string;
-  title: string;
-  text: string;
-  heading_path: string[];
-  page?: number;
-  position: number;
-  metadata: Record<string, unknown>;
-  score: number;
-  lexical_rank?: number;
-  vector_rank?: number;
-}
-
-export interface AskResult {
-  answer: string;
-  citations: Array<{ chunk_id: string; document: string; quote: string }>;
-  answerable: boolean;
-  confidence: number;
-  run_id: string;
-  task_version: string;
-  model: string;
-  attempts: number;
-  usage: { input_tokens: number; output_tokens: number; cost_usd: number };
-  degraded: boolean;
-  latency_ms: number;
-  grounding: Record<string, unknown>;
 }
 
 /** The operations shared by the HTTP client and the CLI's in-process implementation. */
@@ -156,12 +71,12 @@ export interface GroundworkApi {
   runTask<Output = unknown>(name: string, input: Record<string, unknown>, options?: { version?: string }): Promise<RunResult<Output>>;
   listRuns(query?: RunListQuery): Promise<RunSummary[]>;
   getRun(id: string): Promise<RunDetail>;
-  createCollection(params: { name: string; description?: string; embedder?: string }): Promise<CollectionInfo>;
+  createCollection(params: CreateCollectionParams): Promise<CollectionInfo>;
   listCollections(): Promise<CollectionInfo[]>;
   deleteCollection(name: string): Promise<void>;
   ingestFiles(collection: string, files: UploadFile[], metadata?: Record<string, unknown>): Promise<IngestResult[]>;
   search(collection: string, query: string, options?: SearchOptions): Promise<SearchHitInfo[]>;
-  ask(question: string, collection: string, options?: { k?: number; filters?: SearchOptions['filters'] }): Promise<AskResult>;
+  ask(question: string, collection: string, options?: AskOptions): Promise<AskResult>;
 }
 
 export class GroundworkApiError extends Error {
@@ -185,16 +100,34 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
+/** What one call sends: the route's path parameters, its query and its body, each as the document types them. */
+type CallInput<Op> = ([PathParams<Op>] extends [never] ? { path?: undefined } : { path: PathParams<Op> }) & {
+  query?: QueryParams<Op>;
+  body?: RequestBody<Op> | FormData;
+};
+/** A route with `{param}`s must be given them; one without may be called with nothing else. */
+type CallArgs<Op> = [PathParams<Op>] extends [never] ? [input?: CallInput<Op>] : [input: CallInput<Op>];
+
 export function createClient(options: ClientOptions): GroundworkApi {
   const base = options.baseUrl.replace(/\/+$/, '');
   const doFetch = options.fetch ?? fetch;
 
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** `method route` with the route's `{param}`s filled in, answering the document's success body. */
+  async function call<R extends Route, M extends MethodOf<R>>(method: M, route: R, ...[input]: CallArgs<Operation<R, M>>): Promise<Ok<R, M>> {
+    const pathParams = (input?.path ?? {}) as Record<string, string | number>;
+    let url = base + route.replace(/\{([^}]+)\}/g, (_, name: string) => encodeURIComponent(String(pathParams[name])));
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries((input?.query ?? {}) as Record<string, unknown>)) if (value !== undefined) query.set(key, String(value));
+    if (query.toString()) url += `?${query}`;
+    return (await send(method.toUpperCase(), url, input?.body)) as Ok<R, M>;
+  }
+
+  async function send(method: string, url: string, body: unknown): Promise<unknown> {
     const headers: Record<string, string> = { accept: 'application/json' };
     const multipart = body instanceof FormData;
     if (body !== undefined && !multipart) headers['content-type'] = 'application/json';
     if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
-    const response = await doFetch(`${base}${path}`, {
+    const response = await doFetch(url, {
       method,
       headers,
       body: body === undefined ? undefined : multipart ? body : JSON.stringify(body),
@@ -208,39 +141,44 @@ export function createClient(options: ClientOptions): GroundworkApi {
       throw new GroundworkApiError(response.status, 'CLIENT_BAD_RESPONSE', `server answered ${response.status} with a non-JSON body`);
     }
     if (!response.ok) {
-      const error = (json as { error?: { code: string; message: string; details?: Record<string, unknown>; run_id?: string } })?.error;
-      throw new GroundworkApiError(response.status, error?.code ?? 'CLIENT_HTTP_ERROR', error?.message ?? `HTTP ${response.status}`, error?.details, error?.run_id);
+      // Partial: a proxy in front of the server may answer an error that is not ours.
+      const error = (json as Partial<ErrorBody> | undefined)?.error as Partial<ErrorBody['error']> | undefined;
+      throw new GroundworkApiError(
+        response.status,
+        error?.code ?? 'CLIENT_HTTP_ERROR',
+        error?.message ?? `HTTP ${response.status}`,
+        error?.details,
+        error?.run_id,
+      );
     }
-    return json as T;
+    return json;
   }
 
-  const enc = encodeURIComponent;
   return {
-    listTasks: async () => (await call<{ tasks: TaskSummary[] }>('GET', '/v1/tasks')).tasks,
-    getTask: (name) => call('GET', `/v1/tasks/${enc(name)}`),
-    listVersions: async (name) => (await call<{ versions: TaskVersion[] }>('GET', `/v1/tasks/${enc(name)}/versions`)).versions,
-    pushTask: (definition) => call('POST', '/v1/tasks', definition),
-    runTask: (name, input, runOptions) => call('POST', `/v1/tasks/${enc(name)}/run`, { input, ...(runOptions?.version ? { version: runOptions.version } : {}) }),
-    async listRuns(query = {}) {
-      const params = new URLSearchParams();
-      for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
-      const qs = params.toString();
-      return (await call<{ runs: RunSummary[] }>('GET', `/v1/runs${qs ? `?${qs}` : ''}`)).runs;
-    },
-    getRun: (id) => call('GET', `/v1/runs/${enc(id)}`),
-    createCollection: (params) => call('POST', '/v1/collections', params),
-    listCollections: async () => (await call<{ collections: CollectionInfo[] }>('GET', '/v1/collections')).collections,
+    listTasks: async () => (await call('get', '/v1/tasks')).tasks,
+    getTask: (name) => call('get', '/v1/tasks/{name}', { path: { name } }),
+    listVersions: async (name) => (await call('get', '/v1/tasks/{name}/versions', { path: { name } })).versions,
+    pushTask: (definition) => call('post', '/v1/tasks', { body: definition as Body<'/v1/tasks', 'post'> }),
+    runTask: async <Output>(name: string, input: Record<string, unknown>, runOptions?: { version?: string }) =>
+      (await call('post', '/v1/tasks/{name}/run', {
+        path: { name },
+        body: { input, ...(runOptions?.version ? { version: runOptions.version } : {}) },
+      })) as RunResult<Output>,
+    listRuns: async (query = {}) => (await call('get', '/v1/runs', { query })).runs,
+    getRun: (id) => call('get', '/v1/runs/{id}', { path: { id } }),
+    createCollection: (params) => call('post', '/v1/collections', { body: params }),
+    listCollections: async () => (await call('get', '/v1/collections')).collections,
     deleteCollection: async (name) => {
-      await call('DELETE', `/v1/collections/${enc(name)}`);
+      await call('delete', '/v1/collections/{collection}', { path: { collection: name } });
     },
     async ingestFiles(collection, files, metadata) {
       const form = new FormData();
       if (metadata) form.append('metadata', JSON.stringify(metadata));
       for (const file of files) form.append('file', new Blob([file.bytes as BlobPart], { type: file.mime ?? 'application/octet-stream' }), file.source);
-      return (await call<{ results: IngestResult[] }>('POST', `/v1/collections/${enc(collection)}/documents`, form)).results;
+      return (await call('post', '/v1/collections/{collection}/documents', { path: { collection }, body: form })).results;
     },
-    ask: (question, collection, askOptions = {}) => call('POST', '/v1/ask', { question, collection, ...askOptions }),
+    ask: (question, collection, askOptions = {}) => call('post', '/v1/ask', { body: { question, collection, ...askOptions } }),
     search: async (collection, query, searchOptions = {}) =>
-      (await call<{ hits: SearchHitInfo[] }>('POST', `/v1/collections/${enc(collection)}/search`, { query, ...searchOptions })).hits,
+      (await call('post', '/v1/collections/{collection}/search', { path: { collection }, body: { query, ...searchOptions } })).hits,
   };
 }

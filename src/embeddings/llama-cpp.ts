@@ -10,7 +10,7 @@ import type { BorrowedLlamaModel } from '../models/providers/llama-cpp.js';
 import { normalizeVector } from './normalize.js';
 import type { LazyEmbeddingModel } from './openai-compatible.js';
 import { EmbeddingError, type EmbedRequest, type EmbedResult } from './spec.js';
-import { messageOf, untilAborted } from '../models/providers/abort.js';
+import { messageOf, untilAborted } from '../kernel/abort.js';
 
 export interface LlamaCppEmbedderOptions {
   /** Provider name (config `providers` key), for messages. */
@@ -72,11 +72,9 @@ export function createLlamaCppEmbedder(options: LlamaCppEmbedderOptions): LlamaC
         });
       }
       const contextSize = options.contextSize ?? Math.min(model.trainContextSize, DEFAULT_CONTEXT_SIZE);
-      const context = await model
-        .createEmbeddingContext({ contextSize, batchSize: contextSize, threads: borrowed.threads })
-        .catch((error: unknown) => {
-          throw new EmbeddingError(`cannot create an embedding context for ${path}: ${messageOf(error)}`, { retryable: false, cause: error });
-        });
+      const context = await model.createEmbeddingContext({ contextSize, batchSize: contextSize, threads: borrowed.threads }).catch((error: unknown) => {
+        throw new EmbeddingError(`cannot create an embedding context for ${path}: ${messageOf(error)}`, { retryable: false, cause: error });
+      });
       dimensions = model.embeddingVectorSize;
       return { borrowed, context, contextSize };
     } catch (error) {

@@ -1,13 +1,9 @@
 import type { Principal } from '../auth/principal.js';
-import { GroundworkError, isGroundworkError } from '../kernel/errors.js';
-import { costUsd } from '../models/pricing.js';
-import { AttemptRefusedError, ModelCallError, type GenerateRequest, type GenerateResult, type TokenUsage } from '../models/spec.js';
-import { estimateTokens } from '../models/tokens.js';
-import { allTiersFailed, asModelCallError, circuitOpen, cover, GatewayRun, reserve, settle, type GatewayContext, type GatewayLogger, type Hold } from './context.js';
-import type { Disconnect } from './disconnect.js';
-import { SseRelay } from './sse.js';
-import type { Plan, Tier } from './targets.js';
-import { failureFromError, failureFromStatus, UpstreamClientError } from './upstream.js';
+import { GroundworkError } from '../kernel/errors.js';
+import type { Disconnect } from '../kernel/disconnect.js';
+import type { GenerateRequest, GenerateResult, GenerateStream, TokenUsage } from '../models/spec.js';
+import { clientGone, coverEach, GatewayRun, noAnswer, reserve, settle, type GatewayContext, type GatewayLogger, type Hold } from './context.js';
+import type { Plan } from './targets.js';
 import {
   chunkEvent,
   completionBody,
@@ -24,7 +20,10 @@ import {
 } from './wire.js';
 
 /**
- * `POST /v1/chat/completions`: the request's route tried tier by tier until one answers.
+ * `POST /v1/chat/completions`: the body through the plan's router (src/models/router.ts), the
+ * same one task runs use, so tiers fail over, retry, break and are recorded the same way.
+ * OpenAI-compatible tiers pass the body through and answer with their own bytes; the others
+ * answer it translated into messages, and their answer is written in OpenAI's format here.
  * Failover happens only before the first byte goes to the client; a stream that breaks after
  * that ends with an error event and no `[DONE]`.
  */
@@ -39,10 +38,7 @@ export interface StreamOut {
 }
 
 /** What the HTTP layer sends: a JSON body, or a stream it opens and hands to `pipe`. */
-export type GatewayReply = (
-  | { type: 'json'; runId: string; body: string }
-  | { type: 'stream'; runId: string; pipe(out: StreamOut): Promise<void> }
-) & {
+export type GatewayReply = ({ type: 'json'; runId: string; body: string } | { type: 'stream'; runId: string; pipe(out: StreamOut): Promise<void> }) & {
   /** The tenant is over a soft quota: allowed, and flagged to the client. */
   overSoftQuota?: boolean;
 };
@@ -71,215 +67,157 @@ export async function chatCompletions(ctx: GatewayContext, call: GatewayCall): P
   try {
     plan = ctx.plans.chat(body.model);
   } catch (error) {
-    if (isGroundworkError(error)) run.fail(error);
-    throw error;
+    throw run.failWith(error);
   }
-  const inputTokens = estimatePromptTokens(body.messages);
+  run.planned(plan);
   const maxOutputTokens = body.max_completion_tokens ?? body.max_tokens ?? ctx.defaultMaxTokens;
-  const hold = await reserve(ctx, { principal: call.principal, run, plan, inputTokens, maxOutputTokens });
+  const hold = await reserve(ctx, { principal: call.principal, run, plan, inputTokens: estimatePromptTokens(body.messages), maxOutputTokens });
 
-  const failures: ModelCallError[] = [];
-  for (let index = 0; index < plan.tiers.length && !call.disconnect.aborted; index++) {
-    const tier = plan.tiers[index];
-    if (index > 0) run.escalate(index - 1, plan.tiers[index - 1], failures[failures.length - 1]);
-    try {
-      if (tier.unusable) throw new ModelCallError({ model: tier.name, provider: tier.provider, outcome: 'provider_error', retryable: false, message: tier.unusable });
-      // A later tier is a further call: the hold grows to cover it, or the call ends here (quota).
-      if (index > 0 && tier.http) await cover(hold, run, tier);
-      const reply = tier.http
-        ? await httpTier(ctx, { call, body, run, tier, index })
-        : await portTier(ctx, { call, body, run, tier, index, hold });
-      if (reply.type === 'json') settle(ctx, hold, run);
-      else reply.pipe = settleAfter(reply.pipe, () => settle(ctx, hold, run));
-      if (hold?.reservation.overSoftQuota) reply.overSoftQuota = true;
-      return reply;
-    } catch (error) {
-      const refusal = clientRefusal(error, tier);
-      if (refusal) {
-        run.fail(refusal);
-        settle(ctx, hold, run);
-        throw refusal;
-      }
-      const failure = circuitOpen(error, tier) ?? asModelCallError(error, tier);
-      // Port tiers report their own attempts (circuit_open included); pass-through and skipped tiers are recorded here.
-      if (tier.http || tier.unusable) {
-        run.attempt({ tier: index, model: tier.name, provider: tier.provider, outcome: failure.outcome, latencyMs: latencyOf(error), error: failure.message, detail: failure.detail });
-      }
-      failures.push(failure);
-    }
+  // Translated only when some tier needs messages: a pass-through plan sends the body as it came.
+  const request: GenerateRequest = plan.translates ? translated(body) : { messages: [], wire: { format: 'openai-chat', body } };
+  request.signal = call.disconnect;
+  request.beforeAttempt = coverEach(hold, run, plan);
+  request.onAttempt = run.attempt;
+  const router = plan.router();
+  let reply: GatewayReply;
+  try {
+    reply = body.stream === true ? streamReply(ctx, call, run, body, await router.stream!(request), hold) : jsonReply(ctx, run, await router.generate(request));
+  } catch (error) {
+    const answer = noAnswer(error, run, plan, call.disconnect);
+    run.fail(answer);
+    settle(ctx, hold, run);
+    throw answer;
   }
-  const error = allTiersFailed(run, plan, failures, call.disconnect.aborted);
-  run.fail(call.disconnect.aborted ? { code: 'CLIENT_DISCONNECTED', message: 'the client disconnected before a model answered' } : error);
-  settle(ctx, hold, run);
-  throw error;
+  if (reply.type === 'json') settle(ctx, hold, run);
+  if (hold?.reservation.overSoftQuota) reply.overSoftQuota = true;
+  return reply;
 }
 
-interface TierParams {
-  call: GatewayCall;
-  body: ChatCompletionBody;
-  run: GatewayRun;
-  tier: Tier;
-  index: number;
-  hold?: Hold;
+function jsonReply(ctx: GatewayContext, run: GatewayRun, result: GenerateResult): GatewayReply {
+  const tier = result.tier ?? 0;
+  if (result.raw) {
+    // The provider's own bytes go to the client as they came; the record keeps its message.
+    const choices = result.raw.json.choices as unknown[];
+    const choice = isObject(choices[0]) ? choices[0] : {};
+    run.succeed({ tier, model: result.model, output: { message: choice.message, finish_reason: choice.finish_reason } });
+    return { type: 'json', runId: run.id, body: result.raw.body };
+  }
+  const finishReason = finishReasonOf(result.finishReason);
+  run.succeed({ tier, model: result.model, output: { message: { role: 'assistant', content: result.text }, finish_reason: finishReason } });
+  const frame = { id: `chatcmpl-${run.id}`, created: Math.floor(ctx.deps.now() / 1000), model: result.model };
+  return { type: 'json', runId: run.id, body: completionBody({ ...frame, text: result.text, finishReason, usage: wireUsage(result.usage) }) };
 }
 
-/** Pass-through to an OpenAI-compatible provider: the body as sent, with the provider's model id. */
-async function httpTier(ctx: GatewayContext, params: TierParams): Promise<GatewayReply> {
-  const { call, body, run, tier, index } = params;
-  const target = tier.http!;
-  const stream = body.stream === true;
-  const started = performance.now();
-  // Always learn usage from streams; the usage-only chunk is dropped again if the client did not ask.
-  const upstreamBody = stream
-    ? JSON.stringify({ ...body, model: tier.modelId, stream_options: { ...body.stream_options, include_usage: true } })
-    : JSON.stringify({ ...body, model: tier.modelId });
-
-  const opened = await ctx.breaker(tier.provider).execute(async () => {
-    let response;
-    try {
-      response = await ctx.upstream.post(target, '/chat/completions', upstreamBody, call.disconnect);
-    } catch (error) {
-      throw call.disconnect.aborted ? error : withLatency(failureFromError(error, target, tier.name), started);
-    }
-    if (response.statusCode >= 300) throw withLatency(await failureFromStatus(response, target, tier.name), started);
-    try {
-      if (!stream) return { text: await response.body.text(), rest: undefined };
-      // Wait for the first chunk: a stream that dies before it can still fail over.
-      response.body.setEncoding('utf8');
-      const rest = response.body[Symbol.asyncIterator]() as AsyncIterator<string>;
-      const first = await rest.next();
-      if (first.done) throw new ModelCallError({ model: tier.name, provider: tier.provider, outcome: 'provider_error', message: `${tier.provider} ended the stream before sending anything` });
-      return { text: first.value, rest };
-    } catch (error) {
-      response.body.destroy();
-      if (call.disconnect.aborted) throw error;
-      throw withLatency(error instanceof ModelCallError ? error : failureFromError(error, target, tier.name), started);
-    }
-  });
-
-  if (!opened.rest) {
-    let parsed: { choices?: Array<{ message?: unknown; finish_reason?: unknown }>; usage?: unknown };
-    try {
-      parsed = JSON.parse(opened.text);
-      if (!isObject(parsed) || !Array.isArray(parsed.choices)) throw new Error('no choices');
-    } catch {
-      throw withLatency(new ModelCallError({ model: tier.name, provider: tier.provider, outcome: 'provider_error', message: `${tier.provider} sent a response that is not a chat completion` }), started);
-    }
-    const choice = parsed.choices?.[0];
-    const usage = usageFrom(parsed.usage) ?? estimatedUsage(body.messages, contentText((choice?.message as WireMessage | undefined)?.content));
-    run.attempt({ tier: index, model: tier.name, provider: tier.provider, outcome: 'ok', latencyMs: performance.now() - started, usage, costUsd: costUsd(tier.price, usage) });
-    run.succeed({ tier: index, model: tier.name, output: { message: choice?.message, finish_reason: choice?.finish_reason } });
-    return { type: 'json', runId: run.id, body: opened.text };
-  }
-
-  const rest = opened.rest;
-  const relay = new SseRelay(body.stream_options?.include_usage === true);
+/** A stream whose first chunk is in hand: the client gets it, and the rest as it comes. */
+function streamReply(
+  ctx: GatewayContext,
+  call: GatewayCall,
+  run: GatewayRun,
+  body: ChatCompletionBody,
+  stream: GenerateStream,
+  hold: Hold | undefined,
+): GatewayReply {
+  const frames = new Frames(
+    { id: `chatcmpl-${run.id}`, created: Math.floor(ctx.deps.now() / 1000), model: stream.model },
+    body.stream_options?.include_usage === true,
+  );
   return {
     type: 'stream',
     runId: run.id,
     async pipe(out) {
       out.open();
+      let text = '';
+      let said = false; // the provider's own error event reached the client
       let broke: unknown;
       try {
-        let events = relay.push(opened.text);
-        if (events) await out.write(events);
-        for (let next = await rest.next(); !next.done; next = await rest.next()) {
-          events = relay.push(next.value);
+        for await (const chunk of stream.chunks) {
+          text += chunk.text;
+          if (chunk.error) said = true;
+          const events = chunk.raw ?? frames.piece(chunk.text);
           if (events) await out.write(events);
+          if (call.disconnect.aborted) break;
         }
       } catch (error) {
         broke = error;
       }
-      const usage = usageFrom(relay.usage) ?? estimatedUsage(body.messages, relay.text);
-      const latencyMs = performance.now() - started;
-      const output = { message: { role: 'assistant', content: relay.text } };
-      if (call.disconnect.aborted) {
-        run.attempt({ tier: index, model: tier.name, provider: tier.provider, outcome: 'ok', latencyMs, usage, costUsd: costUsd(tier.price, usage), error: 'client disconnected' });
-        run.fail({ code: 'CLIENT_DISCONNECTED', message: 'the client disconnected during the stream' }, output);
-        return;
-      }
-      const complete = broke === undefined && relay.upstreamError === undefined && (relay.done || relay.finished);
-      if (complete) {
-        // A finished stream whose server forgot the terminator still gets one.
-        if (!relay.done) await out.write(DONE_EVENT);
+      try {
+        const output = { message: { role: 'assistant', content: text } };
+        if (call.disconnect.aborted) {
+          run.fail(clientGone(call.disconnect.reason), output);
+          return;
+        }
+        if (broke === undefined) {
+          const result = stream.result();
+          if (frames.started) await out.write(frames.end(result));
+          out.end();
+          run.succeed({ tier: stream.tier ?? 0, model: stream.model, output: { ...output, finish_reason: finishReasonOf(result.finishReason) } });
+          return;
+        }
+        const reason = broke instanceof Error ? broke.message : String(broke);
+        const error = new GroundworkError('MODEL_UNAVAILABLE', `the model's stream broke after it started: ${reason}`, {
+          details: { model: stream.model, provider: stream.provider },
+          runId: run.id,
+        });
+        // The provider's own error event already reached the client; otherwise say so explicitly.
+        if (!said) await out.write(errorEvent(error));
         out.end();
-        run.attempt({ tier: index, model: tier.name, provider: tier.provider, outcome: 'ok', latencyMs, usage, costUsd: costUsd(tier.price, usage) });
-        run.succeed({ tier: index, model: tier.name, output });
-        return;
+        run.fail(error, output);
+      } finally {
+        settle(ctx, hold, run);
       }
-      const reason = broke !== undefined ? failureFromError(broke, tier.http!, tier.name).message : relay.upstreamError !== undefined ? `${tier.provider} sent an error event` : `${tier.provider} ended the stream before it finished`;
-      const error = new GroundworkError('MODEL_UNAVAILABLE', `the model's stream broke after it started: ${reason}`, { details: { model: tier.name, provider: tier.provider }, runId: run.id });
-      // Upstream's own error event already reached the client; otherwise say so explicitly.
-      if (relay.upstreamError === undefined) await out.write(errorEvent(error));
-      out.end();
-      run.attempt({ tier: index, model: tier.name, provider: tier.provider, outcome: 'provider_error', latencyMs, usage, costUsd: costUsd(tier.price, usage), error: reason });
-      run.fail(error, output);
     },
   };
 }
 
-/** Any other provider: through the model port, translated from and to OpenAI's format. */
-async function portTier(ctx: GatewayContext, params: TierParams): Promise<GatewayReply> {
-  const { call, body, run, tier, index, hold } = params;
-  const request = toGenerateRequest(body, tier);
-  const result: GenerateResult = await tier.model!().generate({
-    ...request,
-    signal: call.disconnect.signal,
-    // Every physical call (retries included) is covered by the quota hold before it is made.
-    beforeAttempt: () => cover(hold, run, tier),
-    onAttempt: (event) =>
-      run.attempt({
-        tier: index,
-        model: tier.name,
-        provider: event.provider,
-        outcome: event.outcome,
-        latencyMs: event.latencyMs,
-        usage: event.usage,
-        costUsd: event.usage ? costUsd(tier.price, event.usage) : 0,
-        error: event.error,
-        detail: event.detail,
-      }),
-  });
-  const created = Math.floor(ctx.deps.now() / 1000);
-  const id = `chatcmpl-${run.id}`;
-  const usage: WireUsage = { prompt_tokens: result.usage.inputTokens, completion_tokens: result.usage.outputTokens, total_tokens: result.usage.inputTokens + result.usage.outputTokens };
-  const finishReason = finishReasonOf(result.finishReason);
-  run.succeed({ tier: index, model: tier.name, output: { message: { role: 'assistant', content: result.text }, finish_reason: finishReason } });
-  if (body.stream !== true) {
-    return { type: 'json', runId: run.id, body: completionBody({ id, created, model: tier.name, text: result.text, finishReason, usage }) };
+/** OpenAI chunk events for an answer that came as text (a tier that does not speak the wire format). */
+class Frames {
+  started = false;
+
+  constructor(
+    private readonly frame: { id: string; created: number; model: string },
+    private readonly includeUsage: boolean,
+  ) {}
+
+  /** Events for a piece of text: the role first, then the text word by word. */
+  piece(text: string): string {
+    const frame = this.withUsage();
+    let events = '';
+    if (!this.started) {
+      this.started = true;
+      events += chunkEvent({ ...frame, delta: { role: 'assistant', content: '' }, finishReason: null });
+    }
+    for (const word of text.match(/\s*\S+\s*/g) ?? []) events += chunkEvent({ ...frame, delta: { content: word }, finishReason: null });
+    return events;
   }
-  const includeUsage = body.stream_options?.include_usage === true;
-  return {
-    type: 'stream',
-    runId: run.id,
-    async pipe(out) {
-      const frame = { id, created, model: tier.name, ...(includeUsage ? { usage: null } : {}) };
-      let events = chunkEvent({ ...frame, delta: { role: 'assistant', content: '' }, finishReason: null });
-      for (const piece of result.text.match(/\s*\S+\s*/g) ?? []) events += chunkEvent({ ...frame, delta: { content: piece }, finishReason: null });
-      events += chunkEvent({ ...frame, delta: {}, finishReason });
-      if (includeUsage) events += usageEvent({ id, created, model: tier.name, usage });
-      out.open();
-      await out.write(events + DONE_EVENT);
-      out.end();
-    },
-  };
+
+  /** The finish, the usage the client asked for, and `[DONE]`. */
+  end(result: GenerateResult): string {
+    const usage = wireUsage(result.usage);
+    let events = chunkEvent({ ...this.withUsage(), delta: {}, finishReason: finishReasonOf(result.finishReason) });
+    if (this.includeUsage) events += usageEvent({ ...this.frame, usage });
+    return events + DONE_EVENT;
+  }
+
+  private withUsage() {
+    return this.includeUsage ? { ...this.frame, usage: null } : this.frame;
+  }
 }
 
-/** OpenAI messages as a model-port request; what the port cannot express is refused, not dropped. */
-export function toGenerateRequest(body: ChatCompletionBody, tier: Pick<Tier, 'name' | 'provider'>): GenerateRequest {
-  const unsupported = (what: string) =>
-    new GroundworkError('GATEWAY_REQUEST_INVALID', `model "${tier.name}" (provider ${tier.provider}) answers text only: ${what} need an OpenAI-compatible provider`, {
-      details: { model: tier.name },
-    });
-  if (Array.isArray(body.tools) && body.tools.length > 0) throw unsupported('tools');
+/**
+ * The body as a model-port request: OpenAI's messages as system text and turns, and the body
+ * itself for the tiers that pass it through. What messages cannot say (tools, tool turns) is
+ * noted, so a tier that would have to drop it refuses instead.
+ */
+export function translated(body: ChatCompletionBody): GenerateRequest {
+  let untranslatable: string | undefined = Array.isArray(body.tools) && body.tools.length > 0 ? 'tools' : undefined;
   const system: string[] = [];
   const messages: GenerateRequest['messages'] = [];
   for (const message of body.messages) {
     if (message.role === 'system' || message.role === 'developer') system.push(contentText(message.content));
     else if (message.role === 'user' || message.role === 'assistant') messages.push({ role: message.role, content: contentText(message.content) });
-    else throw unsupported(`"${message.role}" messages`);
+    else untranslatable ??= `"${message.role}" messages`;
   }
-  const request: GenerateRequest = { messages };
+  const request: GenerateRequest = { messages, wire: { format: 'openai-chat', body, ...(untranslatable ? { untranslatable } : {}) } };
   if (system.length > 0) request.system = system.join('\n\n');
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
   if (typeof maxTokens === 'number') request.maxOutputTokens = maxTokens;
@@ -300,49 +238,6 @@ export function estimatePromptTokens(messages: WireMessage[]): number {
   return total;
 }
 
-/** Input tokens when the provider reported no usage: the tokenizer's count (o200k_base). */
-function countPromptTokens(messages: WireMessage[]): number {
-  let total = 3;
-  for (const message of messages) total += PER_MESSAGE_OVERHEAD + estimateTokens(contentText(message.content));
-  return total;
-}
-
-function usageFrom(usage: unknown): TokenUsage | undefined {
-  if (!isObject(usage) || typeof usage.prompt_tokens !== 'number') return undefined;
-  return { inputTokens: usage.prompt_tokens, outputTokens: typeof usage.completion_tokens === 'number' ? usage.completion_tokens : 0 };
-}
-
-function estimatedUsage(messages: WireMessage[], text: string): TokenUsage {
-  return { inputTokens: countPromptTokens(messages), outputTokens: estimateTokens(text), estimated: true };
-}
-
-/** An error that is the request's fault (the provider refused it, or no provider could express it), or a quota refusal: no failover. */
-function clientRefusal(error: unknown, tier: Tier): GroundworkError | undefined {
-  if (isGroundworkError(error)) return error;
-  if (error instanceof AttemptRefusedError && isGroundworkError(error.reason)) return error.reason;
-  if (error instanceof UpstreamClientError) {
-    return new GroundworkError('GATEWAY_REQUEST_INVALID', error.message, { details: { model: tier.name, provider: tier.provider, upstream_status: error.status } });
-  }
-  return undefined;
-}
-
-const LATENCY = Symbol('latencyMs');
-
-function withLatency<E extends Error>(error: E, started: number): E {
-  (error as E & { [LATENCY]?: number })[LATENCY] = performance.now() - started;
-  return error;
-}
-
-function latencyOf(error: unknown): number {
-  return (error as { [LATENCY]?: number } | undefined)?.[LATENCY] ?? 0;
-}
-
-function settleAfter(pipe: (out: StreamOut) => Promise<void>, then: () => void): (out: StreamOut) => Promise<void> {
-  return async (out) => {
-    try {
-      await pipe(out);
-    } finally {
-      then();
-    }
-  };
+function wireUsage(usage: TokenUsage): WireUsage {
+  return { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens };
 }

@@ -1,28 +1,25 @@
-import { BrokenCircuitError, IsolatedCircuitError } from 'cockatiel';
 import type { Principal } from '../auth/principal.js';
 import type { EmbedderRegistry } from '../embeddings/registry.js';
-import { GroundworkError, isGroundworkError, type ErrorCode } from '../kernel/errors.js';
+import { GroundworkError, isGroundworkError } from '../kernel/errors.js';
 import type { Clock, IdGenerator } from '../kernel/ids.js';
 import type { Limits, Reservation, UsageAmount } from '../limits/ports.js';
 import { costUsd } from '../models/pricing.js';
 import type { ModelRegistry } from '../models/registry.js';
-import type { ProviderBreaker } from '../models/resilience/circuit-breaker.js';
-import { ModelCallError, type TokenUsage } from '../models/spec.js';
+import { AllTiersFailedError, AttemptRefusedError, ModelCallError, type AttemptEvent, type TokenUsage } from '../models/spec.js';
+import { AttemptLog, attemptDetailTo, type DetailLogger } from '../runs/attempt-log.js';
+import { noAnswerError } from '../runs/no-answer.js';
 import type { RunBatcher } from '../store/run-batcher.js';
-import type { AttemptRecord, RunRecord } from '../store/ports.js';
-import type { Plan, Plans, GatewayConfig, Tier } from './targets.js';
-import type { Upstream } from './upstream.js';
+import type { RunRecord } from '../store/ports.js';
+import type { GatewayConfig, Plan, Plans } from './targets.js';
 
-/** What the gateway's request handlers share: dependencies, upstream HTTP, breakers, plans. */
+/** What the gateway's request handlers share: dependencies and plans. */
 
-export interface GatewayLogger {
-  error(details: Record<string, unknown>, message: string): void;
-  warn?(details: Record<string, unknown>, message: string): void;
-}
+export type GatewayLogger = DetailLogger;
 
 export interface GatewayDeps {
   config: GatewayConfig;
-  models: Pick<ModelRegistry, 'tier' | 'breaker'>;
+  /** The model registry: every tier is one of its ports (pass-through or not), behind the same wrappers. */
+  models: Pick<ModelRegistry, 'tier' | 'resilient' | 'passThrough'>;
   embedders: Pick<EmbedderRegistry, 'get' | 'names'>;
   /** Where run records go: the batching recorder (never a round trip on the response path). */
   runs: Pick<RunBatcher, 'add'>;
@@ -38,45 +35,20 @@ export interface GatewayDeps {
 export interface GatewayContext {
   deps: GatewayDeps;
   plans: Plans;
-  upstream: Upstream;
-  breaker(provider: string): ProviderBreaker;
   defaultMaxTokens: number;
 }
 
-/** A breaker's refusal as the model port reports it. */
-export function circuitOpen(error: unknown, tier: Tier): ModelCallError | undefined {
-  if (!(error instanceof BrokenCircuitError || error instanceof IsolatedCircuitError)) return undefined;
-  return new ModelCallError({ model: tier.name, provider: tier.provider, outcome: 'circuit_open', retryable: false, message: `circuit open for provider ${tier.provider} after repeated failures` });
-}
-
-/** Anything a tier threw, as a ModelCallError under the tier's configured name (engines may call themselves otherwise). */
-export function asModelCallError(error: unknown, tier: Tier): ModelCallError {
-  if (error instanceof ModelCallError) {
-    if (error.model === tier.name) return error;
-    return new ModelCallError({ model: tier.name, provider: error.provider, outcome: error.outcome, retryable: error.retryable, status: error.status, message: error.message, detail: error.detail, cause: error });
-  }
-  return new ModelCallError({
-    model: tier.name,
-    provider: tier.provider,
-    outcome: 'provider_error',
-    message: `${tier.provider} call failed unexpectedly`,
-    detail: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-    cause: error,
-  });
-}
-
 /**
- * One gateway call's run record, filled in as tiers are tried and written through the
+ * One gateway call's run record: its attempts come from the router's attempt events into the
+ * same AttemptLog task runs use (one recorder, one cost sum), and it is written through the
  * batching recorder once the call has ended.
  */
 export class GatewayRun {
   readonly id: string;
-  readonly attempts: AttemptRecord[] = [];
+  readonly log: AttemptLog;
   private readonly started = performance.now();
   private readonly createdAt: number;
-  private escalation: string | undefined;
-
-  private readonly logger: GatewayLogger;
+  private plan: Plan | undefined;
 
   constructor(
     private readonly ctx: GatewayContext,
@@ -87,60 +59,36 @@ export class GatewayRun {
   ) {
     this.createdAt = ctx.deps.now();
     this.id = ctx.deps.newId('run');
-    this.logger = logger ?? ctx.deps.logger;
+    this.log = new AttemptLog((model, usage) => (this.plan ? costUsd(this.plan.price(model), usage) : 0), attemptDetailTo(logger ?? ctx.deps.logger, this.id));
   }
 
-  /** The reason the next attempt's tier was escalated to (recorded on its first attempt). */
-  escalate(tierIndex: number, tier: Tier, failure: ModelCallError): void {
-    this.escalation = `tier ${tierIndex} (${tier.name}): ${failure.outcome}: ${failure.message}`;
+  /** The plan the call resolved to: its tiers' prices cost the attempts. */
+  planned(plan: Plan): void {
+    this.plan = plan;
   }
 
-  attempt(params: { tier: number; model: string; provider: string; outcome: AttemptRecord['outcome']; latencyMs: number; usage?: TokenUsage; costUsd?: number; error?: string; detail?: string }): void {
-    // The failure in words is recorded; its detail (addresses, error codes) only goes to the log.
-    if (params.detail) (this.logger.warn ?? this.logger.error).call(this.logger, { run_id: this.id, model: params.model, provider: params.provider, outcome: params.outcome, detail: params.detail }, 'model attempt failed');
-    const attempt: AttemptRecord = {
-      seq: this.attempts.length + 1,
-      tier: params.tier,
-      model: params.model,
-      provider: params.provider,
-      outcome: params.outcome,
-      inputTokens: params.usage?.inputTokens ?? 0,
-      outputTokens: params.usage?.outputTokens ?? 0,
-      tokensEstimated: params.usage?.estimated === true,
-      costUsd: params.costUsd ?? 0,
-      latencyMs: params.latencyMs,
-    };
-    if (params.error !== undefined) attempt.error = params.error;
-    if (this.escalation !== undefined) {
-      attempt.escalationReason = this.escalation;
-      this.escalation = undefined;
-    }
-    this.attempts.push(attempt);
-  }
-
-  /** Tokens and cost of every attempt so far (failed ones can have spent too). */
-  spent(): UsageAmount & TokenUsage {
-    let inputTokens = 0;
-    let outputTokens = 0;
-    let usd = 0;
-    for (const a of this.attempts) {
-      inputTokens += a.inputTokens;
-      outputTokens += a.outputTokens;
-      usd += a.costUsd;
-    }
-    return { inputTokens, outputTokens, tokens: inputTokens + outputTokens, usd };
-  }
+  /** The router's observer: one record per physical call. */
+  readonly attempt = (event: AttemptEvent): void => {
+    this.log.observe(event);
+  };
 
   succeed(params: { tier: number; model: string; output: unknown }): void {
     this.write({ status: 'ok', model: params.model, degraded: params.tier > 0, output: params.output });
   }
 
-  fail(error: GroundworkError | { code: ErrorCode; message: string; details?: Record<string, unknown> }, output?: unknown): void {
-    this.write({ status: 'error', degraded: false, output, error: { code: error.code, message: error.message, details: error.details ?? {} } });
+  /** Records a call refused before any model was asked (unknown model, quota): returns the error to throw. */
+  failWith(error: unknown): unknown {
+    if (isGroundworkError(error)) this.fail(error);
+    return error;
+  }
+
+  /** Only a registered error: its code, message and details are what the record keeps. */
+  fail(error: GroundworkError, output?: unknown): void {
+    this.write({ status: 'error', degraded: false, output, error: { code: error.code, message: error.message, details: error.details } });
   }
 
   private write(result: Pick<RunRecord, 'status' | 'model' | 'degraded' | 'output' | 'error'>): void {
-    const spent = this.spent();
+    const spent = this.log.spent();
     const run: RunRecord = {
       id: this.id,
       taskName: this.taskName,
@@ -153,7 +101,7 @@ export class GatewayRun {
       costUsd: spent.usd,
       latencyMs: performance.now() - this.started,
       createdAt: new Date(this.createdAt),
-      attempts: this.attempts,
+      attempts: this.log.records,
       keyId: this.principal.keyId,
     };
     if (result.model !== undefined) run.model = result.model;
@@ -166,7 +114,7 @@ export class GatewayRun {
 /**
  * A call's hold on its tenant's quotas and its key's tokens per minute: what the first tier's
  * call can cost at most (its input tokens, estimated, and its own output limit), grown before
- * any later call (failover, port-tier retries) to cover what was spent plus that call's worst case.
+ * any later call (retries, failover) to cover what was spent plus that call's worst case.
  */
 export interface Hold {
   reservation: Reservation;
@@ -177,7 +125,10 @@ export interface Hold {
 }
 
 /** Reserves the first tier's worst case against the tenant's quotas; records the run when refused. */
-export async function reserve(ctx: GatewayContext, params: { principal: Principal; run: GatewayRun; plan: Plan; inputTokens: number; maxOutputTokens: number }): Promise<Hold | undefined> {
+export async function reserve(
+  ctx: GatewayContext,
+  params: { principal: Principal; run: GatewayRun; plan: Plan; inputTokens: number; maxOutputTokens: number },
+): Promise<Hold | undefined> {
   const limits = ctx.deps.limits;
   if (!limits) return undefined;
   const usage = { inputTokens: params.inputTokens, outputTokens: params.maxOutputTokens };
@@ -185,22 +136,28 @@ export async function reserve(ctx: GatewayContext, params: { principal: Principa
   try {
     return { reservation: await limits.reserve(params.principal, first), held: first, usage };
   } catch (error) {
-    if (isGroundworkError(error)) params.run.fail(error);
-    throw error;
+    throw params.run.failWith(error);
   }
 }
 
-/** Before a further call on `tier`: grows the hold to cover what the run spent plus this call's worst case (QUOTA_EXCEEDED / RATE_LIMITED when it cannot). */
-export async function cover(hold: Hold | undefined, run: GatewayRun, tier: Tier): Promise<void> {
-  if (!hold) return;
-  const spent = run.spent();
-  const more = {
-    tokens: Math.max(0, spent.tokens + hold.usage.inputTokens + hold.usage.outputTokens - hold.held.tokens),
-    usd: Math.max(0, spent.usd + costUsd(tier.price, hold.usage) - hold.held.usd),
+/**
+ * The port's `beforeAttempt`: before every physical call, grows the hold to cover what the run
+ * spent plus this call's worst case on `model` (QUOTA_EXCEEDED / RATE_LIMITED when it cannot).
+ * The first call is covered by the reservation already, so it costs nothing here.
+ */
+export function coverEach(hold: Hold | undefined, run: GatewayRun, plan: Plan): ((attempt: { model: string }) => Promise<void> | void) | undefined {
+  if (!hold) return undefined;
+  return (attempt) => {
+    const spent = run.log.spent();
+    const more = {
+      tokens: Math.max(0, spent.tokens + hold.usage.inputTokens + hold.usage.outputTokens - hold.held.tokens),
+      usd: Math.max(0, spent.usd + costUsd(plan.price(attempt.model), hold.usage) - hold.held.usd),
+    };
+    if (more.tokens === 0 && more.usd === 0) return;
+    return hold.reservation.extend(more).then(() => {
+      hold.held = { tokens: hold.held.tokens + more.tokens, usd: hold.held.usd + more.usd };
+    });
   };
-  if (more.tokens === 0 && more.usd === 0) return;
-  await hold.reservation.extend(more);
-  hold.held = { tokens: hold.held.tokens + more.tokens, usd: hold.held.usd + more.usd };
 }
 
 /**
@@ -210,17 +167,45 @@ export async function cover(hold: Hold | undefined, run: GatewayRun, tier: Tier)
 export function settle(ctx: GatewayContext, hold: Hold | undefined, run: GatewayRun): void {
   if (!hold) return;
   const reservation = hold.reservation;
-  const spent = run.spent();
+  const spent = run.log.spent();
   const done = spent.tokens === 0 && spent.usd === 0 ? reservation.release() : reservation.settle({ tokens: spent.tokens, usd: spent.usd });
-  done.catch((error: unknown) => ctx.deps.logger.error({ err: error instanceof Error ? error.message : String(error), run_id: run.id }, 'could not settle a quota reservation'));
+  done.catch((error: unknown) =>
+    ctx.deps.logger.error({ err: error instanceof Error ? error.message : String(error), run_id: run.id }, 'could not settle a quota reservation'),
+  );
 }
 
-/** The error for a call where no tier answered. */
-export function allTiersFailed(run: GatewayRun, plan: Plan, failures: ModelCallError[], aborted: boolean): GroundworkError {
-  const attempts = failures.map((f) => ({ model: f.model, provider: f.provider, outcome: f.outcome, error: f.message }));
-  const code: ErrorCode = 'MODEL_ALL_TIERS_FAILED';
-  const message = aborted
-    ? 'the client disconnected before a model answered'
-    : `all ${plan.tiers.length} tier(s) of "${plan.name}" failed: ${attempts.map((a) => `${a.model}: ${a.outcome}`).join('; ')}`;
-  return new GroundworkError(code, message, { details: { model: plan.name, attempts }, runId: run.id });
+/**
+ * What a call that got no answer tells its client, with the same codes a task run uses
+ * (src/runs/no-answer.ts): the quota refusal that stopped it, the provider's refusal of the
+ * request (400 GATEWAY_REQUEST_INVALID, no failover), the client's own disconnect, else 503
+ * MODEL_UNAVAILABLE (or 502 when output was invalid). Anything else is a bug: INTERNAL.
+ */
+export function noAnswer(error: unknown, run: GatewayRun, plan: Plan, signal: { aborted: boolean; reason?: unknown }): GroundworkError {
+  if (isGroundworkError(error)) return error;
+  if (error instanceof AttemptRefusedError && isGroundworkError(error.reason)) return error.reason;
+  if (error instanceof ModelCallError && error.rejectsRequest) {
+    return new GroundworkError('GATEWAY_REQUEST_INVALID', error.message, {
+      details: { model: error.model, provider: error.provider, ...(error.status === undefined ? {} : { upstream_status: error.status }) },
+      runId: run.id,
+    });
+  }
+  const failures = error instanceof AllTiersFailedError ? error.failures : error instanceof ModelCallError ? [error] : undefined;
+  if (!failures) return new GroundworkError('INTERNAL', 'the call failed unexpectedly', { runId: run.id, cause: error });
+  const answer = noAnswerError({
+    route: plan.name,
+    failures,
+    attempts: run.log.records.map((a) => ({ tier: a.tier, model: a.model, outcome: a.outcome, ...(a.error === undefined ? {} : { error: a.error }) })),
+    deadlineExceeded: false,
+    cancelled: signal.aborted ? { reason: clientGone(signal.reason) } : undefined,
+    cause: error,
+  });
+  answer.runId ??= run.id;
+  return answer;
+}
+
+/** The disconnect's reason when it is already the typed error (the HTTP layer's), else one. */
+export function clientGone(reason: unknown): GroundworkError {
+  return isGroundworkError(reason) && reason.code === 'CLIENT_DISCONNECTED'
+    ? reason
+    : new GroundworkError('CLIENT_DISCONNECTED', 'the client disconnected before a model answered');
 }

@@ -18,7 +18,9 @@ const chat = (extra: Record<string, unknown> = {}) => ({
 });
 
 /** A tiny upstream whose behaviour a test scripts per request. */
-async function scriptedUpstream(handler: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<{ url: string; server: Server; seen: string[] }> {
+async function scriptedUpstream(
+  handler: (req: IncomingMessage, res: ServerResponse, body: string) => void,
+): Promise<{ url: string; server: Server; seen: string[] }> {
   const seen: string[] = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -55,18 +57,32 @@ describe('POST /v1/chat/completions', () => {
     const response = await gw.server.inject({ method: 'POST', url: '/v1/chat/completions', headers: AUTH, payload: chat({ temperature: 0.2 }) });
     expect(response.statusCode).toBe(200);
     const body = response.json();
-    expect(body).toMatchObject({ object: 'chat.completion', model: 'healthy-upstream-id', choices: [{ message: { role: 'assistant', content: 'Hello from the mock model, gateway!' }, finish_reason: 'stop' }] });
+    expect(body).toMatchObject({
+      object: 'chat.completion',
+      model: 'healthy-upstream-id',
+      choices: [{ message: { role: 'assistant', content: 'Hello from the mock model, gateway!' }, finish_reason: 'stop' }],
+    });
     expect(body.usage.prompt_tokens).toBeGreaterThan(0);
 
     const [run] = gw.recorded.runs;
     expect(response.headers['x-groundwork-run-id']).toBe(run.id);
-    expect(run).toMatchObject({ tenantId: 'tenant-a', keyId: 'key_test', taskName: 'chat.completions', taskVersion: 'gateway', status: 'ok', model: 'healthy-model', degraded: false });
+    expect(run).toMatchObject({
+      tenantId: 'tenant-a',
+      keyId: 'key_test',
+      taskName: 'chat.completions',
+      taskVersion: 'gateway',
+      status: 'ok',
+      model: 'healthy-model',
+      degraded: false,
+    });
     expect(run.input).toMatchObject({ model: 'healthy-model', temperature: 0.2 });
     expect(run.output).toEqual({ message: { role: 'assistant', content: 'Hello from the mock model, gateway!' }, finish_reason: 'stop' });
     expect(run.inputTokens).toBe(body.usage.prompt_tokens);
     expect(run.outputTokens).toBe(body.usage.completion_tokens);
     expect(run.costUsd).toBeCloseTo((body.usage.prompt_tokens * 1 + body.usage.completion_tokens * 2) / 1e6, 12);
-    expect(run.attempts).toEqual([expect.objectContaining({ seq: 1, tier: 0, model: 'healthy-model', provider: 'healthy', outcome: 'ok', tokensEstimated: false })]);
+    expect(run.attempts).toEqual([
+      expect.objectContaining({ seq: 1, tier: 0, model: 'healthy-model', provider: 'healthy', outcome: 'ok', tokensEstimated: false }),
+    ]);
   });
 
   it('reserves the maximum before calling the model and settles the actual usage after', async () => {
@@ -121,7 +137,12 @@ describe('POST /v1/chat/completions', () => {
 
   it('keeps the usage chunk when the client asked for it', async () => {
     gw = await gatewayUnderTest(gatewayConfig({ healthy: healthy.url }));
-    const response = await gw.server.inject({ method: 'POST', url: '/v1/chat/completions', headers: AUTH, payload: chat({ stream: true, stream_options: { include_usage: true } }) });
+    const response = await gw.server.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: AUTH,
+      payload: chat({ stream: true, stream_options: { include_usage: true } }),
+    });
     const events = sseData(response.body) as Array<{ choices?: unknown[]; usage?: { prompt_tokens: number } } | string>;
     const usageChunk = events.find((e) => typeof e === 'object' && e.choices?.length === 0);
     expect(usageChunk).toMatchObject({ usage: { prompt_tokens: gw.recorded.runs[0].inputTokens } });
@@ -146,19 +167,22 @@ describe('POST /v1/chat/completions', () => {
     }
   });
 
-  it('fails over when a provider cannot be reached, and answers 502 with every attempt when no tier can', async () => {
+  it('fails over when a provider cannot be reached, and answers 503 MODEL_UNAVAILABLE (as task runs do) with every attempt when no tier can', async () => {
     const closed = await scriptedUpstream(() => {});
     const deadUrl = closed.url;
     await new Promise((resolve) => closed.server.close(resolve));
-    const config = gatewayConfig({ dead: deadUrl, failing: failing.url, healthy: healthy.url }, { routes: { rescue: ['dead-model', 'healthy-model'], doomed: ['dead-model', 'failing-model'] } });
+    const config = gatewayConfig(
+      { dead: deadUrl, failing: failing.url, healthy: healthy.url },
+      { routes: { rescue: ['dead-model', 'healthy-model'], doomed: ['dead-model', 'failing-model'] } },
+    );
     gw = await gatewayUnderTest(config);
     const rescued = await gw.server.inject({ method: 'POST', url: '/v1/chat/completions', headers: AUTH, payload: chat({ model: 'rescue' }) });
     expect(rescued.statusCode).toBe(200);
 
     const doomed = await gw.server.inject({ method: 'POST', url: '/v1/chat/completions', headers: AUTH, payload: chat({ model: 'doomed' }) });
-    expect(doomed.statusCode).toBe(502);
+    expect(doomed.statusCode).toBe(503);
     const error = doomed.json().error;
-    expect(error.code).toBe('MODEL_ALL_TIERS_FAILED');
+    expect(error.code).toBe('MODEL_UNAVAILABLE');
     expect(error.run_id).toBe(gw.recorded.runs[1].id);
     expect(error.details.attempts.map((a: { model: string; outcome: string }) => [a.model, a.outcome])).toEqual([
       ['dead-model', 'provider_error'],
@@ -168,16 +192,29 @@ describe('POST /v1/chat/completions', () => {
     await gw.limits.idle();
     // Nothing was spent: the reservation is given back.
     expect(gw.limits.calls[1]).toMatchObject({ released: true });
-    expect(gw.recorded.runs[1]).toMatchObject({ status: 'error', error: { code: 'MODEL_ALL_TIERS_FAILED' } });
+    expect(gw.recorded.runs[1]).toMatchObject({ status: 'error', error: { code: 'MODEL_UNAVAILABLE' } });
   });
 
   it('sends the provider its own model id and API key, never the client key', async () => {
     const upstream = await scriptedUpstream((req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: req.headers.authorization }, finish_reason: 'stop' }] }));
+      res.end(
+        JSON.stringify({
+          id: 'x',
+          object: 'chat.completion',
+          created: 1,
+          model: 'm',
+          choices: [{ index: 0, message: { role: 'assistant', content: req.headers.authorization }, finish_reason: 'stop' }],
+        }),
+      );
     });
     gw = await gatewayUnderTest(gatewayConfig({ scripted: upstream.url }));
-    const response = await gw.server.inject({ method: 'POST', url: '/v1/chat/completions', headers: AUTH, payload: chat({ model: 'scripted-model', user: 'u-1' }) });
+    const response = await gw.server.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: AUTH,
+      payload: chat({ model: 'scripted-model', user: 'u-1' }),
+    });
     expect(response.json().choices[0].message.content).toBe('Bearer sk-scripted-secret-key');
     expect(JSON.parse(upstream.seen[0])).toMatchObject({ model: 'scripted-upstream-id', user: 'u-1', max_tokens: 100 });
     // No usage from the provider: estimated.
@@ -188,7 +225,8 @@ describe('POST /v1/chat/completions', () => {
   it('ends a stream that breaks after its first byte with an error event and no [DONE]', async () => {
     const upstream = await scriptedUpstream((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      const chunk = (content: string) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
+      const chunk = (content: string) =>
+        `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
       res.write(chunk('Hello, '));
       setTimeout(() => {
         res.write(chunk('wor'));
@@ -221,7 +259,12 @@ describe('POST /v1/chat/completions', () => {
     gw = await gatewayUnderTest(gatewayConfig({ scripted: upstream.url }, { resilience: { attempt_timeout_ms: 30_000 } as never }));
     const base = await gw.listen();
     const abort = new AbortController();
-    const pending = fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { ...AUTH, 'content-type': 'application/json' }, body: JSON.stringify(chat({ model: 'scripted-model' })), signal: abort.signal });
+    const pending = fetch(`${base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: JSON.stringify(chat({ model: 'scripted-model' })),
+      signal: abort.signal,
+    });
     await new Promise((resolve) => setTimeout(resolve, 100));
     abort.abort();
     await expect(pending).rejects.toThrow();
@@ -238,16 +281,23 @@ describe('POST /v1/chat/completions', () => {
       model: 'claude-model',
       async generate(request) {
         seen.push(request);
-        request.onAttempt?.({ model: 'claude-model', provider: 'claude', outcome: 'ok', latencyMs: 3, usage: { inputTokens: 12, outputTokens: 5 } });
         return { text: 'Bonjour from the port', usage: { inputTokens: 12, outputTokens: 5 }, finishReason: 'stop', model: 'claude-model', provider: 'claude' };
       },
     };
-    const config = gatewayConfig({}, {
-      providers: { claude: { name: 'claude', type: 'anthropic', api_key: 'sk-ant-x', native_structured_output: true } },
-      models: { 'claude-model': { name: 'claude-model', provider: 'claude', price: { input_per_mtok: 3, output_per_mtok: 15 } } },
+    const config = gatewayConfig(
+      {},
+      {
+        providers: { claude: { name: 'claude', type: 'builtin', native_structured_output: true } },
+        models: { 'claude-model': { name: 'claude-model', provider: 'claude', id: 'claude-engine', price: { input_per_mtok: 3, output_per_mtok: 15 } } },
+      },
+    );
+    gw = await gatewayUnderTest(config, { engines: { 'claude-engine': () => port } });
+    const plain = await gw.server.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: AUTH,
+      payload: chat({ model: 'claude-model', temperature: 0 }),
     });
-    gw = await gatewayUnderTest(config, { ports: { 'claude-model': port } });
-    const plain = await gw.server.inject({ method: 'POST', url: '/v1/chat/completions', headers: AUTH, payload: chat({ model: 'claude-model', temperature: 0 }) });
     expect(plain.statusCode).toBe(200);
     expect(plain.json()).toMatchObject({
       object: 'chat.completion',
@@ -255,10 +305,20 @@ describe('POST /v1/chat/completions', () => {
       choices: [{ index: 0, message: { role: 'assistant', content: 'Bonjour from the port' }, finish_reason: 'stop' }],
       usage: { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 },
     });
-    expect(seen[0]).toMatchObject({ system: 'You answer briefly.', messages: [{ role: 'user', content: 'Say hello to the gateway.' }], maxOutputTokens: 100, temperature: 0 });
+    expect(seen[0]).toMatchObject({
+      system: 'You answer briefly.',
+      messages: [{ role: 'user', content: 'Say hello to the gateway.' }],
+      maxOutputTokens: 100,
+      temperature: 0,
+    });
     expect(gw.recorded.runs[0]).toMatchObject({ status: 'ok', model: 'claude-model', inputTokens: 12, outputTokens: 5, costUsd: (12 * 3 + 5 * 15) / 1e6 });
 
-    const streamed = await gw.server.inject({ method: 'POST', url: '/v1/chat/completions', headers: AUTH, payload: chat({ model: 'claude-model', stream: true, stream_options: { include_usage: true } }) });
+    const streamed = await gw.server.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: AUTH,
+      payload: chat({ model: 'claude-model', stream: true, stream_options: { include_usage: true } }),
+    });
     const events = sseData(streamed.body) as Array<{ choices: Array<{ delta: { content?: string } }>; usage?: unknown } | string>;
     expect(events.at(-1)).toBe('[DONE]');
     const chunks = events.slice(0, -1) as Array<{ choices: Array<{ delta: { content?: string } }>; usage?: unknown }>;
@@ -266,24 +326,44 @@ describe('POST /v1/chat/completions', () => {
     expect(chunks.flatMap((c) => c.choices.map((choice) => choice.delta.content ?? '')).join('')).toBe('Bonjour from the port');
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { total_tokens: 17 } });
 
-    const tools = await gw.server.inject({ method: 'POST', url: '/v1/chat/completions', headers: AUTH, payload: chat({ model: 'claude-model', tools: [{ type: 'function', function: { name: 'f' } }] }) });
+    const tools = await gw.server.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: AUTH,
+      payload: chat({ model: 'claude-model', tools: [{ type: 'function', function: { name: 'f' } }] }),
+    });
     expect(tools.statusCode).toBe(400);
     expect(tools.json().error.code).toBe('GATEWAY_REQUEST_INVALID');
   });
 
   it('answers grounded prompts with the built-in extractive engine through the model port', async () => {
     gw = await gatewayUnderTest(gatewayConfig({}));
-    const source = { n: 1, chunkId: 'c1', documentId: 'd1', document: 'policy.md', title: 'Refunds', headingPath: [], text: 'Refunds are issued within 14 days of a return. Shipping is free over 50 euros.', score: 1, tokens: 20 };
+    const source = {
+      n: 1,
+      chunkId: 'c1',
+      documentId: 'd1',
+      document: 'policy.md',
+      title: 'Refunds',
+      headingPath: [],
+      text: 'Refunds are issued within 14 days of a return. Shipping is free over 50 euros.',
+      score: 1,
+      tokens: 20,
+    };
     const prompt = renderGroundedContext({ sources: [source], question: 'Within how many days are refunds issued?' });
-    const response = await gw.server.inject({ method: 'POST', url: '/v1/chat/completions', headers: AUTH, payload: { model: 'builtin-extractive', messages: [{ role: 'user', content: prompt }] } });
+    const response = await gw.server.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: AUTH,
+      payload: { model: 'builtin-extractive', messages: [{ role: 'user', content: prompt }] },
+    });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ object: 'chat.completion', model: 'builtin-extractive', choices: [{ message: { role: 'assistant' } }] });
     expect(response.json().choices[0].message.content).toContain('14 days');
     expect(gw.recorded.runs[0]).toMatchObject({ status: 'ok', model: 'builtin-extractive', costUsd: 0 });
 
-    // Anything else is not a prompt it can answer: a typed 502 naming the tier's failure.
+    // Anything else is not a prompt it can answer: a typed 503 naming the tier's failure.
     const plain = await gw.server.inject({ method: 'POST', url: '/v1/chat/completions', headers: AUTH, payload: chat({ model: 'builtin-extractive' }) });
-    expect(plain.statusCode).toBe(502);
+    expect(plain.statusCode).toBe(503);
     expect(plain.json().error.details.attempts[0]).toMatchObject({ model: 'builtin-extractive' });
   });
 
@@ -314,7 +394,12 @@ describe('POST /v1/chat/completions', () => {
 
   it('answers 400 REQUEST_INVALID_BODY for a body that is not JSON, and 401 without a key', async () => {
     gw = await gatewayUnderTest(gatewayConfig({ healthy: healthy.url }));
-    const malformed = await gw.server.inject({ method: 'POST', url: '/v1/chat/completions', headers: { ...AUTH, 'content-type': 'application/json' }, payload: '{"model": ' });
+    const malformed = await gw.server.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      payload: '{"model": ',
+    });
     expect(malformed.statusCode).toBe(400);
     expect(malformed.json().error.code).toBe('REQUEST_INVALID_BODY');
     const anonymous = await gw.server.inject({ method: 'POST', url: '/v1/chat/completions', payload: chat() });
@@ -340,26 +425,49 @@ describe('POST /v1/chat/completions', () => {
 
 describe('POST /v1/embeddings', () => {
   const embeddingsConfig = () =>
-    gatewayConfig({ healthy: healthy.url }, { embedders: { 'mock-embed': { name: 'mock-embed', provider: 'healthy', id: 'text-embedding-mock', dimensions: 64 } } });
+    gatewayConfig(
+      { healthy: healthy.url },
+      { embedders: { 'mock-embed': { name: 'mock-embed', provider: 'healthy', id: 'text-embedding-mock', dimensions: 64 } } },
+    );
 
   it('passes through to an OpenAI-compatible embedder and records a short summary', async () => {
     gw = await gatewayUnderTest(embeddingsConfig());
-    const response = await gw.server.inject({ method: 'POST', url: '/v1/embeddings', headers: AUTH, payload: { model: 'mock-embed', input: ['alpha beta', 'gamma'] } });
+    const response = await gw.server.inject({
+      method: 'POST',
+      url: '/v1/embeddings',
+      headers: AUTH,
+      payload: { model: 'mock-embed', input: ['alpha beta', 'gamma'] },
+    });
     expect(response.statusCode).toBe(200);
     const body = response.json();
     expect(body).toMatchObject({ object: 'list', model: 'text-embedding-mock' });
     expect(body.data).toHaveLength(2);
     expect(body.data[0].embedding).toHaveLength(64);
     const [run] = gw.recorded.runs;
-    expect(run).toMatchObject({ taskName: 'embeddings', status: 'ok', model: 'mock-embed', output: { embeddings: 2, dimensions: 64 }, inputTokens: body.usage.prompt_tokens });
+    expect(run).toMatchObject({
+      taskName: 'embeddings',
+      status: 'ok',
+      model: 'mock-embed',
+      output: { embeddings: 2, dimensions: 64 },
+      inputTokens: body.usage.prompt_tokens,
+    });
     await gw.limits.idle();
     expect(gw.limits.calls[0].settled?.tokens).toBe(body.usage.prompt_tokens);
   });
 
   it('returns base64 when asked, converting a provider that answered with floats', async () => {
     gw = await gatewayUnderTest(embeddingsConfig());
-    const floats = (await gw.server.inject({ method: 'POST', url: '/v1/embeddings', headers: AUTH, payload: { model: 'mock-embed', input: 'alpha beta' } })).json();
-    const base64 = (await gw.server.inject({ method: 'POST', url: '/v1/embeddings', headers: AUTH, payload: { model: 'mock-embed', input: 'alpha beta', encoding_format: 'base64' } })).json();
+    const floats = (
+      await gw.server.inject({ method: 'POST', url: '/v1/embeddings', headers: AUTH, payload: { model: 'mock-embed', input: 'alpha beta' } })
+    ).json();
+    const base64 = (
+      await gw.server.inject({
+        method: 'POST',
+        url: '/v1/embeddings',
+        headers: AUTH,
+        payload: { model: 'mock-embed', input: 'alpha beta', encoding_format: 'base64' },
+      })
+    ).json();
     expect(typeof base64.data[0].embedding).toBe('string');
     const decoded = Array.from(new Float32Array(new Uint8Array(Buffer.from(base64.data[0].embedding, 'base64')).buffer));
     decoded.forEach((value, i) => expect(value).toBeCloseTo(floats.data[0].embedding[i], 6));
@@ -374,7 +482,12 @@ describe('POST /v1/embeddings', () => {
     expect(body.data[0].embedding.length).toBeGreaterThan(0);
     expect(body.usage.prompt_tokens).toBeGreaterThan(0);
 
-    const wrongSize = await gw.server.inject({ method: 'POST', url: '/v1/embeddings', headers: AUTH, payload: { model: 'builtin', input: 'x', dimensions: 3 } });
+    const wrongSize = await gw.server.inject({
+      method: 'POST',
+      url: '/v1/embeddings',
+      headers: AUTH,
+      payload: { model: 'builtin', input: 'x', dimensions: 3 },
+    });
     expect(wrongSize.statusCode).toBe(400);
     expect(wrongSize.json().error.code).toBe('GATEWAY_REQUEST_INVALID');
   });
@@ -408,10 +521,20 @@ describe('POST /v1/embeddings', () => {
 
   it('still answers 2,048 small inputs and an input of exactly 8,192 counted tokens', async () => {
     gw = await gatewayUnderTest(embeddingsConfig());
-    const many = await gw.server.inject({ method: 'POST', url: '/v1/embeddings', headers: AUTH, payload: { model: 'builtin', input: Array.from({ length: 2_048 }, (_, i) => `doc ${i}`) } });
+    const many = await gw.server.inject({
+      method: 'POST',
+      url: '/v1/embeddings',
+      headers: AUTH,
+      payload: { model: 'builtin', input: Array.from({ length: 2_048 }, (_, i) => `doc ${i}`) },
+    });
     expect(many.statusCode).toBe(200);
     expect(many.json().data).toHaveLength(2_048);
-    const atLimit = await gw.server.inject({ method: 'POST', url: '/v1/embeddings', headers: AUTH, payload: { model: 'builtin', input: 'z'.repeat(3 * 8_192) } });
+    const atLimit = await gw.server.inject({
+      method: 'POST',
+      url: '/v1/embeddings',
+      headers: AUTH,
+      payload: { model: 'builtin', input: 'z'.repeat(3 * 8_192) },
+    });
     expect(atLimit.statusCode).toBe(200);
   });
 });

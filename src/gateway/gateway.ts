@@ -3,7 +3,6 @@ import { chatCompletions, type GatewayCall, type GatewayReply } from './chat.js'
 import { type GatewayContext, type GatewayDeps } from './context.js';
 import { embeddings } from './embeddings.js';
 import { createPlans } from './targets.js';
-import { createUpstream, type Upstream } from './upstream.js';
 
 /**
  * The OpenAI-compatible gateway: `/v1/chat/completions` and `/v1/embeddings` through the
@@ -17,8 +16,6 @@ export interface Gateway {
   models(): readonly GatewayModel[];
   /** One of models(); GATEWAY_MODEL_NOT_FOUND for any other id. */
   model(id: string): GatewayModel;
-  /** Closes upstream connections. */
-  close(): Promise<void>;
 }
 
 /**
@@ -31,19 +28,12 @@ export type GatewayModel =
   | { id: string; kind: 'model'; provider: string }
   | { id: string; kind: 'embedder' };
 
-export interface CreateGatewayOptions extends GatewayDeps {
-  /** Replaces the undici upstream (tests). */
-  upstream?: Upstream;
-}
+export type CreateGatewayOptions = GatewayDeps;
 
-export function createGateway(options: CreateGatewayOptions): Gateway {
-  const { upstream: injected, ...deps } = options;
-  const upstream = injected ?? createUpstream({ timeoutMs: deps.config.resilience.attempt_timeout_ms });
+export function createGateway(deps: CreateGatewayOptions): Gateway {
   const ctx: GatewayContext = {
     deps,
     plans: createPlans(deps),
-    upstream,
-    breaker: (provider) => deps.models.breaker(provider),
     defaultMaxTokens: deps.defaultMaxTokens ?? 4_096,
   };
   // The config is frozen and the embedders fixed at start, so the listing is built once.
@@ -64,7 +54,6 @@ export function createGateway(options: CreateGatewayOptions): Gateway {
       if (!found) throw new GroundworkError('GATEWAY_MODEL_NOT_FOUND', `no route, model or embedder "${id}"`, { details: { model: id } });
       return found;
     },
-    close: () => upstream.close(),
   };
 }
 

@@ -1,17 +1,19 @@
 import type { Config } from '../config/config.js';
 import { checkModelUsable } from '../config/config.js';
 import type { EmbedderRegistry } from '../embeddings/registry.js';
-import type { EmbeddingModel } from '../embeddings/spec.js';
 import { GroundworkError } from '../kernel/errors.js';
-import { priceFor, type Price, type ResolvedPrice } from '../models/pricing.js';
+import { priceFor, type ResolvedPrice } from '../models/pricing.js';
 import type { ModelRegistry } from '../models/registry.js';
-import type { ModelPort } from '../models/spec.js';
-import { httpTarget, type HttpTarget } from './upstream.js';
+import { withInstrumentation } from '../models/resilience/instrument.js';
+import { createRouter } from '../models/router.js';
+import { ModelCallError, type ModelPort } from '../models/spec.js';
+import { embedderPort } from './embedder-port.js';
 
 /**
  * What a request's `model` names, resolved once per name and cached: a config route (its
- * tiers in order) or one configured model (one tier). OpenAI-compatible tiers are called
- * over HTTP with the body passed through; every other provider through the model port.
+ * tiers in order) or one configured model (one tier), each tier a port of the model registry
+ * behind one router. OpenAI-compatible tiers pass the body through; every other provider
+ * answers the body translated into messages.
  */
 
 export type GatewayConfig = Pick<Config, 'providers' | 'models' | 'routes' | 'embedders' | 'resilience'>;
@@ -21,30 +23,28 @@ export interface Tier {
   /** Configured model (or embedder) name: what runs and costs are recorded under. */
   name: string;
   provider: string;
-  /** The provider's model id, sent upstream in place of the request's `model`. */
-  modelId: string;
   price: ResolvedPrice;
-  /** Set for OpenAI-compatible providers: pass-through over HTTP. */
-  http?: HttpTarget;
-  /** Other chat providers: the registry's model (timeout, breaker and retries included). */
-  model?: () => ModelPort;
-  /** Other embedders: the embedding port. */
-  embedder?: () => EmbeddingModel;
-  /** Why this tier cannot be called (missing API key, no embeddings API); it is skipped as a failed attempt. */
-  unusable?: string;
+  /** Answers the OpenAI body itself (pass-through); the others answer it translated to messages. */
+  speaksWire: boolean;
+  /** The registry's port for this tier (made on first use). */
+  port: () => ModelPort;
 }
 
 export interface Plan {
   /** The name the request used. */
   name: string;
   tiers: Tier[];
-  /** The most expensive input and output prices of the tiers: what reservations are priced at. */
-  maxPrice: Price;
+  /** True when some tier needs the body translated to messages. */
+  translates: boolean;
+  /** The tiers behind one router (made on first use). */
+  router(): ModelPort;
+  /** A tier's price by its name (attempt costs and quota holds). */
+  price(tierName: string): ResolvedPrice;
 }
 
 export interface PlanDeps {
   config: GatewayConfig;
-  models: Pick<ModelRegistry, 'tier'>;
+  models: Pick<ModelRegistry, 'tier' | 'resilient' | 'passThrough'>;
   embedders: Pick<EmbedderRegistry, 'get' | 'names'>;
 }
 
@@ -54,54 +54,32 @@ export interface Plans {
 }
 
 export function createPlans(deps: PlanDeps): Plans {
-  const { config } = deps;
+  const { config, models } = deps;
   const chatPlans = new Map<string, Plan>();
   const embeddingPlans = new Map<string, Plan>();
-  const targets = new Map<string, HttpTarget>();
-
-  const targetOf = (providerName: string): HttpTarget => {
-    let target = targets.get(providerName);
-    if (!target) {
-      target = httpTarget(config.providers[providerName]);
-      targets.set(providerName, target);
-    }
-    return target;
-  };
 
   const modelTier = (name: string, purpose: 'chat' | 'embeddings'): Tier => {
     const model = config.models[name];
     const provider = config.providers[model.provider];
-    const tier: Tier = {
-      name,
-      provider: provider.name,
-      modelId: model.id ?? name,
-      price: priceFor(model, { providerType: provider.type }),
-    };
+    const ids = { name, provider: provider.name, price: priceFor(model, { providerType: provider.type }) };
     const problem = checkModelUsable(name, config.models, config.providers);
-    if (problem) tier.unusable = problem;
-    else if (provider.type === 'openai-compatible') tier.http = targetOf(provider.name);
-    else if (purpose === 'chat') tier.model = () => deps.models.tier(name);
-    else tier.unusable = `model "${name}" (provider ${provider.name}, ${provider.type}) has no OpenAI-compatible embeddings API`;
-    return tier;
+    if (problem) return unusableTier(ids, problem);
+    if (provider.type === 'openai-compatible') return { ...ids, speaksWire: true, port: () => models.tier(name) };
+    if (purpose === 'chat') return { ...ids, speaksWire: false, port: () => models.tier(name) };
+    return unusableTier(ids, `model "${name}" (provider ${provider.name}, ${provider.type}) has no OpenAI-compatible embeddings API`);
   };
 
   const embedderTier = (name: string): Tier => {
     const entry = Object.hasOwn(config.embedders, name) ? config.embedders[name] : undefined;
     const provider = entry ? config.providers[entry.provider] : undefined;
-    const tier: Tier = {
-      name,
-      provider: provider?.name ?? 'builtin',
-      modelId: entry?.id ?? name,
-      // Embedders carry no price in config: recorded as unpriced.
-      price: { input_per_mtok: 0, output_per_mtok: 0, known: provider === undefined },
-    };
+    // Embedders carry no price in config: recorded as unpriced.
+    const ids = { name, provider: provider?.name ?? 'builtin', price: { input_per_mtok: 0, output_per_mtok: 0, known: provider === undefined } };
     if (provider?.type === 'openai-compatible') {
-      if (provider.api_key_env && !provider.api_key) tier.unusable = `provider "${provider.name}" has no API key: environment variable ${provider.api_key_env} is not set`;
-      else tier.http = targetOf(provider.name);
-    } else {
-      tier.embedder = () => deps.embedders.get(name);
+      if (provider.api_key_env && !provider.api_key)
+        return unusableTier(ids, `provider "${provider.name}" has no API key: environment variable ${provider.api_key_env} is not set`);
+      return { ...ids, speaksWire: true, port: () => models.passThrough({ name, provider: provider.name, modelId: entry?.id ?? name }) };
     }
-    return tier;
+    return { ...ids, speaksWire: true, port: () => models.resilient(embedderPort(name, ids.provider, () => deps.embedders.get(name))) };
   };
 
   const isModel = (name: string) => Object.hasOwn(config.models, name);
@@ -114,7 +92,10 @@ export function createPlans(deps: PlanDeps): Plans {
       if (!plan) {
         const tierNames = isRoute(name) ? config.routes[name] : isModel(name) ? [name] : undefined;
         if (!tierNames) throw notFound(name, 'chat', [...Object.keys(config.routes), ...Object.keys(config.models)]);
-        plan = planOf(name, tierNames.map((tier) => modelTier(tier, 'chat')));
+        plan = planOf(
+          name,
+          tierNames.map((tier) => modelTier(tier, 'chat')),
+        );
         chatPlans.set(name, plan);
       }
       return plan;
@@ -134,15 +115,33 @@ export function createPlans(deps: PlanDeps): Plans {
   };
 }
 
-function planOf(name: string, tiers: Tier[]): Plan {
-  let input = 0;
-  let output = 0;
-  for (const tier of tiers) {
-    input = Math.max(input, tier.price.input_per_mtok);
-    output = Math.max(output, tier.price.output_per_mtok);
-  }
-  return { name, tiers, maxPrice: { input_per_mtok: input, output_per_mtok: output } };
+/**
+ * A tier that cannot be called (no API key, no embeddings API): every call fails at once as a
+ * recorded attempt, and the router moves on. No breaker: its failures say nothing of the provider.
+ */
+function unusableTier(ids: Pick<Tier, 'name' | 'provider' | 'price'>, problem: string): Tier {
+  const port = withInstrumentation({
+    model: ids.name,
+    provider: ids.provider,
+    generate: () =>
+      Promise.reject(new ModelCallError({ model: ids.name, provider: ids.provider, outcome: 'provider_error', retryable: false, message: problem })),
+  });
+  return { ...ids, speaksWire: true, port: () => port };
 }
+
+function planOf(name: string, tiers: Tier[]): Plan {
+  const prices = new Map(tiers.map((tier) => [tier.name, tier.price]));
+  let router: ModelPort | undefined;
+  return {
+    name,
+    tiers,
+    translates: tiers.some((tier) => !tier.speaksWire),
+    router: () => (router ??= createRouter(tiers.map((tier) => tier.port()))),
+    price: (tierName) => prices.get(tierName) ?? UNPRICED,
+  };
+}
+
+const UNPRICED: ResolvedPrice = { input_per_mtok: 0, output_per_mtok: 0, known: false };
 
 function notFound(name: string, kind: string, known: string[]): GroundworkError {
   const list = known.length > 20 ? `${known.slice(0, 20).join(', ')}, …` : known.join(', ');

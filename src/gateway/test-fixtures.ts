@@ -6,7 +6,6 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { gatewayRoutes } from '../api/gateway.routes.js';
 import { registerErrorHandling } from '../api/error-handler.js';
-import type { App } from '../app/app.js';
 import type { Principal } from '../auth/principal.js';
 import { loadConfig, type Config, type ModelConfig, type ProviderConfig } from '../config/config.js';
 import { createEmbedderRegistry } from '../embeddings/registry.js';
@@ -14,7 +13,7 @@ import { createExtractiveEngine } from '../grounding/extractive-engine.js';
 import { GroundworkError } from '../kernel/errors.js';
 import { newId } from '../kernel/ids.js';
 import type { Limits, Reservation, UsageAmount } from '../limits/ports.js';
-import { createModelRegistry, type ModelRegistry } from '../models/registry.js';
+import { createModelRegistry } from '../models/registry.js';
 import type { ModelPort } from '../models/spec.js';
 import type { RunRecord } from '../store/ports.js';
 import { createGateway, type Gateway } from './index.js';
@@ -27,10 +26,13 @@ export const PRINCIPAL: Principal = { tenantId: 'tenant-a', keyId: 'key_test', r
 let configDir: string | undefined;
 
 /** Config with one openai-compatible provider per upstream URL (`<name>` → model `<name>-model`). */
-export function gatewayConfig(upstreams: Record<string, string>, extra: Partial<Pick<Config, 'routes' | 'embedders' | 'resilience'>> & {
-  providers?: Record<string, ProviderConfig>;
-  models?: Record<string, ModelConfig>;
-} = {}): Config {
+export function gatewayConfig(
+  upstreams: Record<string, string>,
+  extra: Partial<Pick<Config, 'routes' | 'embedders' | 'resilience'>> & {
+    providers?: Record<string, ProviderConfig>;
+    models?: Record<string, ModelConfig>;
+  } = {},
+): Config {
   configDir ??= mkdtempSync(join(tmpdir(), 'gw-gateway-'));
   const base = loadConfig({ env: {}, cwd: configDir, overrides: { dataDir: 'memory://', logLevel: 'silent' } });
   const providers: Record<string, ProviderConfig> = { ...base.providers };
@@ -58,7 +60,9 @@ export interface LimitsCall {
 }
 
 /** A Limits that records reserve/settle/release; `refuse` makes reserve throw QUOTA_EXCEEDED. */
-export function recordingLimits(options: { refuse?: boolean; refuseExtension?: boolean; overSoft?: boolean } = {}): Limits & { calls: LimitsCall[]; idle(): Promise<void> } {
+export function recordingLimits(
+  options: { refuse?: boolean; refuseExtension?: boolean; overSoft?: boolean } = {},
+): Limits & { calls: LimitsCall[]; idle(): Promise<void> } {
   const calls: LimitsCall[] = [];
   let pending: Promise<void>[] = [];
   return {
@@ -116,13 +120,20 @@ export interface GatewayUnderTest {
  * The gateway routes on a bare fastify (error handling and zod compilers as in the real server)
  * with `request.auth` set by a hook, so these tests need neither the auth service nor a store.
  */
-export async function gatewayUnderTest(config: Config, options: { limits?: ReturnType<typeof recordingLimits>; ports?: Record<string, ModelPort> } = {}): Promise<GatewayUnderTest> {
+/**
+ * `engines`: ports a test scripts, served as built-in engines (a `builtin` provider's model
+ * `id`), so they sit behind the registry's real wrappers like any provider that does not
+ * speak OpenAI's wire format.
+ */
+export async function gatewayUnderTest(
+  config: Config,
+  options: { limits?: ReturnType<typeof recordingLimits>; engines?: Record<string, () => ModelPort> } = {},
+): Promise<GatewayUnderTest> {
   const limits = options.limits ?? recordingLimits();
   const recorded = recordedRuns();
-  const registry = createModelRegistry(config, { builtinModels: { extractive: () => createExtractiveEngine() } });
-  const models: Pick<ModelRegistry, 'tier' | 'breaker'> = { tier: (name) => options.ports?.[name] ?? registry.tier(name), breaker: (provider) => registry.breaker(provider) };
+  const registry = createModelRegistry(config, { builtinModels: { extractive: () => createExtractiveEngine(), ...options.engines } });
   const embedders = createEmbedderRegistry({ providers: config.providers, embedders: config.embedders });
-  const gateway = createGateway({ config, models, embedders, runs: recorded, limits, logger: { error: () => {} }, newId, now: Date.now });
+  const gateway = createGateway({ config, models: registry, embedders, runs: recorded, limits, logger: { error: () => {} }, newId, now: Date.now });
   const server = Fastify({ logger: false, forceCloseConnections: true });
   server.setValidatorCompiler(validatorCompiler);
   server.setSerializerCompiler(serializerCompiler);
@@ -131,7 +142,7 @@ export async function gatewayUnderTest(config: Config, options: { limits?: Retur
   server.addHook('onRequest', async (request) => {
     if (request.headers.authorization === 'Bearer test-key') request.auth = PRINCIPAL;
   });
-  await server.register(gatewayRoutes({ gateway } as unknown as App), { prefix: '/v1' });
+  await server.register(gatewayRoutes({ gateway }), { prefix: '/v1' });
   return {
     gateway,
     server,
@@ -143,7 +154,6 @@ export async function gatewayUnderTest(config: Config, options: { limits?: Retur
     },
     async close() {
       await server.close();
-      await gateway.close();
       await registry.close();
       await embedders.close();
     },

@@ -1,17 +1,13 @@
 import { GroundworkError, type Issue } from '../kernel/errors.js';
+import { isObject, type WireMessage, type WireUsage } from '../models/providers/openai-wire.js';
+
+export { contentText, DONE_EVENT, embeddingInputTokens, isObject, type WireMessage, type WireUsage } from '../models/providers/openai-wire.js';
 
 /**
  * OpenAI's wire format as far as the gateway needs to read it. Bodies are checked by hand,
  * field by field, instead of through a schema library: this runs on every request of the
  * hot path, and everything the gateway does not look at passes through untouched.
  */
-
-/** A message of a chat completions request; content is text or OpenAI's array of parts. */
-export interface WireMessage {
-  role: string;
-  content?: string | Array<{ type?: string; text?: string } & Record<string, unknown>> | null;
-  [field: string]: unknown;
-}
 
 /** The fields of `POST /v1/chat/completions` the gateway reads; the rest is passed on. */
 export interface ChatCompletionBody {
@@ -36,13 +32,6 @@ export interface EmbeddingsBody {
   encoding_format?: 'float' | 'base64';
   dimensions?: number;
   [field: string]: unknown;
-}
-
-/** OpenAI's usage object. */
-export interface WireUsage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
 }
 
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
@@ -78,7 +67,11 @@ export function parseChatBody(body: unknown): ChatCompletionBody {
   positiveInt(body, 'max_completion_tokens', issues);
   positiveInt(body, 'n', issues);
   optional(body, 'temperature', 'number', issues);
-  if (body.response_format !== undefined && body.response_format !== null && (!isObject(body.response_format) || typeof body.response_format.type !== 'string')) {
+  if (
+    body.response_format !== undefined &&
+    body.response_format !== null &&
+    (!isObject(body.response_format) || typeof body.response_format.type !== 'string')
+  ) {
     issues.push({ path: 'response_format', message: 'must be an object with a type' });
   }
   if (issues.length > 0) throw invalid(issues);
@@ -150,15 +143,6 @@ function checkInputLimits(input: EmbeddingsBody['input'], issues: Issue[]): void
   }
 }
 
-/** The text of a message's content (text parts joined; other parts contribute nothing). */
-export function contentText(content: WireMessage['content']): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  let text = '';
-  for (const part of content) if (isObject(part) && typeof part.text === 'string') text += part.text;
-  return text;
-}
-
 /** A `chat.completion` body for a model that answered through the model port. */
 export function completionBody(params: { id: string; created: number; model: string; text: string; finishReason: string; usage: WireUsage }): string {
   return JSON.stringify({
@@ -172,7 +156,14 @@ export function completionBody(params: { id: string; created: number; model: str
 }
 
 /** One `chat.completion.chunk` SSE event. */
-export function chunkEvent(params: { id: string; created: number; model: string; delta: Record<string, unknown>; finishReason: string | null; usage?: WireUsage | null }): string {
+export function chunkEvent(params: {
+  id: string;
+  created: number;
+  model: string;
+  delta: Record<string, unknown>;
+  finishReason: string | null;
+  usage?: WireUsage | null;
+}): string {
   const chunk: Record<string, unknown> = {
     id: params.id,
     object: 'chat.completion.chunk',
@@ -188,8 +179,6 @@ export function chunkEvent(params: { id: string; created: number; model: string;
 export function usageEvent(params: { id: string; created: number; model: string; usage: WireUsage }): string {
   return `data: ${JSON.stringify({ id: params.id, object: 'chat.completion.chunk', created: params.created, model: params.model, choices: [], usage: params.usage })}\n\n`;
 }
-
-export const DONE_EVENT = 'data: [DONE]\n\n';
 
 /**
  * The event that ends a stream that broke after it started: OpenAI's clients raise an error
@@ -214,7 +203,9 @@ export function finishReasonOf(reason: string): string {
 }
 
 function invalid(issues: Issue[]): GroundworkError {
-  return new GroundworkError('GATEWAY_REQUEST_INVALID', `request body is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } });
+  return new GroundworkError('GATEWAY_REQUEST_INVALID', `request body is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
+    details: { issues },
+  });
 }
 
 function checkModel(model: unknown, issues: Issue[]): void {
@@ -233,8 +224,4 @@ function positiveInt(body: Record<string, unknown>, field: string, issues: Issue
   if (value !== undefined && value !== null && !(Number.isInteger(value) && (value as number) >= 1)) {
     issues.push({ path: field, message: 'must be a positive integer' });
   }
-}
-
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

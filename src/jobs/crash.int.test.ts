@@ -16,16 +16,24 @@ import { startMockLlm, type MockLlm } from '../testing/index.js';
 import { QUEUES } from './queue.js';
 
 /**
- * The crash test: 500 task-run jobs on PostgreSQL, worked by two `groundwork worker` processes
- * while one of them is killed with SIGKILL at random moments 20 times (and restarted each
- * time). Afterwards every job succeeded exactly once: one run per job, the job's result is that
- * run, nothing lost, nothing stuck. A dedicated database, so the workers get a plain DATABASE_URL.
+ * The crash test: task-run jobs on PostgreSQL, worked by two `groundwork worker` processes
+ * while one of them is killed with SIGKILL at seeded random moments (and restarted each time),
+ * 25 jobs queued per kill. Afterwards every job succeeded exactly once: one run per job, the
+ * job's result is that run, nothing lost, nothing stuck. A dedicated database, so the workers
+ * get a plain DATABASE_URL.
+ *
+ * `npm test` kills 5 times (125 jobs); `npm run test:crash` is the full test, 20 kills and 500
+ * jobs (GROUNDWORK_CRASH_KILLS). The seed is fixed and printed; GROUNDWORK_CRASH_SEED replays
+ * another one. Each kill restarts a worker process, which is most of the test's time.
  */
 
-const JOBS = 500;
-const KILLS = 20;
+const KILLS = Number(process.env.GROUNDWORK_CRASH_KILLS ?? 5);
+if (!Number.isInteger(KILLS) || KILLS < 1) throw new Error(`GROUNDWORK_CRASH_KILLS must be a whole number ≥ 1, not ${process.env.GROUNDWORK_CRASH_KILLS}`);
+const JOBS = KILLS * 25;
 const CONCURRENCY = 4;
 const TENANT = 'crash';
+// Seed 42's kills (with 5) come 901, 672, 1278, 1004 and 262 ms after their jobs are queued: all mid-work.
+const SEED = Number(process.env.GROUNDWORK_CRASH_SEED ?? 42);
 
 const server = await testServer();
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -44,7 +52,7 @@ describe.skipIf(!server.available)('crash test: workers killed with SIGKILL lose
   const admin = new pg.Client({ connectionString: server.url });
   const url = new URL(server.url);
   url.pathname = `/${database}`;
-  const seed = Number(process.env.GROUNDWORK_CRASH_SEED ?? Date.now() % 1_000_000);
+  const seed = SEED;
   const random = mulberry32(seed);
   let mock: MockLlm;
   let app: App;
@@ -112,12 +120,15 @@ describe.skipIf(!server.available)('crash test: workers killed with SIGKILL lose
     await admin.end();
   });
 
-  it(`${JOBS} jobs, two workers, one killed ${KILLS} times: every job succeeds exactly once`, { timeout: 300_000 }, async () => {
+  it(`${JOBS} jobs, two workers, one killed ${KILLS} times (seed ${SEED}): every job succeeds exactly once`, { timeout: 300_000 }, async () => {
+    console.info(`crash test: seed ${seed} (GROUNDWORK_CRASH_SEED=${seed} replays it), ${KILLS} kills, ${JOBS} jobs`);
     const started = Date.now();
     const ids: string[] = [];
     const enqueue = async (count: number) => {
       const wave = await Promise.all(
-        Array.from({ length: count }, () => app.jobs.enqueueTaskRun(TENANT, { task: 'triage', input: { subject: `ticket ${ids.length}`, body: 'Charged twice' } })),
+        Array.from({ length: count }, () =>
+          app.jobs.enqueueTaskRun(TENANT, { task: 'triage', input: { subject: `ticket ${ids.length}`, body: 'Charged twice' } }),
+        ),
       );
       ids.push(...wave.map((job) => job.id));
     };
@@ -146,17 +157,23 @@ describe.skipIf(!server.available)('crash test: workers killed with SIGKILL lose
     while (open > 0) {
       if (Date.now() > deadline) break;
       await sleep(500);
-      open = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE tenant_id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled')`, [TENANT]))[0].n;
+      open = (
+        await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE tenant_id = $1 AND status NOT IN ('succeeded', 'failed', 'cancelled')`, [
+          TENANT,
+        ])
+      )[0].n;
       trace(`${open} open at ${Date.now() - started} ms`);
     }
     const context = `seed ${seed}, kills at ${kills.join(', ')} ms; last worker output:\n${[...steady.output.slice(-20), ...victim.output.slice(-20)].join('\n')}`;
     expect(open, `jobs never finished (stuck). ${context}`).toBe(0);
 
     // Every job succeeded, none is missing.
-    const statuses = await db.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM jobs WHERE tenant_id = $1 GROUP BY status`, [TENANT]);
+    const statuses = await db.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM jobs WHERE tenant_id = $1 GROUP BY status`, [
+      TENANT,
+    ]);
     expect(statuses, context).toEqual([{ status: 'succeeded', n: JOBS }]);
     const rows = await db.query<{ id: string; run_id: string; result_run: string; runs: number; ok_runs: number; run_ok: boolean }>(
-      `SELECT j.id, j.run_id, j.result->>'run_id' AS result_run,
+      `SELECT j.id, j.run_id, j.result->>'runId' AS result_run,
               (SELECT count(*)::int FROM runs r WHERE r.tenant_id = j.tenant_id AND r.id LIKE 'run_' || substr(j.id, 5) || '\\_%') AS runs,
               (SELECT count(*)::int FROM runs r WHERE r.tenant_id = j.tenant_id AND r.id LIKE 'run_' || substr(j.id, 5) || '\\_%' AND r.status = 'ok') AS ok_runs,
               EXISTS (SELECT 1 FROM runs r WHERE r.tenant_id = j.tenant_id AND r.id = j.run_id AND r.status = 'ok') AS run_ok
@@ -166,8 +183,14 @@ describe.skipIf(!server.available)('crash test: workers killed with SIGKILL lose
     expect(rows.map((r) => r.id).sort()).toEqual([...ids].sort());
     // Exactly once: one run per job (a killed try that had recorded its run was finished with it,
     // not run again), and the job's result is that run.
-    expect(rows.filter((r) => r.runs !== 1 || r.ok_runs !== 1), context).toEqual([]);
-    expect(rows.filter((r) => !r.run_ok || r.result_run !== r.run_id), context).toEqual([]);
+    expect(
+      rows.filter((r) => r.runs !== 1 || r.ok_runs !== 1),
+      context,
+    ).toEqual([]);
+    expect(
+      rows.filter((r) => !r.run_ok || r.result_run !== r.run_id),
+      context,
+    ).toEqual([]);
     expect(new Set(rows.map((r) => r.run_id)).size).toBe(JOBS);
     // The kills really hit work in flight: some jobs needed another try.
     const retried = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE tenant_id = $1 AND attempts > 1`, [TENANT]))[0].n;
@@ -182,6 +205,8 @@ describe.skipIf(!server.available)('crash test: workers killed with SIGKILL lose
     // Graceful stop: SIGTERM ends both workers cleanly.
     for (const worker of [steady, victim]) worker.child.kill('SIGTERM');
     expect(await Promise.all([steady.exited, victim.exited])).toEqual([0, 0]);
-    console.info(`crash test: ${JOBS} jobs, ${KILLS} kills, ${retried} jobs retried, ${mock.stats().total} model calls, ${Date.now() - started} ms (seed ${seed})`);
+    console.info(
+      `crash test: ${JOBS} jobs, ${KILLS} kills, ${retried} jobs retried, ${mock.stats().total} model calls, ${Date.now() - started} ms (seed ${seed})`,
+    );
   });
 });

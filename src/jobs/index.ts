@@ -5,7 +5,6 @@
  */
 export { createJobService, type JobService, type JobServiceDeps, type JobLogger, type StartOptions } from './job-service.js';
 export type { JobHost } from './job-runner.js';
-export { presentJob, type JobJson } from './present.js';
 export { signWebhook, verifyWebhook, checkWebhookUrl, SIGNATURE_HEADER, MAX_RESPONSE_BYTES } from './webhooks.js';
 export { isGloballyReachable, type SelfAddress } from './webhook-target.js';
 export { QUEUES } from './queue.js';

@@ -1,8 +1,9 @@
 import type { Principal } from '../auth/principal.js';
 import type { IngestFile, IngestOutcome } from '../ingest/pipeline.js';
 import { GroundworkError, isGroundworkError } from '../kernel/errors.js';
-import type { RunRecord, RunRepository, TaskVersionRecord } from '../store/ports.js';
-import type { RunResult, RunTaskParams } from '../tasks/run-task.js';
+import type { RunRecord, RunRepository } from '../store/ports.js';
+import type { PreparedTask } from '../tasks/prepared-task.js';
+import type { RunOutcome, RunTaskParams } from '../tasks/run-task.js';
 import type { Hold, JobRepository } from './job.repository.js';
 import { textDocumentFile } from '../ingest/text-documents.js';
 import type { Job, JobError, JobProgress } from './types.js';
@@ -17,14 +18,14 @@ import type { Job, JobError, JobProgress } from './types.js';
 
 /** The parts of the app a worker runs jobs through (App satisfies it). */
 export interface JobHost {
-  runTaskAs(principal: Principal | undefined, params: RunTaskParams): Promise<RunResult>;
+  runTaskAs(principal: Principal | undefined, params: Omit<RunTaskParams, 'meter' | 'keyId'>): Promise<RunOutcome>;
   ingest(tenantId: string, collection: string, files: IngestFile[], signal?: AbortSignal): Promise<IngestOutcome[]>;
 }
 
 export interface JobRunnerDeps {
   repo: JobRepository;
   runs: Pick<RunRepository, 'get'>;
-  resolveTask(tenantId: string, name: string, version?: string): Promise<TaskVersionRecord>;
+  resolveTask(tenantId: string, name: string, version?: string): Promise<PreparedTask>;
 }
 
 export interface TryOutcome {
@@ -44,8 +45,16 @@ export async function runTry(deps: JobRunnerDeps, host: JobHost, job: Job, hold:
     if (earlier) return { result: resultOf(earlier), runId: earlier.id, progress: { done: 1, total: 1 } };
     const task = await deps.resolveTask(job.tenantId, job.payload.task, job.payload.version);
     const principal: Principal | undefined = job.keyId ? { tenantId: job.tenantId, keyId: job.keyId, role: 'runner' } : undefined;
-    const result = await host.runTaskAs(principal, { tenantId: job.tenantId, task, input: job.payload.input, signal, runId: runIdFor(job.id, hold.attempt) });
-    return { result, runId: result.run_id, progress: { done: 1, total: 1 } };
+    // Durable: a redelivered try must find the run this one made (earlierSuccess).
+    const result = await host.runTaskAs(principal, {
+      tenantId: job.tenantId,
+      task,
+      input: job.payload.input,
+      signal,
+      runId: runIdFor(job.id, hold.attempt),
+      durable: true,
+    });
+    return { result, runId: result.runId, progress: { done: 1, total: 1 } };
   }
 
   const { collection, documents } = job.payload;
@@ -69,17 +78,17 @@ async function earlierSuccess(deps: JobRunnerDeps, job: Job, attempt: number): P
   return undefined;
 }
 
-/** The run result (the body of a synchronous run) rebuilt from its record. */
-function resultOf(run: RunRecord): RunResult {
+/** The run's outcome rebuilt from its record (a try that finds an earlier try's run). */
+function resultOf(run: RunRecord): RunOutcome {
   return {
+    runId: run.id,
+    taskVersion: run.taskVersion,
     output: run.output,
-    run_id: run.id,
-    task_version: run.taskVersion,
     model: run.model ?? 'none',
     attempts: run.attempts.length,
-    usage: { input_tokens: run.inputTokens, output_tokens: run.outputTokens, cost_usd: run.costUsd },
+    usage: { inputTokens: run.inputTokens, outputTokens: run.outputTokens, costUsd: run.costUsd },
     degraded: run.degraded,
-    latency_ms: run.latencyMs,
+    latencyMs: run.latencyMs,
     ...(run.grounding ? { grounding: run.grounding } : {}),
   };
 }
@@ -93,5 +102,7 @@ export function toJobError(cause: unknown): { error: JobError; retryable: boolea
 }
 
 export function timeoutError(timeoutMs: number, attempt: number): GroundworkError {
-  return new GroundworkError('JOB_TIMEOUT', `the job's try ${attempt} ran past its timeout of ${timeoutMs} ms`, { details: { timeout_ms: timeoutMs, attempt } });
+  return new GroundworkError('JOB_TIMEOUT', `the job's try ${attempt} ran past its timeout of ${timeoutMs} ms`, {
+    details: { timeout_ms: timeoutMs, attempt },
+  });
 }

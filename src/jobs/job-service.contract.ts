@@ -40,7 +40,13 @@ function failOnceSeed(): number {
 
 function testConfig(mock: MockLlm, flaky: MockLlm, overrides: Partial<Config>): Config {
   const base = loadConfig({ env: {}, cwd: mkdtempSync(join(tmpdir(), 'gw-jobs-')), overrides: { dataDir: 'memory://', logLevel: 'silent' } });
-  const provider = (name: string, url: string, headers?: Record<string, string>) => ({ name, type: 'openai-compatible' as const, base_url: url, native_structured_output: true, headers });
+  const provider = (name: string, url: string, headers?: Record<string, string>) => ({
+    name,
+    type: 'openai-compatible' as const,
+    base_url: url,
+    native_structured_output: true,
+    headers,
+  });
   return {
     ...base,
     port: 18_080,
@@ -145,7 +151,7 @@ export function jobServiceContract(target: () => Promise<JobStoreUnderTest>): vo
       const done = await settle(tenantId, queued.id);
       expect(done).toMatchObject({ status: 'succeeded', attempts: 1, progress: { done: 1, total: 1 }, runId: runIdFor(queued.id, 1) });
       expect(done.error).toBeUndefined();
-      expect(done.result).toMatchObject({ run_id: runIdFor(queued.id, 1), model: 'healthy-model', output: { category: expect.any(String) } });
+      expect(done.result).toMatchObject({ runId: runIdFor(queued.id, 1), model: 'healthy-model', output: { category: expect.any(String) } });
       expect(done.finishedAt).toBeInstanceOf(Date);
       const run = await app.store.runs.get(tenantId, runIdFor(queued.id, 1));
       expect(run).toMatchObject({ status: 'ok', input });
@@ -161,11 +167,20 @@ export function jobServiceContract(target: () => Promise<JobStoreUnderTest>): vo
       const invalid = await errorOf(app.jobs.enqueueTaskRun(tenantId, { task: 'triage-default', input: { subject: 1 } }));
       expect(invalid.code).toBe('TASK_INPUT_INVALID');
       expect(invalid.details.issues).toEqual(expect.arrayContaining([{ path: '/subject', message: 'must be string' }]));
-      for (const url of ['ftp://example.com/hook', 'not a url', `http://127.0.0.1:${config.port}/hook`, `http://localhost:${config.port}/x`, `http://[::1]:${config.port}/x`, 'https://user:pw@example.com/hook']) {
+      for (const url of [
+        'ftp://example.com/hook',
+        'not a url',
+        `http://127.0.0.1:${config.port}/hook`,
+        `http://localhost:${config.port}/x`,
+        `http://[::1]:${config.port}/x`,
+        'https://user:pw@example.com/hook',
+      ]) {
         expect((await errorOf(app.jobs.enqueueTaskRun(tenantId, { task: 'triage-default', input, webhookUrl: url }))).code, url).toBe('WEBHOOK_URL_INVALID');
       }
       expect((await errorOf(app.jobs.enqueueTaskRun(tenantId, { task: 'triage-default', input, maxAttempts: 0 }))).code).toBe('REQUEST_INVALID_BODY');
-      expect((await errorOf(app.jobs.enqueueIngest(tenantId, { collection: 'missing', documents: [{ source: 'a.txt', text: 'a' }] }))).code).toBe('COLLECTION_NOT_FOUND');
+      expect((await errorOf(app.jobs.enqueueIngest(tenantId, { collection: 'missing', documents: [{ source: 'a.txt', text: 'a' }] }))).code).toBe(
+        'COLLECTION_NOT_FOUND',
+      );
       expect(await app.jobs.list(tenantId, { limit: 10 })).toEqual([]);
     });
 
@@ -188,9 +203,17 @@ export function jobServiceContract(target: () => Promise<JobStoreUnderTest>): vo
       const { id: tenantId } = await tenant();
       const job = await app.jobs.enqueueTaskRun(tenantId, { task: 'triage-failing', input, maxAttempts: 2 });
       const failed = await settle(tenantId, job.id);
-      expect(failed).toMatchObject({ status: 'failed', attempts: 2, runId: runIdFor(job.id, 2), error: { code: 'MODEL_UNAVAILABLE', details: { attempts: [{ outcome: 'provider_error' }] } } });
+      expect(failed).toMatchObject({
+        status: 'failed',
+        attempts: 2,
+        runId: runIdFor(job.id, 2),
+        error: { code: 'MODEL_UNAVAILABLE', details: { attempts: [{ outcome: 'provider_error' }] } },
+      });
       expect(failed.result).toBeUndefined();
-      const dead = await app.store.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${queueSchema}.job WHERE name = $1 AND data->>'jobId' = $2`, [QUEUES.jobsDead, job.id]);
+      const dead = await app.store.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${queueSchema}.job WHERE name = $1 AND data->>'jobId' = $2`, [
+        QUEUES.jobsDead,
+        job.id,
+      ]);
       expect(dead[0].n).toBe(1);
     });
 
@@ -215,17 +238,22 @@ export function jobServiceContract(target: () => Promise<JobStoreUnderTest>): vo
       } finally {
         await app.jobs.start(app, { logger: silent });
       }
-      await new Promise((r) => setTimeout(r, 500));
-      const [job] = await app.jobs.list(tenantId, { limit: 1 });
+      // A job queued after it has run to the end: the worker has been past the cancelled one.
+      const later = await app.jobs.enqueueTaskRun(tenantId, { task: 'triage-default', input });
+      expect((await settle(tenantId, later.id)).status).toBe('succeeded');
+      const [, job] = await app.jobs.list(tenantId, { limit: 2 });
       expect(job).toMatchObject({ status: 'cancelled', attempts: 0 });
       expect(await app.store.runs.get(tenantId, runIdFor(job.id, 1))).toBeUndefined();
     });
 
     it('a running job: its try is stopped', async () => {
       const { id: tenantId } = await tenant();
+      const hanging = mock.stats().outcomes.hang;
       const job = await app.jobs.enqueueTaskRun(tenantId, { task: 'triage-hanging', input });
       await settle(tenantId, job.id, (j) => j.status === 'running');
-      await new Promise((r) => setTimeout(r, 200));
+      // Cancel once its model call is in flight (the mock holds it), not after a guessed pause.
+      for (const deadline = Date.now() + 10_000; mock.stats().outcomes.hang === hanging && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 5));
+      expect(mock.stats().outcomes.hang).toBe(hanging + 1);
       const cancelled = await app.jobs.cancel(tenantId, job.id);
       expect(cancelled.status).toBe('cancelled');
       // The aborted try records its run as an error (it would have hung for 30 s).
@@ -303,7 +331,7 @@ export function jobServiceContract(target: () => Promise<JobStoreUnderTest>): vo
       }
       const calls = mock.stats().total;
       const done = await settle(tenantId, job.id);
-      expect(done).toMatchObject({ status: 'succeeded', attempts: 2, runId: runIdFor(job.id, 1), result: { run_id: runIdFor(job.id, 1) } });
+      expect(done).toMatchObject({ status: 'succeeded', attempts: 2, runId: runIdFor(job.id, 1), result: { runId: runIdFor(job.id, 1) } });
       expect(mock.stats().total).toBe(calls);
       expect(await app.store.runs.get(tenantId, runIdFor(job.id, 2))).toBeUndefined();
     });
@@ -390,7 +418,8 @@ export function jobServiceContract(target: () => Promise<JobStoreUnderTest>): vo
         await app.jobs.start(app, { logger: silent });
       }
       for (const id of [failing.id, cancelled.id]) await settle(tenantId, id, (j) => j.webhook?.status === 'delivered');
-      const last = (id: string) => JSON.parse(received.filter((r) => r.body.includes(id)).at(-1)!.body) as { job: { status: string; error?: { code: string } } };
+      const last = (id: string) =>
+        JSON.parse(received.filter((r) => r.body.includes(id)).at(-1)!.body) as { job: { status: string; error?: { code: string } } };
       expect(last(failing.id).job).toMatchObject({ status: 'failed', error: { code: 'MODEL_UNAVAILABLE' } });
       expect(last(cancelled.id).job.status).toBe('cancelled');
       const delivery = received.find((r) => r.body.includes(cancelled.id))!;

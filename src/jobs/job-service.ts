@@ -4,12 +4,10 @@ import type PgBoss from 'pg-boss';
 import type { JobsConfig } from '../config/config.js';
 import { GroundworkError } from '../kernel/errors.js';
 import { newId } from '../kernel/ids.js';
-import type { Database, RunRepository, SqlExecutor, TaskVersionRecord } from '../store/ports.js';
-import type { TaskDefinition } from '../tasks/definition.js';
-import { validateValue } from '../tasks/json-schema.js';
+import type { Database, RunRepository, SqlExecutor } from '../store/ports.js';
+import type { PreparedTask } from '../tasks/prepared-task.js';
 import { createJobRepository, type Hold } from './job.repository.js';
 import { runTry, timeoutError, toJobError, type JobHost } from './job-runner.js';
-import { presentJob } from './present.js';
 import { bossDb, MAX_EXPIRE_SECONDS, openQueue, QUEUES, retryOptions, type Delivery, type QueueData } from './queue.js';
 import { isTerminal, type EnqueueOptions, type IngestDocument, type Job, type JobListQuery } from './types.js';
 import { createWebhookTargetPolicy, type HostResolver, type SelfAddress } from './webhook-target.js';
@@ -38,10 +36,12 @@ export interface JobServiceDeps {
   /** This server's host:port: webhooks may not point back at it. */
   self: SelfAddress;
   runs: Pick<RunRepository, 'get'>;
-  resolveTask(tenantId: string, name: string, version?: string): Promise<TaskVersionRecord>;
+  resolveTask(tenantId: string, name: string, version?: string): Promise<PreparedTask>;
   /** Throws COLLECTION_NOT_FOUND for a collection the tenant does not have. */
   checkCollection(tenantId: string, name: string): Promise<void>;
   webhookSecret(tenantId: string): Promise<string>;
+  /** A job as webhooks deliver it: the API's presenter (the wire shape is the api layer's). */
+  presentJob(job: Job): unknown;
   logger: JobLogger;
   /** Resolves webhook host names, at creation and at delivery (default: the system resolver; tests replace it). */
   resolveHost?: HostResolver;
@@ -54,7 +54,25 @@ export interface StartOptions {
   logger?: JobLogger;
 }
 
-export type JobService = ReturnType<typeof createJobService>;
+/** Durable jobs as the API and the app use them: enqueue (input and sources checked now), read, cancel, follow, work. */
+export interface JobService {
+  /** Queues a run of a task (its active version unless `version`); the input is checked now. */
+  enqueueTaskRun(tenantId: string, params: { task: string; version?: string; input: unknown } & EnqueueOptions): Promise<Job>;
+  /** Queues an ingestion of text documents into an existing collection. */
+  enqueueIngest(tenantId: string, params: { collection: string; documents: IngestDocument[] } & EnqueueOptions): Promise<Job>;
+  /** JOB_NOT_FOUND for another tenant's or an unknown id. */
+  get(tenantId: string, id: string): Promise<Job>;
+  /** Newest first. */
+  list(tenantId: string, query: JobListQuery): Promise<Job[]>;
+  cancel(tenantId: string, id: string): Promise<Job>;
+  /** The job at every change, until it has finished (or `signal` aborts). */
+  watch(tenantId: string, id: string, signal?: AbortSignal): AsyncGenerator<Job>;
+  /** Starts working jobs in this process, through `host` (the app: metered runs, ingestion). */
+  start(host: JobHost, options?: StartOptions): Promise<void>;
+  /** Stops fetching; waits up to `timeoutMs` for tries in flight, then releases them to the queue. */
+  stop(options?: { timeoutMs?: number }): Promise<void>;
+  close(): Promise<void>;
+}
 
 // How often a worker checks whether the jobs it runs were cancelled elsewhere (another replica).
 const HOLD_POLL_MS = 500;
@@ -67,7 +85,7 @@ const CANCELLED = 'cancelled';
 const SUPERSEDED = 'superseded';
 const TIMED_OUT = 'timeout';
 
-export function createJobService(deps: JobServiceDeps) {
+export function createJobService(deps: JobServiceDeps): JobService {
   const config = deps.jobs;
   const repo = createJobRepository(deps.db);
   let queue: Promise<PgBoss> | undefined;
@@ -82,10 +100,12 @@ export function createJobService(deps: JobServiceDeps) {
   /** pg-boss, started on first use: processes that never touch jobs never create its schema. */
   function boss(): Promise<PgBoss> {
     if (closed) return Promise.reject(new GroundworkError('SERVER_SHUTTING_DOWN', 'the job service is closed'));
-    queue ??= openQueue({ db: deps.db, schema: deps.queueSchema, maintenanceIntervalMs: config.maintenance_interval_ms, onError: logError }).catch((error: unknown) => {
-      queue = undefined;
-      throw error;
-    });
+    queue ??= openQueue({ db: deps.db, schema: deps.queueSchema, maintenanceIntervalMs: config.maintenance_interval_ms, onError: logError }).catch(
+      (error: unknown) => {
+        queue = undefined;
+        throw error;
+      },
+    );
     return queue;
   }
 
@@ -97,10 +117,16 @@ export function createJobService(deps: JobServiceDeps) {
     const maxAttempts = options.maxAttempts ?? config.max_attempts;
     const timeoutMs = options.timeoutMs ?? config.timeout_ms;
     const issues: Array<{ path: string; message: string }> = [];
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT) issues.push({ path: 'max_attempts', message: `must be an integer 1..${MAX_ATTEMPTS_LIMIT}` });
-    if (!Number.isInteger(timeoutMs) || timeoutMs < TIMEOUT_RANGE.min || timeoutMs > TIMEOUT_RANGE.max) issues.push({ path: 'timeout_ms', message: `must be an integer ${TIMEOUT_RANGE.min}..${TIMEOUT_RANGE.max}` });
-    if (issues.length > 0) throw new GroundworkError('REQUEST_INVALID_BODY', `invalid job options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, { details: { issues } });
-    const webhookUrl = options.webhookUrl === undefined ? undefined : await checkWebhookUrl(options.webhookUrl, { policy: webhookPolicy, resolve: deps.resolveHost });
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT)
+      issues.push({ path: 'max_attempts', message: `must be an integer 1..${MAX_ATTEMPTS_LIMIT}` });
+    if (!Number.isInteger(timeoutMs) || timeoutMs < TIMEOUT_RANGE.min || timeoutMs > TIMEOUT_RANGE.max)
+      issues.push({ path: 'timeout_ms', message: `must be an integer ${TIMEOUT_RANGE.min}..${TIMEOUT_RANGE.max}` });
+    if (issues.length > 0)
+      throw new GroundworkError('REQUEST_INVALID_BODY', `invalid job options: ${issues.map((i) => `${i.path} ${i.message}`).join('; ')}`, {
+        details: { issues },
+      });
+    const webhookUrl =
+      options.webhookUrl === undefined ? undefined : await checkWebhookUrl(options.webhookUrl, { policy: webhookPolicy, resolve: deps.resolveHost });
 
     const b = await boss();
     const id = newId('job');
@@ -237,7 +263,14 @@ export function createJobService(deps: JobServiceDeps) {
     const attempts = delivery.retryCount + 1;
     try {
       const secret = await deps.webhookSecret(tenantId);
-      const status = await deliverWebhook({ url: job.webhookUrl, secret, rawBody: JSON.stringify({ job: presentJob(job) }), timeoutMs: config.webhook_timeout_ms, policy: webhookPolicy, resolve: deps.resolveHost });
+      const status = await deliverWebhook({
+        url: job.webhookUrl,
+        secret,
+        rawBody: JSON.stringify({ job: deps.presentJob(job) }),
+        timeoutMs: config.webhook_timeout_ms,
+        policy: webhookPolicy,
+        resolve: deps.resolveHost,
+      });
       await repo.setWebhook(tenantId, jobId, { status: 'delivered', attempts, lastStatus: status, deliveredAt: new Date().toISOString() });
       await b.complete(QUEUES.webhooks, delivery.id);
     } catch (error) {
@@ -253,7 +286,10 @@ export function createJobService(deps: JobServiceDeps) {
       await b.fail(QUEUES.webhooks, delivery.id, { message });
       // The tenant sees the class of failure; the network detail (addresses, errno) stays in this log.
       const reason = error instanceof WebhookDeliveryError ? error.detail : undefined;
-      logger.warn?.({ job_id: jobId, attempts, last, error: message, ...(reason ? { reason } : {}) }, last ? 'webhook delivery failed for good' : 'webhook delivery failed; it will be retried');
+      logger.warn?.(
+        { job_id: jobId, attempts, last, error: message, ...(reason ? { reason } : {}) },
+        last ? 'webhook delivery failed for good' : 'webhook delivery failed; it will be retried',
+      );
     }
   }
 
@@ -264,7 +300,10 @@ export function createJobService(deps: JobServiceDeps) {
    */
   async function recoverEmbedded(b: PgBoss, logger: JobLogger): Promise<void> {
     const names = [QUEUES.jobs, QUEUES.webhooks, QUEUES.jobsDead];
-    const active = await deps.db.query<{ id: string; name: string }>(`SELECT id, name FROM ${deps.queueSchema}.job WHERE name = ANY($1::text[]) AND state = 'active'`, [names]);
+    const active = await deps.db.query<{ id: string; name: string }>(
+      `SELECT id, name FROM ${deps.queueSchema}.job WHERE name = ANY($1::text[]) AND state = 'active'`,
+      [names],
+    );
     if (active.length === 0) return;
     await deps.db.transaction(async (tx) => {
       // Across tenants on purpose: this is the process's own recovery, not a tenant's request.
@@ -312,18 +351,17 @@ export function createJobService(deps: JobServiceDeps) {
     /** Queues a run of a task (its active version unless `version`); the input is checked now. */
     async enqueueTaskRun(tenantId: string, params: { task: string; version?: string; input: unknown } & EnqueueOptions): Promise<Job> {
       const task = await deps.resolveTask(tenantId, params.task, params.version);
-      const definition = task.definition as TaskDefinition;
-      const issues = validateValue(definition.input_schema, params.input);
-      if (issues.length > 0) {
-        throw new GroundworkError('TASK_INPUT_INVALID', `input does not match the input schema of task "${task.name}"`, { details: { issues } });
-      }
+      // The run checks it again; checking now answers a bad input with a 400, not a failed job.
+      task.checkInput(params.input);
       return enqueue(tenantId, 'task_run', { task: task.name, version: task.version, input: params.input }, params);
     },
 
     /** Queues an ingestion of text documents into an existing collection. */
     async enqueueIngest(tenantId: string, params: { collection: string; documents: IngestDocument[] } & EnqueueOptions): Promise<Job> {
       if (params.documents.length === 0) {
-        throw new GroundworkError('REQUEST_INVALID_BODY', 'an ingestion job needs at least one document', { details: { issues: [{ path: 'documents', message: 'empty' }] } });
+        throw new GroundworkError('REQUEST_INVALID_BODY', 'an ingestion job needs at least one document', {
+          details: { issues: [{ path: 'documents', message: 'empty' }] },
+        });
       }
       const documents = checkedSources(params.documents);
       await deps.checkCollection(tenantId, params.collection);
@@ -349,7 +387,9 @@ export function createJobService(deps: JobServiceDeps) {
       if (!cancelled) {
         const job = await repo.get(tenantId, id);
         if (!job) throw notFound(id);
-        throw new GroundworkError('JOB_ALREADY_FINISHED', `job "${id}" already ${job.status}; only queued or running jobs can be cancelled`, { details: { job_id: id, status: job.status } });
+        throw new GroundworkError('JOB_ALREADY_FINISHED', `job "${id}" already ${job.status}; only queued or running jobs can be cancelled`, {
+          details: { job_id: id, status: job.status },
+        });
       }
       await b.cancel(QUEUES.jobs, cancelled.queueId);
       holds.get(holdKey(tenantId, id))?.controller.abort(CANCELLED);
@@ -388,9 +428,27 @@ export function createJobService(deps: JobServiceDeps) {
       const onError = (error: unknown) => logger.error({ err: error }, 'job worker error');
       workers = {
         loops: [
-          startWorkLoop<Delivery>({ fetch: fetch(QUEUES.jobs), handle: (d, s) => workJob(b, host, logger, d, s), concurrency, pollIntervalMs: config.poll_interval_ms, onError }),
-          startWorkLoop<Delivery>({ fetch: fetch(QUEUES.webhooks), handle: (d) => deliver(b, logger, d), concurrency, pollIntervalMs: config.poll_interval_ms, onError }),
-          startWorkLoop<Delivery>({ fetch: fetch(QUEUES.jobsDead), handle: (d) => settleDeadLetter(b, logger, d), concurrency: 1, pollIntervalMs: config.poll_interval_ms, onError }),
+          startWorkLoop<Delivery>({
+            fetch: fetch(QUEUES.jobs),
+            handle: (d, s) => workJob(b, host, logger, d, s),
+            concurrency,
+            pollIntervalMs: config.poll_interval_ms,
+            onError,
+          }),
+          startWorkLoop<Delivery>({
+            fetch: fetch(QUEUES.webhooks),
+            handle: (d) => deliver(b, logger, d),
+            concurrency,
+            pollIntervalMs: config.poll_interval_ms,
+            onError,
+          }),
+          startWorkLoop<Delivery>({
+            fetch: fetch(QUEUES.jobsDead),
+            handle: (d) => settleDeadLetter(b, logger, d),
+            concurrency: 1,
+            pollIntervalMs: config.poll_interval_ms,
+            onError,
+          }),
         ],
         poll: setInterval(() => void checkHolds(), HOLD_POLL_MS),
       };
@@ -465,7 +523,9 @@ function checkedSources(documents: IngestDocument[]): IngestDocument[] {
     return { ...document, source: sanitized.source };
   });
   if (issues.length > 0) {
-    throw new GroundworkError('REQUEST_INVALID_BODY', `an ingestion job's documents are invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } });
+    throw new GroundworkError('REQUEST_INVALID_BODY', `an ingestion job's documents are invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
+      details: { issues },
+    });
   }
   return checked;
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/config.js';
 import { openStore, type Store } from '../store/index.js';
 import { createJobService, type JobService } from './job-service.js';
-import { presentJob } from './present.js';
+import { presentJob } from '../api/job-presenter.js';
 import type { HostResolver } from './webhook-target.js';
 import type { Job } from './types.js';
 
@@ -61,6 +61,7 @@ describe('job webhook delivery', () => {
       resolveTask: () => Promise.reject(new Error('no tasks here')),
       checkCollection: async () => undefined,
       webhookSecret: async () => 'whsec_test',
+      presentJob,
       logger: { error: () => undefined, warn: (details) => void warnings.push(details) },
       resolveHost,
     });
@@ -99,7 +100,10 @@ describe('job webhook delivery', () => {
     const job = await jobs.enqueueIngest(tenantId, { collection: 'docs', documents, webhookUrl: url });
     expect(job.webhookUrl).toBe(url);
     const done = await deliveryOutcome(job.id);
-    expect(done).toMatchObject({ status: 'succeeded', webhook: { status: 'failed', attempts: 1, lastError: "refused: the receiver's address is not allowed" } });
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      webhook: { status: 'failed', attempts: 1, lastError: "refused: the receiver's address is not allowed" },
+    });
     expect(done.webhook?.lastStatus).toBeUndefined();
     expect(received).toBe(0);
     expect(lookups.get('rebind.example.com')).toBe(2);

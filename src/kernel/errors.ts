@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   REQUEST_TOO_MANY_FILES: { httpStatus: 413, category: 'user' },
   /** The client went away before the answer was sent (recorded on runs; never answered). */
   CLIENT_DISCONNECTED: { httpStatus: 499, category: 'user' },
+  /** A run stopped before it finished because it was cancelled (its job cancelled, timed out or handed over). */
+  RUN_CANCELLED: { httpStatus: 499, category: 'user' },
   TASK_INPUT_INVALID: { httpStatus: 400, category: 'user' },
   // tasks
   TASK_NOT_FOUND: { httpStatus: 404, category: 'user' },

@@ -2,12 +2,15 @@ import type { Config, ModelConfig, ProviderConfig } from '../config/config.js';
 import { priceFor, type ResolvedPrice } from './pricing.js';
 import { createAnthropicModel } from './providers/anthropic.js';
 import { createOpenAICompatibleModel } from './providers/openai-compatible.js';
+import { createHttpClient, httpTarget, type HttpClient, type HttpTarget } from './providers/openai-http.js';
+import { createOpenAIPassThrough } from './providers/openai-passthrough.js';
 import { createBreaker, withCircuitBreaker, type ProviderBreaker } from './resilience/circuit-breaker.js';
 import { withInstrumentation } from './resilience/instrument.js';
 import { withRetry } from './resilience/retry.js';
 import { withTimeout } from './resilience/timeout.js';
 import { createRouter } from './router.js';
-import { ModelCallError, type ModelPort } from './spec.js';
+import { ModelCallError, type GenerateRequest, type ModelPort } from './spec.js';
+import { streamOf } from './stream.js';
 import { withStructuredOutput } from './structured-output.js';
 
 /** A local model that holds resources (weights, contexts) until closed. */
@@ -17,8 +20,16 @@ export type LocalModel = ModelPort & { close(): Promise<void> };
 export type LoadLocalModel = (options: { name: string; provider: Readonly<ProviderConfig>; path: string }) => Promise<LocalModel>;
 
 export interface ModelRegistry {
-  /** One model with timeout, instrumentation, its provider's circuit breaker and retries. */
+  /**
+   * One model with timeout, instrumentation, its provider's circuit breaker and retries. An
+   * OpenAI-compatible model also answers wire requests (the gateway's bodies, passed through);
+   * any other refuses those it cannot translate (`rejectsRequest`).
+   */
   tier(name: string): ModelPort;
+  /** The same wrappers around a port built elsewhere (the gateway's embedders), on its provider's breaker. */
+  resilient(port: ModelPort): ModelPort;
+  /** A wire-only pass-through to `modelId` on an OpenAI-compatible provider, recorded as `name`, with the same wrappers (embedders on such a provider). */
+  passThrough(params: { name: string; provider: string; modelId: string }): ModelPort;
   /** The route's models in order, each validating structured output, behind a router. */
   route(modelNames: readonly string[]): ModelPort;
   has(name: string): boolean;
@@ -43,10 +54,7 @@ const loadLlamaCpp: LoadLocalModel = async (options) => {
 };
 
 /** Builds models lazily from configuration and caches them; one circuit breaker per provider. */
-export function createModelRegistry(
-  config: Pick<Config, 'providers' | 'models' | 'resilience'>,
-  options: ModelRegistryOptions = {},
-): ModelRegistry {
+export function createModelRegistry(config: Pick<Config, 'providers' | 'models' | 'resilience'>, options: ModelRegistryOptions = {}): ModelRegistry {
   const { providers, models, resilience } = config;
   const tiers = new Map<string, ModelPort>();
   const breakers = new Map<string, ProviderBreaker>();
@@ -63,12 +71,22 @@ export function createModelRegistry(
     return provider;
   };
 
+  // One keep-alive connection pool for every pass-through call, made on first use.
+  let http: HttpClient | undefined;
+  const httpClient = (): HttpClient => (http ??= createHttpClient({ timeoutMs: resilience.attempt_timeout_ms }));
+  const targets = new Map<string, HttpTarget>();
+  const passThroughPort = (name: string, provider: Readonly<ProviderConfig>, modelId: string, fallback?: ModelPort): ModelPort => {
+    let target = targets.get(provider.name);
+    if (!target) targets.set(provider.name, (target = httpTarget(provider)));
+    return createOpenAIPassThrough({ name, provider: provider.name, modelId, target, http: httpClient, fallback });
+  };
+
   const createProviderModel = (model: Readonly<ModelConfig>): ModelPort => {
     const provider = providerConfig(model);
     const modelId = model.id ?? model.name;
     switch (provider.type) {
       case 'openai-compatible':
-        return createOpenAICompatibleModel({ name: model.name, provider, modelId, fetch: options.fetch });
+        return passThroughPort(model.name, provider, modelId, createOpenAICompatibleModel({ name: model.name, provider, modelId, fetch: options.fetch }));
       case 'anthropic':
         return createAnthropicModel({ name: model.name, provider, modelId, fetch: options.fetch });
       case 'builtin': {
@@ -105,19 +123,21 @@ export function createModelRegistry(
     return breaker;
   };
 
+  const resilient = (base: ModelPort): ModelPort =>
+    withRetry(withCircuitBreaker(withInstrumentation(withTimeout(base, resilience.attempt_timeout_ms)), breakerFor(base.provider)), {
+      retries: resilience.retries,
+      baseMs: resilience.backoff_base_ms,
+      maxMs: resilience.backoff_max_ms,
+      retryAfterCapMs: resilience.retry_after_cap_ms,
+    });
+
   const tier = (name: string): ModelPort => {
     let port = tiers.get(name);
     if (!port) {
-      const base = createProviderModel(modelConfig(name));
-      port = withRetry(
-        withCircuitBreaker(withInstrumentation(withTimeout(base, resilience.attempt_timeout_ms)), breakerFor(base.provider)),
-        {
-          retries: resilience.retries,
-          baseMs: resilience.backoff_base_ms,
-          maxMs: resilience.backoff_max_ms,
-          retryAfterCapMs: resilience.retry_after_cap_ms,
-        },
-      );
+      const model = modelConfig(name);
+      const type = providerConfig(model).type;
+      port = resilient(createProviderModel(model));
+      if (type !== 'openai-compatible') port = refusingWire(port, type);
       tiers.set(name, port);
     }
     return port;
@@ -125,6 +145,12 @@ export function createModelRegistry(
 
   return {
     tier,
+    resilient,
+    passThrough: ({ name, provider, modelId }) => {
+      const config = Object.hasOwn(providers, provider) ? providers[provider] : undefined;
+      if (config?.type !== 'openai-compatible') throw new Error(`provider "${provider}" is not OpenAI-compatible`);
+      return resilient(passThroughPort(name, config, modelId));
+    },
     route: (modelNames) => createRouter(modelNames.map((name) => withStructuredOutput(tier(name)))),
     has: (name) => Object.hasOwn(models, name),
     breaker: breakerFor,
@@ -133,7 +159,49 @@ export function createModelRegistry(
       return priceFor(model, { providerType: providerConfig(model).type });
     },
     async close() {
-      await Promise.all(locals.map((local) => local.close()));
+      await Promise.all([...locals.map((local) => local.close()), http?.close()]);
+      http = undefined;
+    },
+  };
+}
+
+/**
+ * A model that speaks no wire format answers a wire request from its translated `messages`;
+ * one whose body says more than messages can (tools) is refused, not silently dropped, and
+ * an embeddings body is one it cannot answer at all.
+ */
+function refusingWire(port: ModelPort, providerType: string): ModelPort {
+  const check = (request: GenerateRequest) => {
+    const wire = request.wire;
+    if (wire === undefined) return;
+    const ids = { model: port.model, provider: port.provider };
+    if (wire.format === 'openai-embeddings') {
+      throw new ModelCallError({
+        ...ids,
+        outcome: 'provider_error',
+        retryable: false,
+        message: `model "${port.model}" (provider ${port.provider}, ${providerType}) has no OpenAI-compatible embeddings API`,
+      });
+    }
+    if (wire.untranslatable !== undefined) {
+      throw new ModelCallError({
+        ...ids,
+        outcome: 'provider_error',
+        rejectsRequest: true,
+        message: `model "${port.model}" (provider ${port.provider}) answers text only: ${wire.untranslatable} need an OpenAI-compatible provider`,
+      });
+    }
+  };
+  return {
+    provider: port.provider,
+    model: port.model,
+    async generate(request) {
+      check(request);
+      return port.generate(request);
+    },
+    async stream(request) {
+      check(request);
+      return streamOf(port, request);
     },
   };
 }

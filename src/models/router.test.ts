@@ -3,7 +3,7 @@ import { withInstrumentation } from './resilience/instrument.js';
 import { withRetry } from './resilience/retry.js';
 import { withTimeout } from './resilience/timeout.js';
 import { createRouter } from './router.js';
-import { AllTiersFailedError, AttemptRefusedError, ModelCallError, type AttemptEvent, type ModelPort } from './spec.js';
+import { AllTiersFailedError, AttemptRefusedError, ModelCallError, type AttemptEvent, type CancelSignal, type ModelPort } from './spec.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -25,7 +25,13 @@ function tier(name: string, error?: ModelCallError | Error, onCall?: () => void)
   return { port: withInstrumentation(port), calls: () => calls };
 }
 
-const invalid = new ModelCallError({ outcome: 'invalid_output', message: 'output did not match the schema', model: 'gpt-4o-mini', provider: 'openai', validationErrors: ['/x: must be number'] });
+const invalid = new ModelCallError({
+  outcome: 'invalid_output',
+  message: 'output did not match the schema',
+  model: 'gpt-4o-mini',
+  provider: 'openai',
+  validationErrors: ['/x: must be number'],
+});
 const limited = new ModelCallError({ outcome: 'rate_limited', message: 'HTTP 429', model: 'gpt-4o', provider: 'openai' });
 
 describe('createRouter', () => {
@@ -95,7 +101,9 @@ describe('createRouter', () => {
     const first = tier('gpt-4o-mini', limited, () => controller.abort());
     const second = tier('gpt-4o');
 
-    const error = await createRouter([first.port, second.port]).generate({ messages: [], signal: controller.signal }).catch((e: unknown) => e);
+    const error = await createRouter([first.port, second.port])
+      .generate({ messages: [], signal: controller.signal })
+      .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(AllTiersFailedError);
     expect((error as AllTiersFailedError).deadlineExceeded).toBe(true);
@@ -118,7 +126,12 @@ describe('createRouter', () => {
     const events: AttemptEvent[] = [];
     const run = new AbortController();
     const started = now();
-    const answer = createRouter([cheap, healthy.port], { now }).generate({ messages: [], signal: run.signal, deadlineAt: started + 10_000, onAttempt: (e) => events.push(e) });
+    const answer = createRouter([cheap, healthy.port], { now }).generate({
+      messages: [],
+      signal: run.signal,
+      deadlineAt: started + 10_000,
+      onAttempt: (e) => events.push(e),
+    });
     await vi.advanceTimersByTimeAsync(5_001);
     const result = await answer;
     expect(result).toMatchObject({ model: 'capable', tier: 1 });
@@ -133,7 +146,7 @@ describe('createRouter', () => {
 
   it('lets the last tier use all the time that is left', async () => {
     vi.useFakeTimers();
-    let signal: AbortSignal | undefined;
+    let signal: CancelSignal | undefined;
     const only: ModelPort = {
       provider: 'p',
       model: 'only',
@@ -152,7 +165,12 @@ describe('createRouter', () => {
     const first = tier('gpt-4o-mini');
     const second = tier('gpt-4o');
     const failed = await createRouter([first.port, second.port])
-      .generate({ messages: [], beforeAttempt: () => { throw quota; } })
+      .generate({
+        messages: [],
+        beforeAttempt: () => {
+          throw quota;
+        },
+      })
       .catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(AttemptRefusedError);
     expect((failed as AttemptRefusedError).reason).toBe(quota);

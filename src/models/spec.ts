@@ -76,6 +76,18 @@ export interface AttemptEvent {
   repaired?: boolean;
 }
 
+/**
+ * What stops a call: an AbortSignal, or anything as cheap that behaves like one for 'abort'
+ * (the run path's Cancellation). Providers that hand it to a library needing a real
+ * AbortSignal convert it (kernel/cancellation.ts `toAbortSignal`).
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface GenerateRequest {
   system?: string;
   messages: ChatMessage[];
@@ -83,16 +95,33 @@ export interface GenerateRequest {
   maxOutputTokens?: number;
   temperature?: number;
   /** The run's overall deadline / cancellation; every wrapper and provider must honour it. */
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   /** When the run's deadline passes (epoch ms), if it has one: the router gives each tier a share of what is left. */
   deadlineAt?: number;
   /** Observer for every physical attempt (the run recorder); must never throw. */
   onAttempt?: (event: AttemptEvent) => void;
   /**
+   * The caller's own request in a provider's wire format (the OpenAI-compatible gateway's body).
+   * Providers that speak it pass it through unchanged (with their model id) and answer with
+   * `raw`; the others answer from `messages`, translated from it by the caller.
+   */
+  wire?: WireRequest;
+  /**
    * Called before every physical call with the request about to be sent: a quota reservation
    * grows to cover the call's worst case here. Throwing refuses the call (the error ends the run).
    */
   beforeAttempt?: (attempt: { model: string; provider: string; request: GenerateRequest }) => void | Promise<void>;
+}
+
+export interface WireRequest {
+  /** OpenAI's chat completions or embeddings request. */
+  format: 'openai-chat' | 'openai-embeddings';
+  body: Record<string, unknown>;
+  /**
+   * Set when `messages` cannot say what the body asks for (tools, tool messages): a provider
+   * that does not speak the format refuses the request (`rejectsRequest`) instead of dropping it.
+   */
+  untranslatable?: string;
 }
 
 export type FinishReason = 'stop' | 'length' | 'content-filter' | 'tool-calls' | 'error' | 'other';
@@ -108,6 +137,30 @@ export interface GenerateResult {
   provider: string;
   /** Set by the router: the tier that answered (0-based). */
   tier?: number;
+  /** The provider's own answer, when it answered in the caller's wire format (pass-through): its bytes, and them parsed. */
+  raw?: { body: string; json: Record<string, unknown> };
+}
+
+/** One piece of a streamed answer. */
+export interface StreamChunk {
+  /** Answer text this chunk adds ('' for none). */
+  text: string;
+  /** The provider's own bytes for it (server-sent events), when it answers in the caller's wire format. */
+  raw?: string;
+  /** The chunk relays the provider's own error event: the stream is failing, and has said so in the caller's format. */
+  error?: boolean;
+}
+
+/** A streamed answer that has begun: its first chunk is in hand. */
+export interface GenerateStream {
+  readonly model: string;
+  readonly provider: string;
+  /** Set by the router: the tier that is answering (0-based). */
+  readonly tier?: number;
+  /** The chunks, the first one included. A failure after the first chunk is thrown from here. */
+  chunks: AsyncIterable<StreamChunk>;
+  /** Once the chunks are exhausted: the whole answer (text, usage, finish reason). */
+  result(): GenerateResult;
 }
 
 export interface ModelPort {
@@ -116,6 +169,13 @@ export interface ModelPort {
   /** Configured model name (config `models` key). */
   readonly model: string;
   generate(request: GenerateRequest): Promise<GenerateResult>;
+  /**
+   * The answer as it is produced. Resolves once the first chunk is in hand; a failure before
+   * that rejects, so retries, breakers and failover act only before the first byte. Ports
+   * that cannot stream leave it out: `streamOf` (stream.ts) then streams their whole answer as
+   * one chunk.
+   */
+  stream?(request: GenerateRequest): Promise<GenerateStream>;
 }
 
 /**
@@ -134,6 +194,11 @@ export class ModelCallError extends Error {
   readonly validationErrors: string[] | undefined;
   /** Internal detail for the server log (addresses, errno codes); `message` says the same in words. */
   readonly detail: string | undefined;
+  /**
+   * The provider refused the request itself (a pass-through body it answered 400/413/422 to, or
+   * one this tier cannot express): another tier would refuse it too, so there is no failover.
+   */
+  readonly rejectsRequest: boolean;
 
   constructor(params: {
     outcome: Exclude<AttemptOutcome, 'ok'>;
@@ -145,6 +210,7 @@ export class ModelCallError extends Error {
     status?: number;
     validationErrors?: string[];
     detail?: string;
+    rejectsRequest?: boolean;
     cause?: unknown;
   }) {
     super(params.message, params.cause === undefined ? undefined : { cause: params.cause });
@@ -153,12 +219,14 @@ export class ModelCallError extends Error {
     this.model = params.model;
     this.provider = params.provider;
     this.retryable =
-      params.retryable ??
-      (params.outcome === 'timeout' || params.outcome === 'rate_limited' || params.outcome === 'provider_error');
+      params.rejectsRequest === true
+        ? false
+        : (params.retryable ?? (params.outcome === 'timeout' || params.outcome === 'rate_limited' || params.outcome === 'provider_error'));
     this.retryAfterMs = params.retryAfterMs;
     this.status = params.status;
     this.validationErrors = params.validationErrors;
     this.detail = params.detail;
+    this.rejectsRequest = params.rejectsRequest ?? false;
   }
 }
 
@@ -189,11 +257,7 @@ export class AllTiersFailedError extends Error {
   readonly deadlineExceeded: boolean;
 
   constructor(failures: ModelCallError[], deadlineExceeded: boolean) {
-    super(
-      deadlineExceeded
-        ? 'the run deadline passed before any tier produced valid output'
-        : `all ${failures.length} tier(s) failed to produce valid output`,
-    );
+    super(deadlineExceeded ? 'the run deadline passed before any tier produced valid output' : `all ${failures.length} tier(s) failed to produce valid output`);
     this.name = 'AllTiersFailedError';
     this.failures = failures;
     this.deadlineExceeded = deadlineExceeded;

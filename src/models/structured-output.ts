@@ -2,6 +2,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import ajvFormats from 'ajv-formats';
 import { jsonrepair } from 'jsonrepair';
 import { safeEmit } from './resilience/instrument.js';
+import { streamOf, wholeAnswer } from './stream.js';
 import {
   ModelCallError,
   type AttemptEvent,
@@ -34,11 +35,15 @@ type Verdict =
   /** Schema-valid, but refused by the request's own check (format.verify): no re-ask, the tier ends. */
   | { ok: false; rejected: OutputRejection };
 
-/** Validates JSON responses against `responseFormat.schema`, re-asking once before giving up. */
+/**
+ * Validates JSON responses against `responseFormat.schema`, re-asking once before giving up.
+ * A JSON answer is streamed only once it has been judged (as one chunk); text streams pass.
+ */
 export function withStructuredOutput(model: ModelPort, options: StructuredOutputOptions = {}): ModelPort {
   const ids = { model: model.model, provider: model.provider };
-  return {
+  const port: ModelPort = {
     ...ids,
+    stream: (request) => (request.responseFormat?.type === 'json' ? port.generate(request).then(wholeAnswer) : streamOf(model, request)),
     async generate(request) {
       const format = request.responseFormat;
       if (format?.type !== 'json') return model.generate(request);
@@ -70,6 +75,7 @@ export function withStructuredOutput(model: ModelPort, options: StructuredOutput
       });
     },
   };
+  return port;
 }
 
 function rejection(ids: { model: string; provider: string }, rejected: OutputRejection): ModelCallError {

@@ -14,7 +14,7 @@ import { hashEmbedder } from './test-fixtures.js';
 export const embedder = hashEmbedder(64);
 
 export function doc(source: string, text: string, extra: Partial<UpsertDocument> = {}): UpsertDocument {
-  const chunks = (extra.chunks ?? undefined) ?? [{ position: 0, text, headingPath: [], tokenCount: text.split(' ').length, embedding: embedder.embedOne(text) }];
+  const chunks = extra.chunks ?? [{ position: 0, text, headingPath: [], tokenCount: text.split(' ').length, embedding: embedder.embedOne(text) }];
   return { source, title: '', format: 'text', contentHash: `h:${text}`, metadata: {}, bytes: text.length, ...extra, chunks };
 }
 
@@ -86,7 +86,9 @@ export function retrievalContract(backend: string, getDb: () => Database): void 
       const wrong = { ...chunk(0, 'text'), embedding: new Float32Array(8).fill(0.5) };
       await expect(repo.upsertDocument(tenant, 'kb', doc('a', 'text', { chunks: [wrong] }))).rejects.toMatchObject({ code: 'EMBEDDER_MISMATCH' });
       await expect(repo.search(tenant, query('kb', 'text', { queryVector: new Float32Array(8) }))).rejects.toMatchObject({ code: 'EMBEDDER_MISMATCH' });
-      await expect(repo.search(tenant, query('kb', 'text', { queryVector: undefined, mode: 'vector' }))).rejects.toMatchObject({ code: 'REQUEST_INVALID_BODY' });
+      await expect(repo.search(tenant, query('kb', 'text', { queryVector: undefined, mode: 'vector' }))).rejects.toMatchObject({
+        code: 'REQUEST_INVALID_BODY',
+      });
       expect(await count('retrieval_documents', 'tenant_id = $1', [tenant])).toBe(0);
     });
   });
@@ -106,7 +108,11 @@ export function retrievalContract(backend: string, getDb: () => Database): void 
 
     it('replace only their own chunks when the content changes', async () => {
       await create(tenant);
-      const a = await repo.upsertDocument(tenant, 'kb', doc('a.md', 'old wording about turbines', { chunks: [chunk(0, 'old wording about turbines'), chunk(1, 'second part')] }));
+      const a = await repo.upsertDocument(
+        tenant,
+        'kb',
+        doc('a.md', 'old wording about turbines', { chunks: [chunk(0, 'old wording about turbines'), chunk(1, 'second part')] }),
+      );
       await repo.upsertDocument(tenant, 'kb', doc('b.md', 'hydroelectric dams store water'));
       const bChunks = await getDb().query('SELECT id, text FROM retrieval_chunks WHERE tenant_id = $1 AND document_id <> $2', [tenant, a.document.id]);
 
@@ -122,7 +128,11 @@ export function retrievalContract(backend: string, getDb: () => Database): void 
 
     it('are deleted with their chunks, and the others stay searchable', async () => {
       await create(tenant);
-      const a = await repo.upsertDocument(tenant, 'kb', doc('a.md', 'geothermal heat pumps', { chunks: [chunk(0, 'geothermal heat pumps'), chunk(1, 'geothermal wells')] }));
+      const a = await repo.upsertDocument(
+        tenant,
+        'kb',
+        doc('a.md', 'geothermal heat pumps', { chunks: [chunk(0, 'geothermal heat pumps'), chunk(1, 'geothermal wells')] }),
+      );
       await repo.upsertDocument(tenant, 'kb', doc('b.md', 'geothermal plants in iceland'));
       expect((await repo.search(tenant, query('kb', 'geothermal'))).length).toBe(3);
       expect(await repo.deleteDocument(tenant, 'kb', a.document.id)).toBe(true);
@@ -135,9 +145,19 @@ export function retrievalContract(backend: string, getDb: () => Database): void 
 
     it('that failed are listed with their error, replaced by a later failure or success', async () => {
       await create(tenant);
-      const failed = await repo.recordFailedDocument(tenant, 'kb', { source: 'scan.pdf', format: 'pdf', bytes: 10, error: { code: 'INGEST_ENCRYPTED', message: 'encrypted' } });
+      const failed = await repo.recordFailedDocument(tenant, 'kb', {
+        source: 'scan.pdf',
+        format: 'pdf',
+        bytes: 10,
+        error: { code: 'INGEST_ENCRYPTED', message: 'encrypted' },
+      });
       expect(failed).toMatchObject({ source: 'scan.pdf', status: 'failed', error: { code: 'INGEST_ENCRYPTED', message: 'encrypted' }, chunkCount: 0 });
-      const again = await repo.recordFailedDocument(tenant, 'kb', { source: 'scan.pdf', format: 'pdf', bytes: 12, error: { code: 'INGEST_PARSE_FAILED', message: 'bad xref' } });
+      const again = await repo.recordFailedDocument(tenant, 'kb', {
+        source: 'scan.pdf',
+        format: 'pdf',
+        bytes: 12,
+        error: { code: 'INGEST_PARSE_FAILED', message: 'bad xref' },
+      });
       expect(again).toMatchObject({ id: failed.id, bytes: 12, error: { code: 'INGEST_PARSE_FAILED' } });
       const listed = await repo.listDocuments(tenant, 'kb', { limit: 10 });
       expect(listed).toEqual([expect.objectContaining({ source: 'scan.pdf', status: 'failed', error: { code: 'INGEST_PARSE_FAILED', message: 'bad xref' } })]);
@@ -148,7 +168,12 @@ export function retrievalContract(backend: string, getDb: () => Database): void 
       expect((await repo.search(tenant, query('kb', 'tides'))).map((h) => h.source)).toEqual(['scan.pdf']);
 
       // A source whose new content cannot be parsed no longer serves its old chunks.
-      await repo.recordFailedDocument(tenant, 'kb', { source: 'scan.pdf', format: 'pdf', bytes: 5, error: { code: 'INGEST_PARSE_FAILED', message: 'truncated' } });
+      await repo.recordFailedDocument(tenant, 'kb', {
+        source: 'scan.pdf',
+        format: 'pdf',
+        bytes: 5,
+        error: { code: 'INGEST_PARSE_FAILED', message: 'truncated' },
+      });
       expect(await repo.search(tenant, query('kb', 'tides'))).toEqual([]);
       expect(await repo.getCollection(tenant, 'kb')).toMatchObject({ documentCount: 1, chunkCount: 0 });
     });
@@ -178,7 +203,9 @@ export function retrievalContract(backend: string, getDb: () => Database): void 
     it('written concurrently keep the counters exact', async () => {
       await create(tenant);
       const results = await Promise.all(
-        Array.from({ length: 12 }, (_, i) => repo.upsertDocument(tenant, 'kb', doc(`d${i % 6}`, `concurrent text ${i % 6}`, { chunks: [chunk(0, 'alpha'), chunk(1, 'beta')] }))),
+        Array.from({ length: 12 }, (_, i) =>
+          repo.upsertDocument(tenant, 'kb', doc(`d${i % 6}`, `concurrent text ${i % 6}`, { chunks: [chunk(0, 'alpha'), chunk(1, 'beta')] })),
+        ),
       );
       expect(results.filter((r) => r.outcome === 'created')).toHaveLength(6);
       expect(await repo.getCollection(tenant, 'kb')).toMatchObject({ documentCount: 6, chunkCount: 12 });
@@ -219,14 +246,23 @@ export function retrievalContract(backend: string, getDb: () => Database): void 
       expect(bySource.get('lexical-only')?.vectorRank).toBeUndefined();
       expect(bySource.get('vector-only')).toMatchObject({ vectorRank: 1 });
       expect(bySource.get('vector-only')?.lexicalRank).toBeUndefined();
-      expect(hits.slice(0, 2).map((h) => h.source).sort()).toEqual(['lexical-only', 'vector-only']);
+      expect(
+        hits
+          .slice(0, 2)
+          .map((h) => h.source)
+          .sort(),
+      ).toEqual(['lexical-only', 'vector-only']);
       // Reciprocal rank fusion with k = 60: rank 1 in one list scores 1/61.
       expect(bySource.get('lexical-only')?.score).toBeCloseTo(1 / 61, 12);
     });
 
     it('applies metadata filters: equality, lists as OR, arrays as containment', async () => {
       await create(tenant);
-      await repo.upsertDocument(tenant, 'kb', doc('en-2023', 'wind energy report', { metadata: { lang: 'en', year: 2023, public: true, tags: ['energy', 'wind'] } }));
+      await repo.upsertDocument(
+        tenant,
+        'kb',
+        doc('en-2023', 'wind energy report', { metadata: { lang: 'en', year: 2023, public: true, tags: ['energy', 'wind'] } }),
+      );
       await repo.upsertDocument(tenant, 'kb', doc('de-2023', 'wind energy bericht', { metadata: { lang: 'de', year: 2023, public: false, tags: ['energy'] } }));
       await repo.upsertDocument(tenant, 'kb', doc('en-2021', 'wind energy summary', { metadata: { lang: 'en', year: 2021, tags: [] } }));
       const sources = async (filters: SearchQuery['filters'], mode: SearchQuery['mode'] = 'hybrid') =>
@@ -249,7 +285,10 @@ export function retrievalContract(backend: string, getDb: () => Database): void 
         await repo.upsertDocument(tenant, 'kb', doc(`d${i}`, text, { metadata: { group: i % 2 === 0 ? 'even' : 'odd', tags: [`t${i % 3}`] } }));
       }
       const q = embedder.embedOne('apples pears');
-      const ours = await repo.search(tenant, query('kb', 'apples pears', { queryVector: q, mode: 'vector', k: 10, filters: { group: 'even', tags: ['t0', 't1'] } }));
+      const ours = await repo.search(
+        tenant,
+        query('kb', 'apples pears', { queryVector: q, mode: 'vector', k: 10, filters: { group: 'even', tags: ['t0', 't1'] } }),
+      );
       const sql = await getDb().query<{ source: string; similarity: number }>(
         `SELECT d.source, 1 - (c.embedding <=> $2::vector) AS similarity
            FROM retrieval_chunks c JOIN retrieval_documents d ON d.tenant_id = c.tenant_id AND d.id = c.document_id
@@ -269,7 +308,12 @@ export function retrievalContract(backend: string, getDb: () => Database): void 
       await repo.upsertDocument(tenant, 'kb', doc('a-copy', 'battery storage for solar power grids today'));
       await repo.upsertDocument(tenant, 'kb', doc('b', 'solar power subsidies and tariffs'));
       const plain = await repo.search(tenant, query('kb', 'battery storage solar power', { k: 3 }));
-      expect(plain.map((h) => h.source).slice(0, 2).sort()).toEqual(['a', 'a-copy']);
+      expect(
+        plain
+          .map((h) => h.source)
+          .slice(0, 2)
+          .sort(),
+      ).toEqual(['a', 'a-copy']);
       const diverse = await repo.search(tenant, query('kb', 'battery storage solar power', { k: 3, mmrLambda: 0.3 }));
       expect(diverse[0].source).toBe(plain[0].source);
       expect(diverse[1].source).toBe('b');

@@ -92,12 +92,13 @@ export function createRunRepository(db: Database): RunRepository {
       // attempt row costs a per-row check query that locks its run row, and proves nothing
       // here: every attempt's run is loaded in the same transaction. Replica mode skips foreign-key triggers (as pg_restore does for data it
       // trusts) for this transaction only; primary keys, NOT NULL and CHECK still apply.
-      // A batch is already written up to ~50 ms after its requests were answered, so it does
-      // not wait for its WAL flush either: a crash loses at most what the batching would.
+      // Its commit does wait for the WAL write: PGlite has no WAL writer process, so with
+      // synchronous_commit off a committed batch stayed in memory until some later commit,
+      // and a killed process lost runs that readers had already been shown.
       const { runs, attempts } = copyRows(entries);
       const copies = [{ sql: COPY_RUNS_SQL, data: runs }];
       if (attempts) copies.push({ sql: COPY_ATTEMPTS_SQL, data: attempts });
-      await db.bulkLoad('SET LOCAL session_replication_role = replica; SET LOCAL synchronous_commit = off', copies);
+      await db.bulkLoad('SET LOCAL session_replication_role = replica', copies);
     },
 
     async get(tenantId, id) {
@@ -284,7 +285,8 @@ export function storableRun(run: RunRecord, level: 'repaired' | 'markers'): RunR
   };
   if (run.output !== undefined) repaired.output = json(run.output);
   if (run.grounding !== undefined) repaired.grounding = json(run.grounding) as Record<string, unknown>;
-  if (run.error !== undefined) repaired.error = { code: run.error.code, message: run.error.message, details: (json(run.error.details) ?? {}) as Record<string, unknown> };
+  if (run.error !== undefined)
+    repaired.error = { code: run.error.code, message: run.error.message, details: (json(run.error.details) ?? {}) as Record<string, unknown> };
   return repaired;
 }
 

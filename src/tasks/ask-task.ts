@@ -8,13 +8,12 @@ import {
   type AskInput,
   type AskModelOutput,
 } from '../grounding/ask.js';
-import { GroundworkError } from '../kernel/errors.js';
 import type { RetrievalService } from '../retrieval/retrieval-service.js';
-import type { TaskVersionRecord } from '../store/ports.js';
 import { taskVersion, type TaskDefinition } from './definition.js';
 import { retrieveSources } from './grounded-task.js';
-import { validateValue } from './json-schema.js';
-import { assertInputDepth, type RunResult, type RunTaskParams } from './run-task.js';
+import type { GroundingStep } from './grounding-step.js';
+import { fromDefinition } from './prepared-task.js';
+import type { RunOutcome, RunTaskParams, TaskRunner } from './run-task.js';
 
 /**
  * The built-in `ask` task: retrieve from a collection (hybrid search), keep what clears
@@ -25,15 +24,20 @@ import { assertInputDepth, type RunResult, type RunTaskParams } from './run-task
 
 export interface AskDeps {
   retrieval: RetrievalService;
-  runTask: (params: RunTaskParams) => Promise<RunResult>;
-  config: AskConfig;
+  runTask: TaskRunner;
+  config: AskConfig & { route: readonly string[] };
 }
 
 export const ASK_MAX_OUTPUT_TOKENS = 1_024;
 /** The fixed part of ask's prompt (system prompt and instructions), for quota reservations. */
 export const ASK_PROMPT_CHARS = ASK_SYSTEM_PROMPT.length + 1_000;
 
-export function createAskTask(deps: AskDeps) {
+/** What a caller adds to an ask: who runs it (quota, key), cancellation, its request's logger. */
+export type AskOptions = Pick<RunTaskParams, 'signal' | 'meter' | 'keyId' | 'logger'>;
+
+export type AskTask = (tenantId: string, input: unknown, options?: AskOptions) => Promise<RunOutcome>;
+
+export function createAskTask(deps: AskDeps): AskTask {
   const definition: TaskDefinition = {
     name: 'ask',
     description: 'Answer a question from a collection with verified citations (built in).',
@@ -45,54 +49,60 @@ export function createAskTask(deps: AskDeps) {
     limits: { timeout_ms: deps.config.timeout_ms, max_output_tokens: ASK_MAX_OUTPUT_TOKENS },
   };
   // The built-in task is versioned like any other: its version changes when the route or prompt does.
-  const task: TaskVersionRecord = { name: 'ask', version: taskVersion(definition), definition, createdAt: new Date(0), active: true };
+  const task = fromDefinition(
+    definition,
+    { version: taskVersion(definition), active: true, createdAt: new Date(0) },
+    { models: {}, providers: {}, routes: {} },
+  );
+  const notAnswerable = { answer: { answer: '', citations: [], answerable: false, confidence: 1 } };
 
-  return async function ask(tenantId: string, input: unknown, signal?: AbortSignal, meter: Pick<RunTaskParams, 'keyId' | 'onUsage' | 'beforeCall' | 'logger'> = {}): Promise<RunResult> {
-    assertInputDepth('ask', input);
-    const issues = validateValue(definition.input_schema, input);
-    if (issues.length > 0) {
-      throw new GroundworkError('TASK_INPUT_INVALID', 'input does not match the input schema of task "ask"', { details: { issues } });
-    }
-    const { question, collection, k, filters } = input as AskInput;
-    const { sources, retrievalScores, emptyReason } = await retrieveSources(deps.retrieval, tenantId, {
-      collection,
-      query: question,
-      k: k ?? deps.config.k,
-      filters,
-      minSimilarity: deps.config.min_similarity,
-      maxSourceTokens: deps.config.max_source_tokens,
-      signal,
-    });
-
-    const notAnswerable = { answer: { answer: '', citations: [], answerable: false, confidence: 1 } };
-    const run = (grounding: RunTaskParams['grounding']) => deps.runTask({ ...meter, tenantId, task, input, signal, grounding });
-    if (sources.length === 0) {
-      return run({
-        kind: 'abstain',
-        abstention: notAnswerable,
-        metrics: {
-          chunks_used: 0,
-          chunks_cited: 0,
-          citations_proposed: 0,
-          citations_verified: 0,
-          citations_dropped: 0,
-          abstained: true,
-          ungrounded: false,
-          retrieval_scores: retrievalScores,
-          reason: emptyReason,
-        },
-      });
-    }
-
-    return run({
-      kind: 'check',
-      userPrompt: buildAskUserPrompt({ question, sources }),
-      verify: (modelOutput) => {
-        const { output, metrics } = finalizeGroundedAnswer(modelOutput as AskModelOutput, sources);
-        return { output, metrics: { ...metrics, retrieval_scores: retrievalScores }, grounded: !metrics.ungrounded };
+  return async function ask(tenantId, input, options = {}) {
+    return deps.runTask({
+      ...options,
+      tenantId,
+      task,
+      input,
+      extraPromptChars: deps.config.max_source_tokens * 4 + ASK_PROMPT_CHARS,
+      // After the input check and the quota hold (the pipeline calls it then).
+      async ground(signal): Promise<GroundingStep> {
+        const { question, collection, k, filters } = input as AskInput;
+        const { sources, retrievalScores, emptyReason } = await retrieveSources(deps.retrieval, tenantId, {
+          collection,
+          query: question,
+          k: k ?? deps.config.k,
+          filters,
+          minSimilarity: deps.config.min_similarity,
+          maxSourceTokens: deps.config.max_source_tokens,
+          signal,
+        });
+        if (sources.length === 0) {
+          return {
+            kind: 'abstain',
+            abstention: notAnswerable,
+            metrics: {
+              chunks_used: 0,
+              chunks_cited: 0,
+              citations_proposed: 0,
+              citations_verified: 0,
+              citations_dropped: 0,
+              abstained: true,
+              ungrounded: false,
+              retrieval_scores: retrievalScores,
+              reason: emptyReason,
+            },
+          };
+        }
+        return {
+          kind: 'check',
+          userPrompt: buildAskUserPrompt({ question, sources }),
+          verify: (modelOutput) => {
+            const { output, metrics } = finalizeGroundedAnswer(modelOutput as AskModelOutput, sources);
+            return { output, metrics: { ...metrics, retrieval_scores: retrievalScores }, grounded: !metrics.ungrounded };
+          },
+          // No tier's answer was supported by its citations: decline rather than pass on an unverified answer.
+          whenUngrounded: () => ({ answer: { ...notAnswerable.answer, confidence: 0 } }),
+        };
       },
-      // No tier's answer was supported by its citations: decline rather than pass on an unverified answer.
-      whenUngrounded: () => ({ answer: { ...notAnswerable.answer, confidence: 0 } }),
     });
   };
 }

@@ -8,7 +8,7 @@ import type { SearchHit } from '../retrieval/ports.js';
 import type { RetrievalService } from '../retrieval/retrieval-service.js';
 import type { RunRecord, RunRepository } from '../store/ports.js';
 import { parseTaskDefinition, taskVersion } from './definition.js';
-import { createGroundedRunner } from './grounded-task.js';
+import { fromDefinition } from './prepared-task.js';
 import { createTaskRunner, type RunTaskParams } from './run-task.js';
 import { testRouteConfig, triageDefinition } from './test-fixtures.js';
 
@@ -42,12 +42,15 @@ const grounded = parseTaskDefinition(
     prompt: { system: 'Answer from the sources.', user: '{{{sources}}}\nTicket: {{body}}' },
     output_schema: {
       type: 'object',
-      properties: { category: { enum: ['billing', 'bug', 'other'] }, citations: { type: 'array', items: { type: 'object', properties: { source: { type: 'integer' }, quote: { type: 'string' } } } } },
+      properties: {
+        category: { enum: ['billing', 'bug', 'other'] },
+        citations: { type: 'array', items: { type: 'object', properties: { source: { type: 'integer' }, quote: { type: 'string' } } } },
+      },
     },
   } as never),
   testRouteConfig,
 );
-const task = { name: grounded.name, version: taskVersion(grounded), definition: grounded, createdAt: new Date(), active: true };
+const task = fromDefinition(grounded, { version: taskVersion(grounded), createdAt: new Date(), active: true }, testRouteConfig);
 const input = { subject: 'Refund', body: 'Charged twice for my order' };
 
 /** A model that answers each call with the next scripted JSON value (and records the prompts it saw). */
@@ -73,12 +76,12 @@ function setup(tiers: ModelPort[], hits: SearchHit[], searches: unknown[] = []) 
     runs,
     models: { route: () => createRouter(tiers.map((t) => withStructuredOutput(withInstrumentation(t)))), cost: () => 0 },
     config: testRouteConfig,
+    retrieval: fakeRetrieval(hits, searches),
     newId: (prefix) => `${prefix}_${++n}`,
     now: Date.now,
     logger: { error: () => undefined },
   });
-  const run = createGroundedRunner({ retrieval: fakeRetrieval(hits, searches), runTask });
-  return { run: (params: Partial<RunTaskParams> = {}) => run({ tenantId: 't', task, input, ...params }), saved };
+  return { run: (params: Partial<RunTaskParams> = {}) => runTask({ tenantId: 't', task, input, ...params }), saved };
 }
 
 const REFUND = 'Duplicate charges are refunded automatically within 5 business days.';
@@ -89,7 +92,11 @@ describe('grounded tasks', () => {
   it('renders the numbered sources into the prompt and keeps only citations whose quote is in the cited source', async () => {
     const seen: GenerateRequest[] = [];
     const searches: unknown[] = [];
-    const { run } = setup([scripted('small', [{ category: 'billing', citations: [...supported.citations, ...unsupported.citations] }], seen)], [hit('refunds', REFUND, 2.1, 0.5)], searches);
+    const { run } = setup(
+      [scripted('small', [{ category: 'billing', citations: [...supported.citations, ...unsupported.citations] }], seen)],
+      [hit('refunds', REFUND, 2.1, 0.5)],
+      searches,
+    );
     const result = await run();
     expect(searches[0]).toMatchObject({ collection: 'kb', query: 'Refund Charged twice for my order', k: 4 });
     expect(seen[0].messages[0].content).toContain('<sources>\n[1] refunds');
@@ -101,11 +108,13 @@ describe('grounded tasks', () => {
   it('abstains with a typed error instead of guessing when nothing clears the relevance floor, and records the abstention', async () => {
     const seen: GenerateRequest[] = [];
     const { run, saved } = setup([scripted('small', [supported], seen)], [hit('noise', 'Unrelated text about shipping.', 0, 0.1)]);
-    const error = (await run().catch((e) => e)) as GroundworkError;
+    const error = (await run().catch((e: unknown) => e)) as GroundworkError;
     expect(error.code).toBe('TASK_ABSTAINED');
     expect(error.details.reason).toBe('below_relevance_floor');
     expect(seen).toHaveLength(0);
-    expect(saved).toEqual([expect.objectContaining({ id: error.runId, status: 'error', error: expect.objectContaining({ code: 'TASK_ABSTAINED' }), attempts: [] })]);
+    expect(saved).toEqual([
+      expect.objectContaining({ id: error.runId, status: 'error', error: expect.objectContaining({ code: 'TASK_ABSTAINED' }), attempts: [] }),
+    ]);
   });
 
   it('treats a tier whose answer has no verified citation as a failed attempt (ungrounded) and moves on to the next tier', async () => {
@@ -121,7 +130,7 @@ describe('grounded tasks', () => {
 
   it('answers 422 TASK_UNGROUNDED when no tier grounds its answer; the unverified answer stays in the run record only', async () => {
     const { run, saved } = setup([scripted('small', [unsupported]), scripted('large', [{ category: 'bug' }])], [hit('refunds', REFUND, 2.1, 0.5)]);
-    const error = (await run().catch((e) => e)) as GroundworkError;
+    const error = (await run().catch((e: unknown) => e)) as GroundworkError;
     expect(error).toBeInstanceOf(GroundworkError);
     expect(error.code).toBe('TASK_UNGROUNDED');
     expect(error.httpStatus).toBe(422);
@@ -133,12 +142,23 @@ describe('grounded tasks', () => {
     expect(saved[0].attempts.map((a) => a.outcome)).toEqual(['ungrounded', 'ungrounded']);
   });
 
-  it('leaves tasks without a retrieval spec alone', async () => {
-    const calls: RunTaskParams[] = [];
+  it("leaves tasks without a retrieval spec alone: no search, the task's own prompt", async () => {
+    const seen: GenerateRequest[] = [];
+    const searches: unknown[] = [];
     const plain = parseTaskDefinition(triageDefinition(), testRouteConfig);
-    const run = createGroundedRunner({ retrieval: fakeRetrieval([]), runTask: async (p) => (calls.push(p), { output: 'plain' } as never) });
-    await run({ tenantId: 't', task: { ...task, definition: plain }, input });
-    expect(calls[0].grounding).toBeUndefined();
+    const { run } = setup([scripted('small', [{ category: 'bug' }], seen)], [hit('refunds', REFUND, 2.1, 0.5)], searches);
+    const result = await run({ task: fromDefinition(plain, { version: taskVersion(plain), createdAt: new Date(), active: true }, testRouteConfig) });
+    expect(result.output).toEqual({ category: 'bug' });
+    expect(searches).toEqual([]);
+    expect(seen[0].messages[0].content).not.toContain('<sources>');
+  });
+
+  it('checks the input before it searches: a bad input costs no retrieval', async () => {
+    const searches: unknown[] = [];
+    const { run } = setup([scripted('small', [supported])], [hit('refunds', REFUND, 2.1, 0.5)], searches);
+    const error = (await run({ input: { subject: 5 } }).catch((e: unknown) => e)) as GroundworkError;
+    expect(error.code).toBe('TASK_INPUT_INVALID');
+    expect(searches).toEqual([]);
   });
 
   it('rejects a grounded definition whose prompt does not show the sources, or whose output cannot carry citations', () => {
@@ -146,10 +166,16 @@ describe('grounded tasks', () => {
       parseTaskDefinition(triageDefinition({ retrieval: { collection: 'kb', query: '{{subject}}' }, prompt: { user: 'x' } } as never), testRouteConfig),
     ).toThrow(/add \{\{\{sources\}\}\} to the prompt/);
     expect(() =>
-      parseTaskDefinition(triageDefinition({ retrieval: { collection: 'kb', query: '{{nope}}' }, prompt: { user: '{{{sources}}}' } } as never), testRouteConfig),
+      parseTaskDefinition(
+        triageDefinition({ retrieval: { collection: 'kb', query: '{{nope}}' }, prompt: { user: '{{{sources}}}' } } as never),
+        testRouteConfig,
+      ),
     ).toThrow(/retrieval\.query: unknown variable/);
     expect(() =>
-      parseTaskDefinition(triageDefinition({ retrieval: { collection: 'kb', query: '{{subject}}' }, prompt: { user: '{{{sources}}}' } } as never), testRouteConfig),
+      parseTaskDefinition(
+        triageDefinition({ retrieval: { collection: 'kb', query: '{{subject}}' }, prompt: { user: '{{{sources}}}' } } as never),
+        testRouteConfig,
+      ),
     ).toThrow(/output_schema: a task with retrieval must return citations/);
   });
 });

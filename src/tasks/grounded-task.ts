@@ -4,8 +4,8 @@ import { numberSources, type GroundingSource } from '../grounding/sources.js';
 import { GroundworkError } from '../kernel/errors.js';
 import type { MetadataFilter, SearchHit } from '../retrieval/ports.js';
 import type { RetrievalService } from '../retrieval/retrieval-service.js';
-import type { TaskDefinition } from './definition.js';
-import { assertInputDepth, type GroundingVerdict, type RunResult, type RunTaskParams } from './run-task.js';
+import type { GroundingStep, GroundingVerdict } from './grounding-step.js';
+import type { PreparedTask } from './prepared-task.js';
 import { renderTemplate } from './template.js';
 
 /**
@@ -28,7 +28,13 @@ export async function retrieveSources(
   tenantId: string,
   params: { collection: string; query: string; k: number; filters?: MetadataFilter; minSimilarity: number; maxSourceTokens: number; signal?: AbortSignal },
 ): Promise<RetrievedSources> {
-  const { hits } = await retrieval.search(tenantId, { collection: params.collection, query: params.query, k: params.k, filters: params.filters, signal: params.signal });
+  const { hits } = await retrieval.search(tenantId, {
+    collection: params.collection,
+    query: params.query,
+    k: params.k,
+    filters: params.filters,
+    signal: params.signal,
+  });
   const relevant = hits.filter((hit) => isRelevant(hit, params.minSimilarity));
   const sources = numberSources(relevant, { maxTokens: params.maxSourceTokens });
   return {
@@ -43,53 +49,65 @@ function isRelevant(hit: SearchHit, minSimilarity: number): boolean {
   return (hit.lexicalScore ?? 0) > 0 || (hit.vectorScore ?? 0) >= minSimilarity;
 }
 
-/** Wraps the runner: tasks with a `retrieval` spec get their sources and citation checks. */
-export function createGroundedRunner(deps: { runTask: (params: RunTaskParams) => Promise<RunResult>; retrieval: RetrievalService }) {
-  return async function run(params: RunTaskParams): Promise<RunResult> {
-    const definition = params.task.definition as TaskDefinition;
-    if (!definition.retrieval || params.grounding) return deps.runTask(params);
-    assertInputDepth(definition.name, params.input);
-    const spec = definition.retrieval;
-    const name = definition.name;
-    const query = renderTemplate(spec.query, params.input).trim();
-    const retrieved = query
-      ? await retrieveSources(deps.retrieval, params.tenantId, {
-          collection: spec.collection,
-          query,
-          k: spec.k,
-          filters: spec.filters,
-          minSimilarity: spec.min_similarity,
-          maxSourceTokens: spec.max_source_tokens,
-          signal: params.signal,
-        })
-      : { sources: [], retrievalScores: [], emptyReason: 'no_hits' as const };
-    if (retrieved.sources.length === 0) {
-      // Recorded as a run like any other abstention; the caller gets a typed 422.
-      const details = { collection: spec.collection, reason: retrieved.emptyReason, retrieval_scores: retrieved.retrievalScores };
-      return deps.runTask({
-        ...params,
-        grounding: {
-          kind: 'abstain',
-          abstention: { error: new GroundworkError('TASK_ABSTAINED', `task "${name}" found nothing relevant in collection "${spec.collection}" and did not guess`, { details }) },
-          metrics: { chunks_used: 0, citations_proposed: 0, citations_verified: 0, citations_dropped: 0, abstained: true, ungrounded: false, retrieval_scores: retrieved.retrievalScores, reason: retrieved.emptyReason },
-        },
-      });
-    }
-    const view = { ...(params.input as Record<string, unknown>), sources: renderGroundedContext({ sources: retrieved.sources, question: query }) };
-    return deps.runTask({
-      ...params,
-      grounding: {
-        kind: 'check',
-        systemPrompt: definition.prompt.system === undefined ? undefined : renderTemplate(definition.prompt.system, view),
-        userPrompt: renderTemplate(definition.prompt.user, view),
-        verify: (output) => checkCitations(output, retrieved),
-        whenUngrounded: (last) => ({
-          error: new GroundworkError('TASK_UNGROUNDED', `task "${name}": no model of its route gave an answer with a citation found in the sources, so none is returned`, {
-            details: { collection: spec.collection, citations_proposed: last.metrics.citations_proposed, citations_dropped: last.metrics.citations_dropped },
-          }),
-        }),
+/**
+ * The grounding step of a task with a `retrieval` spec: its sources (or an abstention when
+ * nothing relevant was found: recorded as a run, answered 422 TASK_ABSTAINED), the prompts
+ * rendered with them, and the citation check each tier's answer must pass.
+ */
+export async function groundTask(
+  retrieval: RetrievalService,
+  params: { tenantId: string; task: PreparedTask; input: unknown; signal?: AbortSignal },
+): Promise<GroundingStep> {
+  const { definition } = params.task;
+  const spec = definition.retrieval;
+  if (!spec) throw new Error(`task "${definition.name}" has no retrieval spec`);
+  const name = definition.name;
+  const query = renderTemplate(spec.query, params.input).trim();
+  const retrieved = query
+    ? await retrieveSources(retrieval, params.tenantId, {
+        collection: spec.collection,
+        query,
+        k: spec.k,
+        filters: spec.filters,
+        minSimilarity: spec.min_similarity,
+        maxSourceTokens: spec.max_source_tokens,
+        signal: params.signal,
+      })
+    : { sources: [], retrievalScores: [], emptyReason: 'no_hits' as const };
+  if (retrieved.sources.length === 0) {
+    const details = { collection: spec.collection, reason: retrieved.emptyReason, retrieval_scores: retrieved.retrievalScores };
+    return {
+      kind: 'abstain',
+      abstention: {
+        error: new GroundworkError('TASK_ABSTAINED', `task "${name}" found nothing relevant in collection "${spec.collection}" and did not guess`, { details }),
       },
-    });
+      metrics: {
+        chunks_used: 0,
+        citations_proposed: 0,
+        citations_verified: 0,
+        citations_dropped: 0,
+        abstained: true,
+        ungrounded: false,
+        retrieval_scores: retrieved.retrievalScores,
+        reason: retrieved.emptyReason,
+      },
+    };
+  }
+  const view = { ...(params.input as Record<string, unknown>), sources: renderGroundedContext({ sources: retrieved.sources, question: query }) };
+  return {
+    kind: 'check',
+    systemPrompt: definition.prompt.system === undefined ? undefined : renderTemplate(definition.prompt.system, view),
+    userPrompt: renderTemplate(definition.prompt.user, view),
+    verify: (output) => checkCitations(output, retrieved),
+    whenUngrounded: (last) => ({
+      error: new GroundworkError(
+        'TASK_UNGROUNDED',
+        `task "${name}": no model of its route gave an answer with a citation found in the sources, so none is returned`,
+        {
+          details: { collection: spec.collection, citations_proposed: last.metrics.citations_proposed, citations_dropped: last.metrics.citations_dropped },
+        },
+      ),
+    }),
   };
 }
 
@@ -100,7 +118,8 @@ export function createGroundedRunner(deps: { runTask: (params: RunTaskParams) =>
 function checkCitations(output: unknown, retrieved: RetrievedSources): GroundingVerdict {
   const base = { chunks_used: retrieved.sources.length, retrieval_scores: retrieved.retrievalScores };
   const citations = (output as { citations?: unknown } | null)?.citations;
-  if (!Array.isArray(citations)) return { output, grounded: false, metrics: { ...base, citations_proposed: 0, citations_verified: 0, citations_dropped: 0, ungrounded: true } };
+  if (!Array.isArray(citations))
+    return { output, grounded: false, metrics: { ...base, citations_proposed: 0, citations_verified: 0, citations_dropped: 0, ungrounded: true } };
   const { verified, dropped } = verifyCitations(citations, retrieved.sources);
   const droppedSet = new Set(dropped.map((d) => d.citation));
   const kept = citations.filter((c) => !droppedSet.has(c));

@@ -3,6 +3,7 @@ import { GroundworkError } from '../kernel/errors.js';
 import { AllTiersFailedError, ModelCallError, type GenerateRequest, type GenerateResult, type ModelPort } from '../models/spec.js';
 import type { RunRecord, RunRepository } from '../store/ports.js';
 import { parseTaskDefinition, taskVersion } from './definition.js';
+import { fromDefinition } from './prepared-task.js';
 import { createTaskRunner, type ModelGateway } from './run-task.js';
 import { testRouteConfig, triageDefinition } from './test-fixtures.js';
 
@@ -50,7 +51,7 @@ function setup(script: Script, definitionOverrides = {}) {
   const runs = memoryRuns();
   const seen = { requests: [] as GenerateRequest[], models: undefined as string[] | undefined };
   const definition = parseTaskDefinition(triageDefinition(definitionOverrides), testRouteConfig);
-  const task = { name: definition.name, version: taskVersion(definition), definition, createdAt: new Date(), active: true };
+  const task = fromDefinition(definition, { version: taskVersion(definition), createdAt: new Date(), active: true }, testRouteConfig);
   let n = 0;
   const runTask = createTaskRunner({
     runs,
@@ -78,19 +79,27 @@ describe('runTask', () => {
     expect(seen.requests).toHaveLength(0);
   });
 
-  it('renders the prompt, asks for the output schema, records the run and returns the response contract', async () => {
+  it('renders the prompt, asks for the output schema, records the run and returns its outcome', async () => {
     const { run, runs, seen, task } = setup(async (request) => {
       request.onAttempt?.({ model: 'small', provider: 'fake', outcome: 'ok', latencyMs: 12.3456, usage: { inputTokens: 100, outputTokens: 20 }, tier: 0 });
-      return { text: '{"category":"billing"}', object: { category: 'billing' }, usage: { inputTokens: 100, outputTokens: 20 }, finishReason: 'stop', model: 'small', provider: 'fake', tier: 0 };
+      return {
+        text: '{"category":"billing"}',
+        object: { category: 'billing' },
+        usage: { inputTokens: 100, outputTokens: 20 },
+        finishReason: 'stop',
+        model: 'small',
+        provider: 'fake',
+        tier: 0,
+      };
     });
     const result = await run(input);
     expect(result).toMatchObject({
       output: { category: 'billing' },
-      run_id: 'run_1',
-      task_version: task.version,
+      runId: 'run_1',
+      taskVersion: task.version,
       model: 'small',
       attempts: 1,
-      usage: { input_tokens: 100, output_tokens: 20, cost_usd: 0.00014 },
+      usage: { inputTokens: 100, outputTokens: 20, costUsd: 0.00014 },
       degraded: false,
     });
     expect(seen.models).toEqual(['small', 'large']);
@@ -99,7 +108,12 @@ describe('runTask', () => {
     expect(request.messages[0].content).toBe('From Dana: Refund\nCharged twice');
     expect(request.responseFormat).toMatchObject({ type: 'json', schema: { required: ['category'] } });
     expect(request.maxOutputTokens).toBe(1024);
-    expect(runs.saved[0]).toMatchObject({ id: 'run_1', status: 'ok', output: { category: 'billing' }, attempts: [{ seq: 1, model: 'small', outcome: 'ok', costUsd: 0.00014 }] });
+    expect(runs.saved[0]).toMatchObject({
+      id: 'run_1',
+      status: 'ok',
+      output: { category: 'billing' },
+      attempts: [{ seq: 1, model: 'small', outcome: 'ok', costUsd: 0.00014 }],
+    });
   });
 
   it('rejects invalid input with field paths before calling any model', async () => {
@@ -123,14 +137,38 @@ describe('runTask', () => {
 
   it('marks a run degraded when a fallback tier answered, and sums every attempt', async () => {
     const { run } = setup(async (request) => {
-      request.onAttempt?.({ model: 'small', provider: 'fake', outcome: 'invalid_output', latencyMs: 5, usage: { inputTokens: 50, outputTokens: 10 }, tier: 0, validationErrors: ['/category must be equal to one of the allowed values'] });
-      request.onAttempt?.({ model: 'large', provider: 'fake', outcome: 'ok', latencyMs: 5, usage: { inputTokens: 50, outputTokens: 10 }, tier: 1, escalationReason: 'tier 0 (small): invalid_output' });
-      return { text: '{}', object: { category: 'bug' }, usage: { inputTokens: 50, outputTokens: 10 }, finishReason: 'stop', model: 'large', provider: 'fake', tier: 1 };
+      request.onAttempt?.({
+        model: 'small',
+        provider: 'fake',
+        outcome: 'invalid_output',
+        latencyMs: 5,
+        usage: { inputTokens: 50, outputTokens: 10 },
+        tier: 0,
+        validationErrors: ['/category must be equal to one of the allowed values'],
+      });
+      request.onAttempt?.({
+        model: 'large',
+        provider: 'fake',
+        outcome: 'ok',
+        latencyMs: 5,
+        usage: { inputTokens: 50, outputTokens: 10 },
+        tier: 1,
+        escalationReason: 'tier 0 (small): invalid_output',
+      });
+      return {
+        text: '{}',
+        object: { category: 'bug' },
+        usage: { inputTokens: 50, outputTokens: 10 },
+        finishReason: 'stop',
+        model: 'large',
+        provider: 'fake',
+        tier: 1,
+      };
     });
     const result = await run(input);
     expect(result.degraded).toBe(true);
     expect(result.attempts).toBe(2);
-    expect(result.usage.input_tokens).toBe(100);
+    expect(result.usage.inputTokens).toBe(100);
   });
 
   it('turns all-tiers-failed into a typed 502 listing each attempt, and records the failed run', async () => {
@@ -176,11 +214,38 @@ describe('runTask', () => {
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 
+  it('records a cancelled run as cancelled, with the reason it was given, never as a passed deadline', async () => {
+    const hanging = (request: GenerateRequest) =>
+      new Promise<GenerateResult>((_, reject) => {
+        request.signal?.addEventListener('abort', () => reject(new AllTiersFailedError([], true)));
+      });
+    const { run, runs } = setup(hanging);
+    const client = new AbortController();
+    const pending = run(input, client.signal).catch((e) => e);
+    client.abort(new GroundworkError('CLIENT_DISCONNECTED', 'the client went away'));
+    expect(((await pending) as GroundworkError).code).toBe('CLIENT_DISCONNECTED');
+    expect(runs.saved.at(-1)?.error?.code).toBe('CLIENT_DISCONNECTED');
+
+    const job = new AbortController();
+    const stopped = run(input, job.signal).catch((e) => e);
+    job.abort('cancelled');
+    const error = (await stopped) as GroundworkError;
+    expect(error.code).toBe('RUN_CANCELLED');
+    expect(error.message).toMatch(/cancelled/);
+  });
+
   it('stops spending once max_cost_usd is reached', async () => {
     const { run } = setup(
       (request) =>
         new Promise((_, reject) => {
-          request.onAttempt?.({ model: 'large', provider: 'fake', outcome: 'invalid_output', latencyMs: 1, usage: { inputTokens: 1000, outputTokens: 1000 }, tier: 0 });
+          request.onAttempt?.({
+            model: 'large',
+            provider: 'fake',
+            outcome: 'invalid_output',
+            latencyMs: 1,
+            usage: { inputTokens: 1000, outputTokens: 1000 },
+            tier: 0,
+          });
           if (request.signal?.aborted) reject(new AllTiersFailedError([], true));
         }),
       { limits: { timeout_ms: 5_000, max_output_tokens: 100, max_cost_usd: 0.01 } },
@@ -191,7 +256,15 @@ describe('runTask', () => {
   });
 
   it('still answers when recording the run fails (the model work is done)', async () => {
-    const { run, runs } = setup(async () => ({ text: '{}', object: { category: 'other' }, usage: { inputTokens: 1, outputTokens: 1 }, finishReason: 'stop', model: 'small', provider: 'fake', tier: 0 }));
+    const { run, runs } = setup(async () => ({
+      text: '{}',
+      object: { category: 'other' },
+      usage: { inputTokens: 1, outputTokens: 1 },
+      finishReason: 'stop',
+      model: 'small',
+      provider: 'fake',
+      tier: 0,
+    }));
     runs.record = async () => {
       throw new Error('disk full');
     };

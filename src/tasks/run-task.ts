@@ -1,17 +1,36 @@
 import { checkModelUsable } from '../config/config.js';
 import { GroundworkError, isGroundworkError } from '../kernel/errors.js';
-import { MAX_JSON_DEPTH, valueTooDeep } from '../kernel/json.js';
+import { Cancellation } from '../kernel/cancellation.js';
 import type { Clock, IdGenerator } from '../kernel/ids.js';
-import { AllTiersFailedError, AttemptRefusedError, ModelCallError, type AttemptEvent, type GenerateRequest, type ModelPort, type OutputRejection, type TokenUsage } from '../models/spec.js';
-import type { AttemptRecord, RunRecord, RunRepository, TaskVersionRecord } from '../store/ports.js';
-import { resolveRoute, type RouteConfig, type TaskDefinition } from './definition.js';
-import { validateValue } from './json-schema.js';
+import {
+  AllTiersFailedError,
+  AttemptRefusedError,
+  ModelCallError,
+  type AttemptEvent,
+  type GenerateRequest,
+  type ModelPort,
+  type OutputRejection,
+  type TokenUsage,
+} from '../models/spec.js';
+import type { RetrievalService } from '../retrieval/retrieval-service.js';
+import { AttemptLog, attemptDetailTo } from '../runs/attempt-log.js';
+import { noAnswerError } from '../runs/no-answer.js';
+import type { AttemptRecord, RunRecord, RunRepository } from '../store/ports.js';
+import type { RouteConfig } from './definition.js';
+import { groundTask } from './grounded-task.js';
+import type { Abstention, GroundingStep, GroundingVerdict } from './grounding-step.js';
+import type { PreparedTask } from './prepared-task.js';
 import { renderTemplate } from './template.js';
 
+export type { Abstention, GroundingAbstain, GroundingCheck, GroundingStep, GroundingVerdict } from './grounding-step.js';
+
 /**
- * The run path of a task (DESIGN.md steps 2, 4–6, 8–9): validate input → render prompt →
- * call the route (structured output, repair, retries, escalation live in the model
- * wrappers) → cost every attempt → record the run → respond or throw a typed error.
+ * The one run path of a task, `ask` included (DESIGN.md "Run path"): check the input before
+ * any side effect → hold its first call's cost against the caller's quotas → retrieve (grounded
+ * runs) → render → call the route (structured output, repair, retries, escalation and each
+ * tier's grounding check live in the model wrappers; the quota hold grows before each further
+ * call) → cost every attempt → record the run → settle → a domain outcome or a typed error.
+ * The HTTP shape of the outcome is the api layer's business (api/presenters.ts).
  */
 
 /** What the run pipeline needs from the model gateway. */
@@ -32,10 +51,32 @@ export interface CallAmount {
   usd: number;
 }
 
+/** Where a run record goes when it need not be durable before the answer: the batching recorder. */
+export interface RunQueue {
+  add(tenantId: string, run: RunRecord): void;
+}
+
+/**
+ * Quota accounting for one run (app/metering.ts implements it over the limits): hold the first
+ * call's worst case before anything is spent, grow the hold before each further call, settle
+ * with what the run used. Throws QUOTA_EXCEEDED / RATE_LIMITED where a hold cannot be had.
+ */
+export interface RunMeter {
+  reserve(firstCall: CallAmount): Promise<void>;
+  beforeCall(call: { worstCase: CallAmount; spent: CallAmount }): Promise<void>;
+  /** Once per run that reserved, success or failure: what it used. */
+  settle(used: CallAmount): Promise<void>;
+}
+
 export interface RunTaskDeps {
-  runs: RunRepository;
+  /** Durable writes (one statement per run): jobs, and runs when there is no queue. */
+  runs: Pick<RunRepository, 'record'>;
+  /** Batched writes off the response path (readers flush it first); absent: every run is written durably. */
+  queue?: RunQueue;
   models: ModelGateway;
   config: RouteConfig;
+  /** Grounded tasks retrieve their sources through it. */
+  retrieval?: RetrievalService;
   newId: IdGenerator;
   now: Clock;
   logger: RunLogger;
@@ -43,157 +84,166 @@ export interface RunTaskDeps {
 
 export interface RunTaskParams {
   tenantId: string;
-  task: TaskVersionRecord;
+  task: PreparedTask;
   input: unknown;
-  /** Cancellation from the caller (client went away, job cancelled). */
+  /** Cancellation from the caller (client went away, job cancelled); its reason is recorded. */
   signal?: AbortSignal;
-  /** Grounded runs: the prompt comes with retrieved sources and the output is checked against them. */
-  grounding?: GroundingStep;
   /** The API key the run is made with (recorded for usage by key). */
   keyId?: string;
   /** A caller-chosen run id (jobs key runs by job and attempt, so a re-delivered job finds its run). */
   runId?: string;
-  /** Told the run's total usage once it is recorded, success or failure (quota settlement). */
-  onUsage?: (usage: { inputTokens: number; outputTokens: number; costUsd: number }) => void;
+  /** Quota for this run; absent: not metered (in-process callers with no key). */
+  meter?: RunMeter;
   /**
-   * Asked before every model call with the most that call can cost and what the run has spent
-   * so far (quota: the reservation grows to cover it, or this throws QUOTA_EXCEEDED / RATE_LIMITED
-   * and the run ends without making the call).
+   * How the run finds its sources when it is not the task's own retrieval spec: the built-in
+   * `ask` passes its own. Called after the input check and the quota hold.
    */
-  beforeCall?: (call: { worstCase: CallAmount; spent: CallAmount }) => Promise<void>;
+  ground?: (signal: AbortSignal | undefined) => Promise<GroundingStep>;
+  /** Prompt characters the run adds beyond the task's templates (ask's sources), for the first call's estimate. */
+  extraPromptChars?: number;
   /** This request's logger (its lines carry the request id); defaults to the runner's. */
   logger?: RunLogger;
+  /**
+   * Write the run record before answering (jobs: a redelivered try must find the run an earlier
+   * try made). Otherwise it goes through the batching queue, off the response path.
+   */
+  durable?: boolean;
 }
 
-/**
- * How a grounded run differs (see src/grounding): either retrieval found nothing relevant and
- * no model is called (`abstain`), or the prompt carries numbered sources and every tier's
- * answer is checked against them (`check`). One abstention policy serves `ask` and grounded
- * tasks: `ask` answers "not answerable", a task fails with a typed 422; both are recorded runs.
- */
-export type GroundingStep = GroundingAbstain | GroundingCheck;
-
-/** What an abstaining run answers: `ask` an answer that says "not answerable", a task a typed error. */
-export type Abstention = { answer: unknown } | { error: GroundworkError };
-
-/** Retrieval found nothing relevant: the run abstains without calling a model. */
-export interface GroundingAbstain {
-  kind: 'abstain';
-  abstention: Abstention;
-  metrics: Record<string, unknown>;
-}
-
-/** A model's output checked against the sources. */
-export interface GroundingVerdict {
-  /** What the run answers with (unsupported citations removed). */
+/** What a finished run produced: the domain result (the api layer presents it). */
+export interface RunOutcome {
+  runId: string;
+  taskVersion: string;
   output: unknown;
-  metrics: Record<string, unknown>;
-  /** At least one citation verified (or the model itself declined to answer): the answer may leave the server. */
-  grounded: boolean;
-}
-
-export interface GroundingCheck {
-  kind: 'check';
-  /** The user prompt with the numbered sources (replaces the task's template). */
-  userPrompt: string;
-  /** The system prompt, when grounding changes it too (a template using {{{sources}}}). */
-  systemPrompt?: string;
-  /** Checks a tier's schema-valid output against the sources. An ungrounded answer fails its tier. */
-  verify(modelOutput: unknown): GroundingVerdict;
-  /** When no tier grounded its answer: what the run answers instead. */
-  whenUngrounded(last: GroundingVerdict): Abstention;
-}
-
-/** The body of a successful run (snake_case: it is the HTTP contract). */
-export interface RunResult {
-  output: unknown;
-  run_id: string;
-  task_version: string;
+  /** The model that answered; "none" when the run abstained without an answer from one. */
   model: string;
+  /** Physical model calls made, retries, re-asks and escalations included. */
   attempts: number;
-  usage: { input_tokens: number; output_tokens: number; cost_usd: number };
+  usage: { inputTokens: number; outputTokens: number; costUsd: number };
+  /** A fallback tier (not the first) answered. */
   degraded: boolean;
-  latency_ms: number;
+  latencyMs: number;
   /** Grounded runs: how well the answer is supported. */
   grounding?: Record<string, unknown>;
 }
 
-export function createTaskRunner(deps: RunTaskDeps) {
+/** Abort reasons of a run's own cancellation (the caller's keeps its own reason). */
+const RUN_DEADLINE = Symbol('run deadline');
+const BUDGET_SPENT = Symbol('max_cost_usd reached');
+
+// A generous characters-per-token ratio, so a call's worst case is not below its real cost.
+const CHARS_PER_TOKEN = 3;
+const SOURCE_CHARS_PER_TOKEN = 4;
+
+export type TaskRunner = (params: RunTaskParams) => Promise<RunOutcome>;
+
+export function createTaskRunner(deps: RunTaskDeps): TaskRunner {
   const routers = new Map<string, ModelPort>();
 
-  function routerFor(definition: TaskDefinition): ModelPort {
-    const models = resolveRoute(definition.route, deps.config);
-    const key = models.join('\u0000');
+  function routerFor(task: PreparedTask): ModelPort {
+    const key = task.models.join('\u0000');
     let router = routers.get(key);
     if (!router) {
       // A stored version may name a route or model this installation's config lacks.
-      const problems = models.length === 0 ? [`route "${String(definition.route)}" is not configured`] : models.flatMap((m) => checkModelUsable(m, deps.config.models, deps.config.providers) ?? []);
+      const problems =
+        task.models.length === 0
+          ? [`route "${task.route}" is not configured`]
+          : task.models.flatMap((m) => checkModelUsable(m, deps.config.models, deps.config.providers) ?? []);
       if (problems.length > 0) {
-        throw new GroundworkError('MODEL_UNAVAILABLE', `task "${definition.name}" cannot run with this configuration: ${problems.join('; ')}`, { details: { problems } });
+        throw new GroundworkError('MODEL_UNAVAILABLE', `task "${task.name}" cannot run with this configuration: ${problems.join('; ')}`, {
+          details: { problems },
+        });
       }
-      router = deps.models.route(models);
+      router = deps.models.route([...task.models]);
       routers.set(key, router);
     }
     return router;
   }
 
-  // Versions are immutable: keep one definition object per version so compiled
-  // validators (cached per schema object) are built once, not on every run.
-  const definitions = new Map<string, TaskDefinition>();
-  function definitionOf(task: TaskVersionRecord): TaskDefinition {
-    const key = `${task.name}\u0000${task.version}`;
-    let definition = definitions.get(key);
-    if (!definition) {
-      definition = task.definition as TaskDefinition;
-      definitions.set(key, definition);
-    }
-    return definition;
+  /** The most the run's first call can cost: its input and templates (and sources) estimated, its output limit, on the first tier. */
+  function firstCall(params: RunTaskParams): CallAmount {
+    const { definition } = params.task;
+    const sources = definition.retrieval ? definition.retrieval.max_source_tokens * SOURCE_CHARS_PER_TOKEN : 0;
+    const chars =
+      JSON.stringify(params.input ?? null).length +
+      definition.prompt.user.length +
+      (definition.prompt.system?.length ?? 0) +
+      sources +
+      (params.extraPromptChars ?? 0);
+    const usage = { inputTokens: Math.ceil(chars / CHARS_PER_TOKEN), outputTokens: definition.limits.max_output_tokens };
+    const model = params.task.models[0];
+    return { tokens: usage.inputTokens + usage.outputTokens, usd: model === undefined ? 0 : deps.models.cost(model, usage) };
   }
 
-  return async function runTask(params: RunTaskParams): Promise<RunResult> {
-    const definition = definitionOf(params.task);
-    assertInputDepth(definition.name, params.input);
-    const inputIssues = validateValue(definition.input_schema, params.input);
-    if (inputIssues.length > 0) {
-      throw new GroundworkError('TASK_INPUT_INVALID', `input does not match the input schema of task "${definition.name}"`, {
-        details: { issues: inputIssues },
-      });
-    }
-
-    const startedAt = deps.now();
-    const started = performance.now();
+  return async function runTask(params: RunTaskParams): Promise<RunOutcome> {
+    const { task } = params;
+    // 1. The input, before any side effect (no quota held, no retrieval paid for, nothing recorded).
+    task.checkInput(params.input);
+    // 2. The first call's worst case held against the caller's quotas.
+    if (params.meter) await params.meter.reserve(firstCall(params));
     const runId = params.runId ?? deps.newId('run');
     const logger = params.logger ?? deps.logger;
-    const attempts: AttemptRecord[] = [];
-    const spent: CallAmount = { tokens: 0, usd: 0 };
-    const budget = new AbortController();
-    const deadline = AbortSignal.timeout(definition.limits.timeout_ms);
-    const signal = AbortSignal.any(params.signal ? [deadline, budget.signal, params.signal] : [deadline, budget.signal]);
+    // The failure in words is recorded; its detail (addresses, error codes) only goes to the log.
+    const log = new AttemptLog((model, usage) => deps.models.cost(model, usage), attemptDetailTo(logger, runId));
+    try {
+      return await run(params, log, runId, logger);
+    } finally {
+      const spent = log.spent();
+      await params.meter?.settle({ tokens: spent.tokens, usd: spent.usd });
+    }
+  };
 
-    const onAttempt = (event: AttemptEvent): void => {
-      const record = toAttemptRecord(event, attempts.length + 1, deps.models);
-      attempts.push(record);
-      spent.tokens += record.inputTokens + record.outputTokens;
-      spent.usd += record.costUsd;
-      // The failure in words is recorded; its detail (addresses, error codes) only goes to the log.
-      if (event.detail) (logger.warn ?? logger.error).call(logger, { run_id: runId, model: event.model, provider: event.provider, outcome: event.outcome, detail: event.detail }, 'model attempt failed');
-      const max = definition.limits.max_cost_usd;
-      if (max !== undefined && spent.usd >= max && !budget.signal.aborted) budget.abort();
-    };
-
+  async function run(params: RunTaskParams, log: AttemptLog, runId: string, logger: RunLogger): Promise<RunOutcome> {
+    const { task } = params;
+    const { definition } = task;
+    const startedAt = deps.now();
+    const started = performance.now();
+    // One cheap cancellation for the whole run: the caller's, the run's deadline, the cost budget.
+    let budgetSpent = false;
+    const signal = new Cancellation().follow(params.signal).timeout(definition.limits.timeout_ms, () => RUN_DEADLINE);
+    const latency = () => performance.now() - started;
     const base = {
       id: runId,
       taskName: definition.name,
-      taskVersion: params.task.version,
+      taskVersion: task.version,
       input: params.input,
       createdAt: new Date(startedAt),
-      attempts,
+      attempts: log.records,
       keyId: params.keyId,
     };
-    const latency = () => performance.now() - started;
-    const grounding = params.grounding;
+    const outcome = (result: Omit<RunOutcome, 'runId' | 'taskVersion' | 'attempts' | 'usage' | 'latencyMs'>, latencyMs: number): RunOutcome => {
+      const spent = log.spent();
+      return {
+        runId,
+        taskVersion: task.version,
+        ...result,
+        attempts: log.count,
+        usage: { inputTokens: spent.inputTokens, outputTokens: spent.outputTokens, costUsd: spent.usd },
+        latencyMs: round(latencyMs),
+      };
+    };
+    const totals = () => {
+      const spent = log.spent();
+      return { inputTokens: spent.inputTokens, outputTokens: spent.outputTokens, costUsd: spent.usd };
+    };
 
-    if (grounding?.kind === 'abstain') return abstain(grounding.abstention, { model: 'none', metrics: grounding.metrics });
+    // 3. Sources, for grounded runs (retrieval may pay for a query embedding: after the hold).
+    const ground =
+      params.ground ??
+      (definition.retrieval && deps.retrieval
+        ? (s: AbortSignal | undefined) => groundTask(deps.retrieval!, { tenantId: params.tenantId, task, input: params.input, signal: s })
+        : undefined);
+    const grounding: GroundingStep | undefined = ground ? await ground(params.signal) : undefined;
+    if (grounding?.kind === 'abstain') return abstain(grounding.abstention, { metrics: grounding.metrics });
+
+    const onAttempt = (event: AttemptEvent): void => {
+      log.observe(event);
+      const max = definition.limits.max_cost_usd;
+      if (max !== undefined && log.spent().usd >= max && !budgetSpent) {
+        budgetSpent = true;
+        signal.abort(BUDGET_SPENT);
+      }
+    };
 
     // Grounded runs: every tier's answer is checked; an ungrounded one fails its tier and is kept here.
     let ungrounded: { modelOutput: unknown; verdict: GroundingVerdict } | undefined;
@@ -203,98 +253,109 @@ export function createTaskRunner(deps: RunTaskDeps) {
             const verdict = grounding.verify(value);
             if (verdict.grounded) return undefined;
             ungrounded = { modelOutput: value, verdict };
-            return { outcome: 'ungrounded', message: 'none of the answer\'s citations was found in the cited sources' };
+            return { outcome: 'ungrounded', message: "none of the answer's citations was found in the cited sources" };
           }
         : undefined;
+    const meter = params.meter;
 
     try {
-      const result = await routerFor(definition).generate({
-        system: grounding?.kind === 'check' && grounding.systemPrompt !== undefined ? grounding.systemPrompt : definition.prompt.system === undefined ? undefined : renderTemplate(definition.prompt.system, params.input),
-        messages: [{ role: 'user', content: grounding?.kind === 'check' ? grounding.userPrompt : renderTemplate(definition.prompt.user, params.input) }],
-        responseFormat: { type: 'json', schema: definition.output_schema, name: definition.name, ...(verify ? { verify } : {}) },
-        maxOutputTokens: definition.limits.max_output_tokens,
-        temperature: definition.temperature,
-        signal,
-        deadlineAt: startedAt + definition.limits.timeout_ms,
-        onAttempt,
-        ...(params.beforeCall ? { beforeAttempt: (call) => params.beforeCall!({ worstCase: worstCase(call, definition.limits.max_output_tokens, deps.models), spent: { ...spent } }) } : {}),
-      });
-      const totals = sumAttempts(attempts);
-      const verdict = grounding?.kind === 'check' ? grounding.verify(result.object) : undefined;
-      const output = verdict ? verdict.output : result.object;
-      const latencyMs = latency();
-      const degraded = (result.tier ?? 0) > 0;
-      await record(deps, params, logger, {
-        ...base,
-        status: 'ok',
-        model: result.model,
-        degraded,
-        output,
-        ...totals,
-        latencyMs,
-        grounding: verdict?.metrics,
-      });
-      return {
-        output,
-        run_id: runId,
-        task_version: params.task.version,
-        model: result.model,
-        attempts: attempts.length,
-        usage: { input_tokens: totals.inputTokens, output_tokens: totals.outputTokens, cost_usd: totals.costUsd },
-        degraded,
-        latency_ms: round(latencyMs),
-        ...(verdict ? { grounding: verdict.metrics } : {}),
-      };
-    } catch (cause) {
-      // No tier grounded its answer (and the run was not stopped for budget or cancellation):
-      // abstain. The unverified answer stays in the run record only.
-      if (grounding?.kind === 'check' && ungrounded && cause instanceof AllTiersFailedError && !budget.signal.aborted && params.signal?.aborted !== true) {
-        const metrics = { ...ungrounded.verdict.metrics, abstained: true, ungrounded: true, reason: 'ungrounded' };
-        return abstain(grounding.whenUngrounded(ungrounded.verdict), { metrics, unverified: ungrounded.modelOutput });
+      return await callRoute();
+    } finally {
+      signal.dispose();
+    }
+
+    async function callRoute(): Promise<RunOutcome> {
+      try {
+        // 4–6. Render, call the route.
+        const result = await routerFor(task).generate({
+          system:
+            grounding?.kind === 'check' && grounding.systemPrompt !== undefined
+              ? grounding.systemPrompt
+              : definition.prompt.system === undefined
+                ? undefined
+                : renderTemplate(definition.prompt.system, params.input),
+          messages: [{ role: 'user', content: grounding?.kind === 'check' ? grounding.userPrompt : renderTemplate(definition.prompt.user, params.input) }],
+          responseFormat: { type: 'json', schema: definition.output_schema, name: definition.name, ...(verify ? { verify } : {}) },
+          maxOutputTokens: definition.limits.max_output_tokens,
+          temperature: definition.temperature,
+          signal,
+          deadlineAt: startedAt + definition.limits.timeout_ms,
+          onAttempt,
+          ...(meter
+            ? {
+                beforeAttempt: (call) =>
+                  meter.beforeCall({
+                    worstCase: worstCase(call, definition.limits.max_output_tokens, deps.models),
+                    spent: { tokens: log.spent().tokens, usd: log.spent().usd },
+                  }),
+              }
+            : {}),
+        });
+        // 7. Grounded: the answer that leaves is the verified one.
+        const verdict = grounding?.kind === 'check' ? grounding.verify(result.object) : undefined;
+        const output = verdict ? verdict.output : result.object;
+        const latencyMs = latency();
+        const degraded = (result.tier ?? 0) > 0;
+        // 8. Record.
+        await record(deps, params, logger, {
+          ...base,
+          status: 'ok',
+          model: result.model,
+          degraded,
+          output,
+          ...totals(),
+          latencyMs,
+          grounding: verdict?.metrics,
+        });
+        return outcome({ output, model: result.model, degraded, ...(verdict ? { grounding: verdict.metrics } : {}) }, latencyMs);
+      } catch (cause) {
+        // No tier grounded its answer (and the run was not stopped for budget or cancellation):
+        // abstain. The unverified answer stays in the run record only.
+        if (grounding?.kind === 'check' && ungrounded && cause instanceof AllTiersFailedError && !budgetSpent && params.signal?.aborted !== true) {
+          const metrics = { ...ungrounded.verdict.metrics, abstained: true, ungrounded: true, reason: 'ungrounded' };
+          return abstain(grounding.whenUngrounded(ungrounded.verdict), { metrics, unverified: ungrounded.modelOutput });
+        }
+        const error = toRunError(cause, {
+          route: task.route,
+          budgetExceeded: budgetSpent,
+          cancelled: params.signal?.aborted ? { reason: params.signal.reason } : undefined,
+          attempts: log.records,
+          spentUsd: log.spent().usd,
+        });
+        error.runId = runId;
+        await record(deps, params, logger, {
+          ...base,
+          status: 'error',
+          degraded: false,
+          error: { code: error.code, message: error.message, details: error.details },
+          ...totals(),
+          latencyMs: latency(),
+        });
+        throw error;
       }
-      const error = toRunError(cause, { budgetExceeded: budget.signal.aborted, cancelled: params.signal?.aborted === true, attempts, spentUsd: spent.usd });
-      error.runId = runId;
-      await record(deps, params, logger, {
-        ...base,
-        status: 'error',
-        degraded: false,
-        error: { code: error.code, message: error.message, details: error.details },
-        ...sumAttempts(attempts),
-        latencyMs: latency(),
-      });
-      throw error;
     }
 
     /** Records an abstention as a run (answered, or failed with its typed error) and answers it. */
-    async function abstain(abstention: Abstention, how: { model?: string; metrics: Record<string, unknown>; unverified?: unknown }): Promise<RunResult> {
-      const totals = sumAttempts(attempts);
+    async function abstain(abstention: Abstention, how: { metrics: Record<string, unknown>; unverified?: unknown }): Promise<RunOutcome> {
       const stored = how.unverified === undefined ? how.metrics : { ...how.metrics, unverified_output: how.unverified };
-      const common = { ...base, degraded: false, ...totals, latencyMs: latency(), grounding: stored };
+      const latencyMs = latency();
+      const common = { ...base, degraded: false, ...totals(), latencyMs, grounding: stored };
       if ('error' in abstention) {
         const error = abstention.error;
         error.runId = runId;
-        await record(deps, params, logger, { ...common, status: 'error', output: how.unverified, error: { code: error.code, message: error.message, details: error.details } });
+        await record(deps, params, logger, {
+          ...common,
+          status: 'error',
+          output: how.unverified,
+          error: { code: error.code, message: error.message, details: error.details },
+        });
         throw error;
       }
-      const model = how.model ?? 'none';
-      await record(deps, params, logger, { ...common, status: 'ok', model, output: abstention.answer });
-      return {
-        output: abstention.answer,
-        run_id: runId,
-        task_version: params.task.version,
-        model,
-        attempts: attempts.length,
-        usage: { input_tokens: totals.inputTokens, output_tokens: totals.outputTokens, cost_usd: totals.costUsd },
-        degraded: false,
-        latency_ms: round(common.latencyMs),
-        grounding: how.metrics,
-      };
+      await record(deps, params, logger, { ...common, status: 'ok', model: 'none', output: abstention.answer });
+      return outcome({ output: abstention.answer, model: 'none', degraded: false, grounding: how.metrics }, latencyMs);
     }
-  };
+  }
 }
-
-// A generous characters-per-token ratio, so a call's worst case is not below its real cost.
-const CHARS_PER_TOKEN = 3;
 
 /** The most one call can cost: its prompt's tokens (estimated from characters) and its output limit, at its model's price. */
 function worstCase(call: { model: string; request: GenerateRequest }, defaultMaxOutput: number, models: ModelGateway): CallAmount {
@@ -304,91 +365,42 @@ function worstCase(call: { model: string; request: GenerateRequest }, defaultMax
   return { tokens: usage.inputTokens + usage.outputTokens, usd: models.cost(call.model, usage) };
 }
 
-/**
- * HTTP bodies nested deeper than MAX_JSON_DEPTH are refused at the edge; in-process callers
- * (the CLI, the metering around a run) get the same limit, before anything serialises the input.
- */
-export function assertInputDepth(taskName: string, input: unknown): void {
-  if (!valueTooDeep(input)) return;
-  throw new GroundworkError('REQUEST_TOO_DEEP', `input of task "${taskName}" nests deeper than ${MAX_JSON_DEPTH} levels`, {
-    details: { issues: [{ path: 'input', message: `nested deeper than ${MAX_JSON_DEPTH} levels` }], max_depth: MAX_JSON_DEPTH },
-  });
-}
-
-function toAttemptRecord(event: AttemptEvent, seq: number, models: ModelGateway): AttemptRecord {
-  const usage = event.usage ?? { inputTokens: 0, outputTokens: 0 };
-  return {
-    seq,
-    tier: event.tier ?? 0,
-    model: event.model,
-    provider: event.provider,
-    outcome: event.outcome,
-    inputTokens: usage.inputTokens,
-    outputTokens: usage.outputTokens,
-    tokensEstimated: usage.estimated === true,
-    costUsd: event.usage ? models.cost(event.model, usage) : 0,
-    latencyMs: round(event.latencyMs),
-    error: event.error,
-    validationErrors: event.validationErrors,
-    escalationReason: event.escalationReason,
-    reask: event.reask,
-    repaired: event.repaired,
-  };
-}
-
-function sumAttempts(attempts: AttemptRecord[]): { inputTokens: number; outputTokens: number; costUsd: number } {
-  let inputTokens = 0;
-  let outputTokens = 0;
-  let costUsd = 0;
-  for (const a of attempts) {
-    inputTokens += a.inputTokens;
-    outputTokens += a.outputTokens;
-    costUsd += a.costUsd;
-  }
-  return { inputTokens, outputTokens, costUsd };
-}
-
 /** Maps whatever ended a run to one typed error listing every attempt's outcome. */
 function toRunError(
   cause: unknown,
-  context: { budgetExceeded: boolean; cancelled: boolean; attempts: AttemptRecord[]; spentUsd: number },
+  context: { route: string; budgetExceeded: boolean; cancelled?: { reason: unknown }; attempts: AttemptRecord[]; spentUsd: number },
 ): GroundworkError {
   if (isGroundworkError(cause)) return cause;
   // A call refused before it was made (quota, tokens per minute): that refusal is the answer.
   if (cause instanceof AttemptRefusedError && isGroundworkError(cause.reason)) return cause.reason;
-  const attempts = context.attempts.map((a) => ({
-    tier: a.tier,
-    model: a.model,
-    outcome: a.outcome,
-    ...(a.error ? { error: a.error } : {}),
-    ...(a.validationErrors ? { validation_errors: a.validationErrors } : {}),
-  }));
   if (context.budgetExceeded) {
-    return new GroundworkError('MODEL_BUDGET_EXCEEDED', `the run spent $${context.spentUsd.toFixed(6)}, reaching the task's max_cost_usd before producing valid output`, {
-      details: { attempts, spent_usd: context.spentUsd },
-      cause,
-    });
-  }
-  if (cause instanceof AllTiersFailedError) {
-    if (cause.deadlineExceeded || context.cancelled) {
-      return new GroundworkError('MODEL_DEADLINE_EXCEEDED', context.cancelled ? 'the run was cancelled' : cause.message, { details: { attempts }, cause });
-    }
-    const anyInvalid = cause.failures.some((f) => f.outcome === 'invalid_output');
+    const attempts = noAnswerError({ route: context.route, failures: [], attempts: context.attempts, deadlineExceeded: false }).details.attempts;
     return new GroundworkError(
-      anyInvalid ? 'MODEL_ALL_TIERS_FAILED' : 'MODEL_UNAVAILABLE',
-      anyInvalid ? cause.message : `no model of the route is available: ${cause.failures.map((f) => `${f.model}: ${f.outcome}`).join(', ')}`,
-      { details: { attempts }, cause },
+      'MODEL_BUDGET_EXCEEDED',
+      `the run spent $${context.spentUsd.toFixed(6)}, reaching the task's max_cost_usd before producing valid output`,
+      {
+        details: { attempts, spent_usd: context.spentUsd },
+        cause,
+      },
     );
   }
-  if (cause instanceof ModelCallError) {
-    const code = cause.outcome === 'invalid_output' ? 'MODEL_ALL_TIERS_FAILED' : cause.outcome === 'timeout' ? 'MODEL_DEADLINE_EXCEEDED' : 'MODEL_UNAVAILABLE';
-    return new GroundworkError(code, cause.message, { details: { attempts }, cause });
+  if (cause instanceof AllTiersFailedError || cause instanceof ModelCallError) {
+    const failures = cause instanceof AllTiersFailedError ? cause.failures : [cause];
+    const deadlineExceeded = cause instanceof AllTiersFailedError ? cause.deadlineExceeded : cause.outcome === 'timeout' && !cause.retryable;
+    return noAnswerError({ route: context.route, failures, attempts: context.attempts, deadlineExceeded, cancelled: context.cancelled, cause });
   }
-  return new GroundworkError('INTERNAL', 'the run failed unexpectedly', { details: { attempts }, cause });
+  return new GroundworkError('INTERNAL', 'the run failed unexpectedly', {
+    details: { attempts: context.attempts.map((a) => ({ tier: a.tier, model: a.model, outcome: a.outcome })) },
+    cause,
+  });
 }
 
 async function record(deps: RunTaskDeps, params: RunTaskParams, logger: RunLogger, run: RunRecord): Promise<void> {
-  params.onUsage?.({ inputTokens: run.inputTokens, outputTokens: run.outputTokens, costUsd: run.costUsd });
+  // Off the response path: the queue writes batches every ~50 ms, and run readers flush it first.
+  if (deps.queue && !params.durable) {
+    deps.queue.add(params.tenantId, run);
+    return;
+  }
   try {
     await deps.runs.record(params.tenantId, run);
   } catch (error) {

@@ -1,6 +1,7 @@
 import { GroundworkError } from '../kernel/errors.js';
-import type { TaskRepository, TaskVersionRecord } from '../store/ports.js';
+import type { TaskRepository, TaskSummary, TaskVersionRecord } from '../store/ports.js';
 import { parseTaskDefinition, taskVersion, type RouteConfig, type TaskDefinition } from './definition.js';
+import { prepareTask, type PreparedTask } from './prepared-task.js';
 
 /** Task catalogue: push definitions as immutable versions, look them up, resolve for a run. */
 
@@ -24,12 +25,39 @@ export interface TaskServiceDeps {
   now?: () => number;
 }
 
-export function createTaskService(deps: TaskServiceDeps) {
+/** The task catalogue as its callers see it. */
+export interface TaskService {
+  push(tenantId: string, definitions: TaskDefinition[], activate?: boolean): Promise<PushResult[]>;
+  /** Validates a raw definition (API body) and pushes it. */
+  pushRaw(tenantId: string, raw: unknown): Promise<PushResult>;
+  list(tenantId: string): Promise<TaskSummary[]>;
+  /** The active version as stored (for presentation). */
+  get(tenantId: string, name: string): Promise<TaskVersionRecord>;
+  versions(tenantId: string, name: string): Promise<Array<Omit<TaskVersionRecord, 'definition'>>>;
+  /** The version to run, prepared: the requested one, else the active one. */
+  resolve(tenantId: string, name: string, version?: string): Promise<PreparedTask>;
+}
+
+// Prepared versions kept per process: versions are immutable, so this is only a memory bound.
+const MAX_PREPARED = 5_000;
+
+export function createTaskService(deps: TaskServiceDeps): TaskService {
   const now = deps.now ?? Date.now;
-  // Versions are immutable, so a resolved version can be cached forever (per tenant).
-  const versionCache = new Map<string, TaskVersionRecord>();
-  const activeCache = new Map<string, { task: TaskVersionRecord; until: number }>();
+  const prepared = new Map<string, PreparedTask>();
+  const activeCache = new Map<string, { task: PreparedTask; until: number }>();
   const key = (tenantId: string, name: string) => `${tenantId}\u0000${name}`;
+
+  /** One prepared form per stored version (keyed by tenant, name and version). */
+  function prepare(tenantId: string, record: TaskVersionRecord): PreparedTask {
+    const versionKey = `${key(tenantId, record.name)}\u0000${record.version}`;
+    const found = prepared.get(versionKey);
+    // The active flag is the one thing that changes; reuse the parsed definition either way.
+    if (found && found.active === record.active) return found;
+    const task = found ? { ...found, active: record.active } : prepareTask(record, deps.config);
+    if (prepared.size >= MAX_PREPARED) prepared.delete(prepared.keys().next().value as string);
+    prepared.set(versionKey, task);
+    return task;
+  }
 
   async function push(tenantId: string, definitions: TaskDefinition[], activate = true): Promise<PushResult[]> {
     const results: PushResult[] = [];
@@ -42,11 +70,12 @@ export function createTaskService(deps: TaskServiceDeps) {
     return results;
   }
 
-  async function active(tenantId: string, name: string): Promise<TaskVersionRecord> {
+  async function active(tenantId: string, name: string): Promise<PreparedTask> {
     const cached = activeCache.get(key(tenantId, name));
     if (cached && cached.until > now()) return cached.task;
-    const task = await deps.tasks.getActive(tenantId, name);
-    if (!task) throw notFound(name);
+    const record = await deps.tasks.getActive(tenantId, name);
+    if (!record) throw notFound(name);
+    const task = prepare(tenantId, record);
     if (deps.activeCacheMs > 0) activeCache.set(key(tenantId, name), { task, until: now() + deps.activeCacheMs });
     return task;
   }
@@ -75,24 +104,19 @@ export function createTaskService(deps: TaskServiceDeps) {
       return versions;
     },
 
-    /** The version to run: the requested one, else the active one. */
-    async resolve(tenantId: string, name: string, version?: string): Promise<TaskVersionRecord> {
+    async resolve(tenantId: string, name: string, version?: string): Promise<PreparedTask> {
       if (version === undefined) return active(tenantId, name);
-      const versionKey = `${key(tenantId, name)}\u0000${version}`;
-      const cached = versionCache.get(versionKey);
+      const cached = prepared.get(`${key(tenantId, name)}\u0000${version}`);
       if (cached) return cached;
       const found = await deps.tasks.getVersion(tenantId, name, version);
       if (!found) {
         if (!(await deps.tasks.getActive(tenantId, name))) throw notFound(name);
         throw new GroundworkError('TASK_VERSION_NOT_FOUND', `task "${name}" has no version "${version}"`, { details: { task: name, version } });
       }
-      versionCache.set(versionKey, found);
-      return found;
+      return prepare(tenantId, found);
     },
   };
 }
-
-export type TaskService = ReturnType<typeof createTaskService>;
 
 function notFound(name: string): GroundworkError {
   return new GroundworkError('TASK_NOT_FOUND', `no task named "${name}"`, { details: { task: name } });

@@ -111,7 +111,7 @@ async function operatorInventory(app: App, operatorKeyHash: string): Promise<Fuz
     openapi: { openapi: '3.1.0', info: { title: 'operator', version: '0' } },
     transform: (args) => jsonSchemaTransform({ ...args, schema: { ...args.schema, hide: false } } as Parameters<typeof jsonSchemaTransform>[0]),
   });
-  await bare.register(operatorRoutes(app, operatorKeyHash), { prefix: '/operator' });
+  await bare.register(operatorRoutes({ auth: app.auth, quotas: app.limits.quotas }, operatorKeyHash), { prefix: '/operator' });
   await bare.ready();
   const routes = fromDocument(bare.swagger() as OpenApi, new Map()).map((r) => ({ ...r, auth: { kind: 'operator' } as const }));
   await bare.close();

@@ -14,10 +14,11 @@ export function collectionsCommand(): Command {
     .description('collections with their embedder and counts')
     .action(
       action(async (_o: unknown, command: Command) => {
-        const list = await withApi(configFrom(command), (api) => api.listCollections());
+        const list = await withApi(await configFrom(command), (api) => api.listCollections());
         if (globalOptions(command).json) return printJson(list);
         if (list.length === 0) return console.log('no collections yet: groundwork ingest <path…> --collection <name>');
-        for (const c of list) console.log(`${c.name.padEnd(24)} ${String(c.document_count).padStart(6)} docs ${String(c.chunk_count).padStart(8)} chunks  ${c.embedder}`);
+        for (const c of list)
+          console.log(`${c.name.padEnd(24)} ${String(c.document_count).padStart(6)} docs ${String(c.chunk_count).padStart(8)} chunks  ${c.embedder}`);
       }),
     );
   collections
@@ -27,7 +28,7 @@ export function collectionsCommand(): Command {
     .option('--description <text>', 'what is in it')
     .action(
       action(async (name: string, options: { embedder?: string; description?: string }, command: Command) => {
-        printJson(await withApi(configFrom(command), (api) => api.createCollection({ name, ...options })));
+        printJson(await withApi(await configFrom(command), (api) => api.createCollection({ name, ...options })));
       }),
     );
   collections
@@ -35,7 +36,7 @@ export function collectionsCommand(): Command {
     .description('delete a collection with all its documents')
     .action(
       action(async (name: string, _o: unknown, command: Command) => {
-        await withApi(configFrom(command), (api) => api.deleteCollection(name));
+        await withApi(await configFrom(command), (api) => api.deleteCollection(name));
         console.log(`deleted collection ${name}`);
       }),
     );
@@ -58,7 +59,8 @@ export function collectFiles(paths: string[], cwd: string = process.cwd()): Arra
       if (!named.ok) throw new Error(`cannot ingest ${path}: its name ${named.problem}`);
       const earlier = bySource.get(named.source);
       // Batches are separate requests: two files with one source would silently replace each other.
-      if (earlier !== undefined && earlier !== path) throw new Error(`${earlier} and ${path} would both be stored as "${named.source}"; run the command from a folder that holds both`);
+      if (earlier !== undefined && earlier !== path)
+        throw new Error(`${earlier} and ${path} would both be stored as "${named.source}"; run the command from a folder that holds both`);
       if (earlier === undefined) out.push({ source: named.source, path });
       bySource.set(named.source, path);
     }
@@ -80,7 +82,7 @@ export function ingestCommand(): Command {
         const metadata = options.metadata === undefined ? undefined : parseJsonObject(options.metadata, '--metadata');
         const files = collectFiles(paths);
         if (files.length === 0) throw new Error('no files found under the given paths');
-        const results = await withApi(configFrom(command), async (api) => {
+        const results = await withApi(await configFrom(command), async (api) => {
           const existing = await api.listCollections();
           if (!existing.some((c) => c.name === options.collection)) await api.createCollection({ name: options.collection, embedder: options.embedder });
           const all = [];
@@ -92,7 +94,8 @@ export function ingestCommand(): Command {
           return all;
         });
         if (globalOptions(command).json) return printJson(results);
-        for (const r of results) console.log(`${r.status.padEnd(9)} ${r.source}${r.status === 'failed' ? `  ${r.error?.code}: ${r.error?.message}` : `  (${r.chunks} chunks)`}`);
+        for (const r of results)
+          console.log(`${r.status.padEnd(9)} ${r.source}${r.status === 'failed' ? `  ${r.error?.code}: ${r.error?.message}` : `  (${r.chunks} chunks)`}`);
         const failed = results.filter((r) => r.status === 'failed').length;
         console.log(`${results.length - failed} ingested, ${failed} failed`);
         if (failed > 0) process.exitCode = 1;
@@ -110,17 +113,21 @@ export function searchCommand(): Command {
     .option('--filter <key=value...>', 'metadata equality filters')
     .option('--mmr <lambda>', 'diversify results (0..1, 1 = relevance only)', (v) => Number(v))
     .action(
-      action(async (query: string, options: { collection: string; k: number; mode: SearchOptions['mode']; filter?: string[]; mmr?: number }, command: Command) => {
-        const filters = options.filter ? Object.fromEntries(options.filter.map(parseFilter)) : undefined;
-        const hits = await withApi(configFrom(command), (api) => api.search(options.collection, query, { k: options.k, mode: options.mode, filters, mmr_lambda: options.mmr }));
-        if (globalOptions(command).json) return printJson(hits);
-        hits.forEach((h, i) => {
-          const where = [h.title, ...h.heading_path].filter(Boolean).join(' › ');
-          console.log(`${i + 1}. ${where}${h.page ? ` (p. ${h.page})` : ''}  [${h.source}]  score ${h.score.toFixed(4)}`);
-          console.log(`   ${h.text.replace(/\s+/g, ' ').slice(0, 240)}`);
-        });
-        if (hits.length === 0) console.log('no results');
-      }),
+      action(
+        async (query: string, options: { collection: string; k: number; mode: SearchOptions['mode']; filter?: string[]; mmr?: number }, command: Command) => {
+          const filters = options.filter ? Object.fromEntries(options.filter.map(parseFilter)) : undefined;
+          const hits = await withApi(await configFrom(command), (api) =>
+            api.search(options.collection, query, { k: options.k, mode: options.mode, filters, mmr_lambda: options.mmr }),
+          );
+          if (globalOptions(command).json) return printJson(hits);
+          hits.forEach((h, i) => {
+            const where = [h.title, ...h.heading_path].filter(Boolean).join(' › ');
+            console.log(`${i + 1}. ${where}${h.page ? ` (p. ${h.page})` : ''}  [${h.source}]  score ${h.score.toFixed(4)}`);
+            console.log(`   ${h.text.replace(/\s+/g, ' ').slice(0, 240)}`);
+          });
+          if (hits.length === 0) console.log('no results');
+        },
+      ),
     );
 }
 
@@ -153,7 +160,7 @@ export function askCommand(): Command {
     .action(
       action(async (question: string, options: { collection: string; k?: number; filter?: string[] }, command: Command) => {
         const filters = options.filter ? Object.fromEntries(options.filter.map(parseFilter)) : undefined;
-        const result = await withApi(configFrom(command), (api) => api.ask(question, options.collection, { k: options.k, filters }));
+        const result = await withApi(await configFrom(command), (api) => api.ask(question, options.collection, { k: options.k, filters }));
         if (globalOptions(command).json) return printJson(result);
         printAnswer(result);
       }),

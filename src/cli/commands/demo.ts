@@ -1,10 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Command } from 'commander';
-import { packageRoot } from '../../app/paths.js';
+import { packageRoot } from '../../kernel/package-info.js';
 import type { GroundworkApi } from '../../client/client.js';
-import { loadConfig } from '../../config/config.js';
-import { loadTaskFiles } from '../../tasks/task-files.js';
 import { action, globalOptions, withApi } from '../context.js';
 import { collectFiles, printAnswer } from './collections.js';
 
@@ -32,6 +30,7 @@ export function demoCommand(): Command {
 }
 
 async function supportKb(dir: string, dataDir: string | undefined): Promise<void> {
+  const { loadConfig } = await import('../../config/config.js');
   const config = loadConfig({ file: join(dir, 'groundwork.yaml'), overrides: { dataDir } });
   const questions = JSON.parse(readFileSync(join(dir, 'questions.json'), 'utf8')) as string[];
   const files = collectFiles([join(dir, 'docs')]).map((f) => ({ source: relative(dir, f.path), bytes: new Uint8Array(readFileSync(f.path)) }));
@@ -59,9 +58,12 @@ async function ensureCollection(api: GroundworkApi, name: string): Promise<void>
 }
 
 async function ticketTriage(dir: string, route: string, dataDir: string | undefined): Promise<void> {
+  const [{ loadConfig }, { loadTaskFiles }] = await Promise.all([import('../../config/config.js'), import('../../tasks/task-files.js')]);
   const config = loadConfig({ file: join(dir, 'groundwork.yaml'), overrides: { dataDir } });
   const [task] = loadTaskFiles(join(dir, 'tasks'), config).map((f) => ({ ...f.definition, route }));
-  const inputs = readdirSync(join(dir, 'inputs')).filter((f) => f.endsWith('.json')).sort();
+  const inputs = readdirSync(join(dir, 'inputs'))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
 
   console.log(`Groundwork demo: support-ticket triage (task "${task.name}", route "${route}": ${(config.routes[route] ?? []).join(' → ')})`);
   await withApi(config, async (api, where) => {
@@ -79,7 +81,7 @@ async function ticketTriage(dir: string, route: string, dataDir: string | undefi
     }
   });
   if (route === 'local') {
-    console.log('\nEvery output above was validated against the task\'s output schema. The bundled model (examples/models/stories260K.gguf)');
+    console.log("\nEvery output above was validated against the task's output schema. The bundled model (examples/models/stories260K.gguf)");
     console.log('is a 260K-parameter toy: its JSON is grammar-constrained and schema-valid, its content meaningless.');
     console.log('Point a route at a real model (README: "Models and providers") for real answers.');
   }

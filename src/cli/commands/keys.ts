@@ -1,9 +1,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { ApiKeyRecord, TenantRecord } from '../../auth/auth-service.js';
 import { ROLES, type Role } from '../../auth/principal.js';
-import { DEFAULT_TENANT } from '../../store/index.js';
+import { DEFAULT_TENANT } from '../../store/ports.js';
 import { action, configFrom, globalOptions, printJson } from '../context.js';
-import { withOperator } from '../operator.js';
+import type { withOperator as WithOperator } from '../operator.js';
 
 /**
  * `groundwork tenants` and `groundwork keys`: an installation operator's tools. They work on
@@ -13,17 +13,22 @@ import { withOperator } from '../operator.js';
  * their own keys over HTTP (/v1/keys).
  */
 
+/** cli/operator.ts, and the app it opens, load when an operator command runs (not for --help). */
+const withOperator: typeof WithOperator = async (config, fn) => (await import('../operator.js')).withOperator(config, fn);
+
 const parseRole = (value: string): Role => {
   if (!(ROLES as readonly string[]).includes(value)) throw new InvalidArgumentError(`role must be one of ${ROLES.join(', ')}`);
   return value as Role;
 };
 
 // The same bounds as POST /v1/keys: the columns are 32-bit integers.
-const positiveIntUpTo = (max: number) => (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0 || n > max) throw new InvalidArgumentError(`expected an integer from 1 to ${max}, got "${value}"`);
-  return n;
-};
+const positiveIntUpTo =
+  (max: number) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0 || n > max) throw new InvalidArgumentError(`expected an integer from 1 to ${max}, got "${value}"`);
+    return n;
+  };
 
 /** "30d", "12h", "90m" from now, or an ISO time. */
 export function parseExpiry(value: string, now = Date.now()): Date {
@@ -36,7 +41,9 @@ export function parseExpiry(value: string, now = Date.now()): Date {
 
 function describeKey(key: ApiKeyRecord): string {
   const state = key.revokedAt ? 'revoked' : key.expiresAt && key.expiresAt.getTime() <= Date.now() ? 'expired' : 'active';
-  const limits = [key.requestsPerMinute ? `${key.requestsPerMinute} req/min` : '', key.tokensPerMinute ? `${key.tokensPerMinute} tok/min` : ''].filter(Boolean).join(', ');
+  const limits = [key.requestsPerMinute ? `${key.requestsPerMinute} req/min` : '', key.tokensPerMinute ? `${key.tokensPerMinute} tok/min` : '']
+    .filter(Boolean)
+    .join(', ');
   return `${key.id}  ${key.prefix}…  ${key.role.padEnd(9)}  ${state.padEnd(7)}  ${key.name}${limits ? `  (${limits})` : ''}${key.expiresAt ? `  expires ${key.expiresAt.toISOString()}` : ''}`;
 }
 
@@ -65,7 +72,7 @@ export function tenantsCommand(): Command {
     .option('--name <name>', 'display name')
     .action(
       action(async (id: string, options: { name?: string }, command: Command) => {
-        const result = await withOperator(configFrom(command), (ops) => ops.createTenant(id, options.name));
+        const result = await withOperator(await configFrom(command), (ops) => ops.createTenant(id, options.name));
         if (globalOptions(command).json) {
           printJson({ tenant: result.tenant.id, admin_key: result.key, key_id: result.keyId, webhook_secret: result.webhookSecret });
           return;
@@ -80,7 +87,7 @@ export function tenantsCommand(): Command {
     .description('list tenants (a disabled one says so)')
     .action(
       action(async (_options: unknown, command: Command) => {
-        const list = await withOperator(configFrom(command), (ops) => ops.listTenants());
+        const list = await withOperator(await configFrom(command), (ops) => ops.listTenants());
         if (globalOptions(command).json) printJson(list.map(tenantJson));
         else for (const t of list) console.log(`${t.id}  ${t.name}  ${t.createdAt.toISOString()}${t.state === 'active' ? '' : `  ${t.state}`}`);
       }),
@@ -90,7 +97,7 @@ export function tenantsCommand(): Command {
     .description('a tenant, its state and its webhook signing secret')
     .action(
       action(async (id: string, _options: unknown, command: Command) => {
-        const { tenant, webhookSecret } = await withOperator(configFrom(command), (ops) => ops.getTenant(id));
+        const { tenant, webhookSecret } = await withOperator(await configFrom(command), (ops) => ops.getTenant(id));
         if (globalOptions(command).json) {
           printJson({ ...tenantJson(tenant), ...(webhookSecret === undefined ? {} : { webhook_secret: webhookSecret }) });
           return;
@@ -106,7 +113,7 @@ export function tenantsCommand(): Command {
     .description("stop the tenant's keys (its data is kept): at once on the server that does it, within auth.key_cache_ms on other replicas")
     .action(
       action(async (id: string, _options: unknown, command: Command) => {
-        const tenant = await withOperator(configFrom(command), (ops) => ops.disableTenant(id));
+        const tenant = await withOperator(await configFrom(command), (ops) => ops.disableTenant(id));
         if (globalOptions(command).json) printJson(tenantJson(tenant));
         else console.log(`tenant ${tenant.id} disabled: its API keys no longer authenticate (\`groundwork tenants enable ${tenant.id}\` undoes it)`);
       }),
@@ -116,7 +123,7 @@ export function tenantsCommand(): Command {
     .description("let a disabled tenant's keys work again")
     .action(
       action(async (id: string, _options: unknown, command: Command) => {
-        const tenant = await withOperator(configFrom(command), (ops) => ops.enableTenant(id));
+        const tenant = await withOperator(await configFrom(command), (ops) => ops.enableTenant(id));
         if (globalOptions(command).json) printJson(tenantJson(tenant));
         else console.log(`tenant ${tenant.id} enabled: its API keys authenticate again`);
       }),
@@ -128,9 +135,11 @@ export function tenantsCommand(): Command {
     .action(
       action(async (id: string, options: { yes?: boolean }, command: Command) => {
         if (!options.yes) {
-          throw new InvalidArgumentError(`deleting tenant ${id} removes all its data for ever, and its id can never be used again: add --yes to confirm (\`groundwork tenants disable ${id}\` only stops its keys)`);
+          throw new InvalidArgumentError(
+            `deleting tenant ${id} removes all its data for ever, and its id can never be used again: add --yes to confirm (\`groundwork tenants disable ${id}\` only stops its keys)`,
+          );
         }
-        const { tenant, removed } = await withOperator(configFrom(command), (ops) => ops.deleteTenant(id));
+        const { tenant, removed } = await withOperator(await configFrom(command), (ops) => ops.deleteTenant(id));
         if (globalOptions(command).json) {
           printJson({ tenant: tenantJson(tenant), removed });
           return;
@@ -155,22 +164,27 @@ export function keysCommand(): Command {
     .option('--requests-per-minute <n>', 'rate limit for this key', positiveIntUpTo(1_000_000))
     .option('--tokens-per-minute <n>', 'token rate limit for this key', positiveIntUpTo(1_000_000_000))
     .action(
-      action(async (options: { tenant: string; role: Role; name?: string; expires?: Date; requestsPerMinute?: number; tokensPerMinute?: number }, command: Command) => {
-        const { key, record } = await withOperator(configFrom(command), (ops) =>
-          ops.createKey(options.tenant, {
-            role: options.role,
-            name: options.name,
-            expiresAt: options.expires,
-            requestsPerMinute: options.requestsPerMinute,
-            tokensPerMinute: options.tokensPerMinute,
-          }),
-        );
-        if (globalOptions(command).json) printJson({ key, id: record.id, prefix: record.prefix, tenant: record.tenantId, role: record.role });
-        else {
-          console.log(`key ${record.id} (${record.role}) for tenant ${record.tenantId} — shown once, store it now:`);
-          console.log(key);
-        }
-      }),
+      action(
+        async (
+          options: { tenant: string; role: Role; name?: string; expires?: Date; requestsPerMinute?: number; tokensPerMinute?: number },
+          command: Command,
+        ) => {
+          const { key, record } = await withOperator(await configFrom(command), (ops) =>
+            ops.createKey(options.tenant, {
+              role: options.role,
+              name: options.name,
+              expiresAt: options.expires,
+              requestsPerMinute: options.requestsPerMinute,
+              tokensPerMinute: options.tokensPerMinute,
+            }),
+          );
+          if (globalOptions(command).json) printJson({ key, id: record.id, prefix: record.prefix, tenant: record.tenantId, role: record.role });
+          else {
+            console.log(`key ${record.id} (${record.role}) for tenant ${record.tenantId} — shown once, store it now:`);
+            console.log(key);
+          }
+        },
+      ),
     );
   keys
     .command('list')
@@ -178,7 +192,7 @@ export function keysCommand(): Command {
     .option('--tenant <id>', 'tenant', DEFAULT_TENANT)
     .action(
       action(async (options: { tenant: string }, command: Command) => {
-        const list = await withOperator(configFrom(command), (ops) => ops.listKeys(options.tenant));
+        const list = await withOperator(await configFrom(command), (ops) => ops.listKeys(options.tenant));
         if (globalOptions(command).json) printJson(list);
         else for (const key of list) console.log(describeKey(key));
       }),
@@ -189,7 +203,7 @@ export function keysCommand(): Command {
     .option('--tenant <id>', 'tenant', DEFAULT_TENANT)
     .action(
       action(async (id: string, options: { tenant: string }, command: Command) => {
-        const record = await withOperator(configFrom(command), (ops) => ops.revokeKey(options.tenant, id));
+        const record = await withOperator(await configFrom(command), (ops) => ops.revokeKey(options.tenant, id));
         if (globalOptions(command).json) printJson(record);
         else console.log(`revoked ${record.id} (${record.prefix}…)`);
       }),

@@ -1,9 +1,11 @@
 import { Command } from 'commander';
-import { startMockLlm, type MockFaultRates, type MockLlmOptions, type MockStats } from '../../testing/index.js';
+import type { MockFaultRates, MockLlmOptions, MockStats } from '../../testing/index.js';
 
 /**
  * `groundwork mock-llm`: runs the FAKE model server from src/testing for manual and external tests.
  * It imports nothing from the app on purpose: starting a fake must not need a config or a database.
+ * It reaches the kit only through its public entry (testing/index.ts, what users import as
+ * `groundwork/testing`): the one arrow from `cli` into `testing` that ARCHITECTURE.md allows.
  */
 
 /** The flags exactly as typed; parseMockLlmFlags checks them all at once. */
@@ -124,11 +126,15 @@ export function mockLlmCommand(io: MockLlmCommandIo = signalIo): Command {
     .option('--fault-malformed <p>', probability('gets syntactically broken JSON content'))
     .option('--fault-schema <p>', probability('gets valid JSON that violates the requested schema'))
     .option('--fault-truncated <p>', probability('gets content cut in half with finish_reason "length"'))
-    .addHelpText('after', '\nPer-request overrides: header x-mock-fault: none|5xx|429|hang|malformed|schema|truncated, x-mock-latency-ms: N.\nGET /_mock/stats returns outcome counts; POST /_mock/reset zeroes them and re-seeds.')
+    .addHelpText(
+      'after',
+      '\nPer-request overrides: header x-mock-fault: none|5xx|429|hang|malformed|schema|truncated, x-mock-latency-ms: N.\nGET /_mock/stats returns outcome counts; POST /_mock/reset zeroes them and re-seeds.',
+    )
     .action(async (flags: MockLlmFlags, command: Command) => {
       const parsed = parseMockLlmFlags(flags);
       if (!parsed.ok) command.error(parsed.errors.map((e) => `error: ${e}`).join('\n'), { exitCode: 2, code: 'groundwork.invalidFlags' });
       const { options } = parsed;
+      const { startMockLlm } = await import('../../testing/index.js');
       let mock;
       try {
         mock = await startMockLlm(options);
@@ -157,7 +163,9 @@ function banner(url: string, options: MockLlmOptions): string {
 }
 
 function describeOutcomes(stats: MockStats): string {
-  const parts = Object.entries(stats.outcomes).filter(([, n]) => n > 0).map(([outcome, n]) => `${outcome} ${n}`);
+  const parts = Object.entries(stats.outcomes)
+    .filter(([, n]) => n > 0)
+    .map(([outcome, n]) => `${outcome} ${n}`);
   return parts.length > 0 ? parts.join(', ') : 'none';
 }
 

@@ -34,7 +34,7 @@ export function runCommand(): Command {
     .option('--version <version>', 'run this version instead of the active one')
     .action(
       action(async (task: string, options: { input: string; version?: string }, command: Command) => {
-        const config = configFrom(command);
+        const config = await configFrom(command);
         const input = readInput(options.input, config.bodyLimitBytes);
         printJson(await withApi(config, (api) => api.runTask(task, input, { version: options.version })));
       }),

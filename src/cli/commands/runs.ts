@@ -14,7 +14,7 @@ export function runsCommand(): Command {
       action(async (options: { task?: string; status?: 'ok' | 'error'; limit: number }, command: Command) => {
         if (options.status && options.status !== 'ok' && options.status !== 'error') throw new Error('--status must be ok or error');
         if (!Number.isInteger(options.limit) || options.limit < 1 || options.limit > 500) throw new Error('--limit must be an integer 1..500');
-        const config = configFrom(command);
+        const config = await configFrom(command);
         const list = await withApi(config, (api) => api.listRuns(options));
         if (globalOptions(command).json) return printJson(list);
         if (list.length === 0) return console.log('no runs yet');
@@ -32,7 +32,7 @@ export function runsCommand(): Command {
     .description('one run with input, output and every attempt')
     .action(
       action(async (id: string, _options: unknown, command: Command) => {
-        const config = configFrom(command);
+        const config = await configFrom(command);
         printJson(await withApi(config, (api) => api.getRun(id)));
       }),
     );

@@ -1,6 +1,4 @@
 import { Command } from 'commander';
-import { startServer } from '../../app/serve.js';
-import { redactConfig } from '../../config/config.js';
 import { action, configFrom } from '../context.js';
 
 export function serveCommand(): Command {
@@ -15,13 +13,20 @@ export function serveCommand(): Command {
     .option('--print-config', 'print the effective configuration (secrets redacted) and exit')
     .action(
       action(async (options: { host?: string; port?: number; printConfig?: boolean }, command: Command) => {
-        const config = configFrom(command, { host: options.host, port: options.port });
+        const config = await configFrom(command, { host: options.host, port: options.port });
         if (options.printConfig) {
+          const { redactConfig } = await import('../../config/config.js');
           console.log(JSON.stringify(redactConfig(config), null, 2));
           return;
         }
+        const { startServer } = await import('../../app/serve.js');
         const running = await startServer(config, { installSignalHandlers: true });
-        running.server.log.info(`Groundwork listening on ${running.url} (docs: ${running.url}/docs, store: ${running.app.store.db.kind})`);
+        // performance.now() counts from the process's start: node, the CLI and the config included.
+        const startupMs = Math.round(performance.now());
+        running.server.log.info(
+          { startup_ms: startupMs },
+          `Groundwork listening on ${running.url} (docs: ${running.url}/docs, store: ${running.app.store.db.kind}; started in ${(startupMs / 1000).toFixed(1)} s)`,
+        );
         const admin = running.localAdmin;
         if (admin?.keyFile) {
           running.server.log.info(

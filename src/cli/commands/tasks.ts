@@ -1,7 +1,6 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { loadTaskFileList, loadTaskFiles } from '../../tasks/task-files.js';
 import { action, configFrom, globalOptions, printJson, withApi } from '../context.js';
 
 export function tasksCommand(): Command {
@@ -12,7 +11,7 @@ export function tasksCommand(): Command {
     .description('list tasks with their active version')
     .action(
       action(async (_options: unknown, command: Command) => {
-        const config = configFrom(command);
+        const config = await configFrom(command);
         const list = await withApi(config, (api) => api.listTasks());
         if (globalOptions(command).json) return printJson(list);
         if (list.length === 0) return console.log('no tasks yet: groundwork tasks push <folder|file…>');
@@ -26,17 +25,20 @@ export function tasksCommand(): Command {
     .option('--versions', 'list all versions instead')
     .action(
       action(async (name: string, options: { versions?: boolean }, command: Command) => {
-        const config = configFrom(command);
+        const config = await configFrom(command);
         printJson(await withApi<unknown>(config, (api) => (options.versions ? api.listVersions(name) : api.getTask(name))));
       }),
     );
 
   tasks
     .command('push [paths...]')
-    .description('validate task files (a folder or files; default: the tasks folder) and store each as an immutable version, made active; nothing is applied if any file is invalid')
+    .description(
+      'validate task files (a folder or files; default: the tasks folder) and store each as an immutable version, made active; nothing is applied if any file is invalid',
+    )
     .action(
       action(async (paths: string[], _options: unknown, command: Command) => {
-        const config = configFrom(command);
+        const config = await configFrom(command);
+        const { loadTaskFileList, loadTaskFiles } = await import('../../tasks/task-files.js');
         const files =
           paths.length === 0
             ? loadTaskFiles(config.tasksDir, config)

@@ -21,8 +21,14 @@ beforeAll(async () => {
   try {
     await store.db.query(`INSERT INTO tenants (id, name, webhook_secret) VALUES ('acme', 'Acme', 'secret')`);
     const now = Date.now();
-    await store.runs.record('acme', runRecord({ createdAt: new Date(now - 1_000), taskName: 'triage', keyId: 'key-1', inputTokens: 1_000, outputTokens: 200, costUsd: 0.25 }));
-    await store.runs.record('acme', runRecord({ createdAt: new Date(now - 2_000), taskName: 'extract', keyId: 'key-1', inputTokens: 10, outputTokens: 5, costUsd: 0.01 }));
+    await store.runs.record(
+      'acme',
+      runRecord({ createdAt: new Date(now - 1_000), taskName: 'triage', keyId: 'key-1', inputTokens: 1_000, outputTokens: 200, costUsd: 0.25 }),
+    );
+    await store.runs.record(
+      'acme',
+      runRecord({ createdAt: new Date(now - 2_000), taskName: 'extract', keyId: 'key-1', inputTokens: 10, outputTokens: 5, costUsd: 0.01 }),
+    );
   } finally {
     await store.close();
   }
@@ -66,10 +72,15 @@ describe('groundwork quotas', () => {
     // Commander rejects a bad number itself, before the action runs: exit 1 with the reason.
     const written: string[] = [];
     const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (written.push(String(chunk)), true));
+    // Commander exits the process there: stopped here, so the test process lives on.
+    const exit = vi.spyOn(process, 'exit').mockImplementation((code) => {
+      throw new Error(`process.exit(${String(code)})`);
+    });
     try {
-      await expect(cli('quotas', 'set', 'acme', '--usd-per-day', 'lots')).rejects.toThrow(/process.exit unexpectedly called with "1"/);
+      await expect(cli('quotas', 'set', 'acme', '--usd-per-day', 'lots')).rejects.toThrow('process.exit(1)');
     } finally {
       write.mockRestore();
+      exit.mockRestore();
     }
     expect(written.join('')).toMatch(/--usd-per-day <n>' argument 'lots' is invalid\. expected a number ≥ 0/);
   });

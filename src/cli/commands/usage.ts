@@ -2,21 +2,12 @@ import { Command, InvalidArgumentError } from 'commander';
 import { GroundworkApiError } from '../../client/client.js';
 import type { Config } from '../../config/config.js';
 import { GroundworkError } from '../../kernel/errors.js';
-import {
-  createLimits,
-  parseUsageQuery,
-  presentUsage,
-  USAGE_GROUPS,
-  type LimitsService,
-  type QuotaJson,
-  type QuotaMetric,
-  type QuotaPeriod,
-  type QuotaSetting,
-  type UsageJson,
-} from '../../limits/index.js';
-import { DEFAULT_TENANT, openStore, readDataDirLock } from '../../store/index.js';
+import type { LimitsService, QuotaJson, QuotaMetric, QuotaPeriod, QuotaSetting, UsageJson } from '../../limits/index.js';
+import { parseUsageQuery, USAGE_GROUPS } from '../../limits/usage.js';
+import { readDataDirLock } from '../../store/data-dir-lock.js';
+import { DEFAULT_TENANT } from '../../store/ports.js';
 import { action, configFrom, globalOptions, localApiKey, printJson } from '../context.js';
-import { withOperator } from '../operator.js';
+import type { withOperator as WithOperator } from '../operator.js';
 
 /**
  * `groundwork usage` (a tenant's tokens, cost and runs) and `groundwork quotas` (an
@@ -24,6 +15,9 @@ import { withOperator } from '../operator.js';
  * and ask the running server instead when a `serve` process owns the embedded folder: `usage`
  * with an API key, `quotas` through its /operator routes (cli/operator.ts).
  */
+
+/** cli/operator.ts, and the app it opens, load when a quota command runs (not for --help). */
+const withOperator: typeof WithOperator = async (config, fn) => (await import('../operator.js')).withOperator(config, fn);
 
 async function withLimits<T>(config: Config, purpose: string, fn: (limits: LimitsService) => Promise<T>): Promise<T> {
   if (!config.databaseUrl) {
@@ -36,6 +30,7 @@ async function withLimits<T>(config: Config, purpose: string, fn: (limits: Limit
       );
     }
   }
+  const [{ openStore }, { createLimits }] = await Promise.all([import('../../store/index.js'), import('../../limits/index.js')]);
   const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, lock: { role: 'cli' } });
   const limits = createLimits({ db: store.db, config });
   try {
@@ -54,7 +49,12 @@ async function usageOverHttp(config: Config, url: string, params: URLSearchParam
   });
   const body = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string; details?: Record<string, unknown> } } | undefined;
   if (!response.ok) {
-    throw new GroundworkApiError(response.status, body?.error?.code ?? 'CLIENT_HTTP_ERROR', body?.error?.message ?? `HTTP ${response.status}`, body?.error?.details);
+    throw new GroundworkApiError(
+      response.status,
+      body?.error?.code ?? 'CLIENT_HTTP_ERROR',
+      body?.error?.message ?? `HTTP ${response.status}`,
+      body?.error?.details,
+    );
   }
   return body as unknown as UsageJson;
 }
@@ -67,10 +67,24 @@ function printUsage(report: UsageJson): void {
     console.log('no runs in this range');
     return;
   }
-  const header = [report.group_by.padEnd(28), 'runs'.padStart(7), 'errors'.padStart(7), 'input tok'.padStart(12), 'output tok'.padStart(12), 'cost'.padStart(12)];
+  const header = [
+    report.group_by.padEnd(28),
+    'runs'.padStart(7),
+    'errors'.padStart(7),
+    'input tok'.padStart(12),
+    'output tok'.padStart(12),
+    'cost'.padStart(12),
+  ];
   console.log(header.join('  '));
   const line = (group: string, row: UsageJson['totals']) =>
-    [group.padEnd(28), String(row.runs).padStart(7), String(row.errors).padStart(7), String(row.input_tokens).padStart(12), String(row.output_tokens).padStart(12), usd(row.cost_usd).padStart(12)].join('  ');
+    [
+      group.padEnd(28),
+      String(row.runs).padStart(7),
+      String(row.errors).padStart(7),
+      String(row.input_tokens).padStart(12),
+      String(row.output_tokens).padStart(12),
+      usd(row.cost_usd).padStart(12),
+    ].join('  ');
   for (const row of report.rows) console.log(line(row.group, row));
   console.log(line('total', report.totals));
 }
@@ -81,10 +95,10 @@ export function usageCommand(): Command {
     .option('--from <date>', 'ISO date (UTC day) or date-time with zone; default 30 days ago')
     .option('--to <date>', 'ISO date (that day included) or date-time; default now')
     .option('--group-by <what>', `one of ${USAGE_GROUPS.join(', ')}`, 'day')
-    .option('--tenant <id>', 'tenant to report on (direct database access; a running server answers for its key\'s tenant)', DEFAULT_TENANT)
+    .option('--tenant <id>', "tenant to report on (direct database access; a running server answers for its key's tenant)", DEFAULT_TENANT)
     .action(
       action(async (options: { from?: string; to?: string; groupBy: string; tenant: string }, command: Command) => {
-        const config = configFrom(command);
+        const config = await configFrom(command);
         const raw = { from: options.from, to: options.to, group_by: options.groupBy };
         // Bad dates or groupings are reported before anything is opened.
         parseUsageQuery(raw, Date.now());
@@ -94,7 +108,10 @@ export function usageCommand(): Command {
           const params = new URLSearchParams(Object.entries(raw).filter((e): e is [string, string] => e[1] !== undefined));
           report = await usageOverHttp(config, owner.url, params);
         } else {
-          report = await withLimits(config, 'read usage from it directly', async (limits) => presentUsage(await limits.usage(options.tenant, parseUsageQuery(raw, Date.now()))));
+          const { presentUsage } = await import('../../limits/index.js');
+          report = await withLimits(config, 'read usage from it directly', async (limits) =>
+            presentUsage(await limits.usage(options.tenant, parseUsageQuery(raw, Date.now()))),
+          );
         }
         if (globalOptions(command).json) printJson(report);
         else printUsage(report);
@@ -108,7 +125,12 @@ const parseLimit = (value: string): number => {
   return n;
 };
 
-const QUOTA_FLAGS: ReadonlyArray<{ flag: string; option: 'tokensPerDay' | 'tokensPerMonth' | 'usdPerDay' | 'usdPerMonth'; metric: QuotaMetric; period: QuotaPeriod }> = [
+const QUOTA_FLAGS: ReadonlyArray<{
+  flag: string;
+  option: 'tokensPerDay' | 'tokensPerMonth' | 'usdPerDay' | 'usdPerMonth';
+  metric: QuotaMetric;
+  period: QuotaPeriod;
+}> = [
   { flag: 'tokens-per-day', option: 'tokensPerDay', metric: 'tokens', period: 'day' },
   { flag: 'tokens-per-month', option: 'tokensPerMonth', metric: 'tokens', period: 'month' },
   { flag: 'usd-per-day', option: 'usdPerDay', metric: 'usd', period: 'day' },
@@ -145,7 +167,7 @@ export function quotasCommand(): Command {
         enforcement: options.soft ? 'soft' : 'hard',
       }));
       if (settings.length === 0) throw new InvalidArgumentError(`give at least one of ${QUOTA_FLAGS.map((q) => `--${q.flag}`).join(', ')}`);
-      const result = await withOperator(configFrom(command), async (ops) => {
+      const result = await withOperator(await configFrom(command), async (ops) => {
         for (const setting of settings) await ops.setQuota(tenantId, setting);
         return ops.getQuotas(tenantId);
       });
@@ -160,7 +182,7 @@ export function quotasCommand(): Command {
     action(async (tenantId: string, options: Partial<Record<(typeof QUOTA_FLAGS)[number]['option'], boolean>>, command: Command) => {
       const chosen = QUOTA_FLAGS.filter((q) => options[q.option]);
       if (chosen.length === 0) throw new InvalidArgumentError(`give at least one of ${QUOTA_FLAGS.map((q) => `--${q.flag}`).join(', ')}`);
-      const result = await withOperator(configFrom(command), async (ops) => {
+      const result = await withOperator(await configFrom(command), async (ops) => {
         for (const q of chosen) await ops.removeQuota(tenantId, q.metric, q.period);
         return ops.getQuotas(tenantId);
       });
@@ -174,7 +196,7 @@ export function quotasCommand(): Command {
     .description("a tenant's quotas with its usage in their current periods")
     .action(
       action(async (tenantId: string, _options: unknown, command: Command) => {
-        const result = await withOperator(configFrom(command), (ops) => ops.getQuotas(tenantId));
+        const result = await withOperator(await configFrom(command), (ops) => ops.getQuotas(tenantId));
         if (globalOptions(command).json) printJson({ tenant: tenantId, quotas: result });
         else printQuotas(tenantId, result);
       }),

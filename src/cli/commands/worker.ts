@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { createApp } from '../../app/app.js';
 import type { Config } from '../../config/config.js';
 import { GroundworkError } from '../../kernel/errors.js';
 import { action, configFrom } from '../context.js';
@@ -21,7 +20,7 @@ export function workerCommand(): Command {
     })
     .action(
       action(async (options: { concurrency?: number }, command: Command) => {
-        const config = configFrom(command);
+        const config = await configFrom(command);
         if (!config.databaseUrl) {
           throw new GroundworkError(
             'CONFIG_INVALID',
@@ -34,6 +33,7 @@ export function workerCommand(): Command {
           process.once('SIGTERM', resolve);
           process.once('SIGINT', resolve);
         });
+        const { createApp } = await import('../../app/app.js');
         const app = await createApp(config, { lock: { role: 'worker' }, logger: log });
         try {
           const concurrency = options.concurrency ?? config.jobs.concurrency;
@@ -62,8 +62,13 @@ function jsonLines(level: Config['logLevel']): { info: Line; warn: Line; error: 
     (details, message) => {
       if (LEVELS[name] < threshold) return;
       const { err, ...rest } = details;
-      const error = err instanceof Error ? { type: err.name, message: err.message, ...((err as { code?: unknown }).code ? { code: (err as { code?: unknown }).code } : {}) } : err;
-      process.stdout.write(`${JSON.stringify({ level: name, time: new Date().toISOString(), pid: process.pid, msg: message, ...rest, ...(error === undefined ? {} : { err: error }) })}\n`);
+      const error =
+        err instanceof Error
+          ? { type: err.name, message: err.message, ...((err as { code?: unknown }).code ? { code: (err as { code?: unknown }).code } : {}) }
+          : err;
+      process.stdout.write(
+        `${JSON.stringify({ level: name, time: new Date().toISOString(), pid: process.pid, msg: message, ...rest, ...(error === undefined ? {} : { err: error }) })}\n`,
+      );
     };
   return { info: line('info'), warn: line('warn'), error: line('error') };
 }

@@ -8,6 +8,7 @@ import {
   type LanguageModelV3Prompt,
   type SharedV3ProviderOptions,
 } from '@ai-sdk/provider';
+import { toAbortSignal } from '../../kernel/cancellation.js';
 import { estimateRequestTokens, estimateTokens } from '../tokens.js';
 import { ModelCallError, type GenerateRequest, type GenerateResult, type JsonSchema, type ModelPort } from '../spec.js';
 
@@ -72,12 +73,8 @@ function toCallOptions(request: GenerateRequest, options: AdapterOptions): Langu
     prompt,
     maxOutputTokens: request.maxOutputTokens,
     temperature: request.temperature,
-    responseFormat: json
-      ? instructed
-        ? { type: 'json' }
-        : { type: 'json', schema: json.schema as JSONSchema7, name: json.name }
-      : undefined,
-    abortSignal: request.signal,
+    responseFormat: json ? (instructed ? { type: 'json' } : { type: 'json', schema: json.schema as JSONSchema7, name: json.name }) : undefined,
+    abortSignal: toAbortSignal(request.signal),
     providerOptions: options.providerOptions?.(request),
   };
 }
@@ -107,7 +104,13 @@ export function toModelCallError(error: unknown, options: Pick<AdapterOptions, '
   if (APICallError.isInstance(error)) {
     const status = error.statusCode;
     if (status === undefined) {
-      return new ModelCallError({ ...ids, outcome: 'provider_error', retryable: true, message: `could not reach ${provider}: ${networkFailure(error)}`, detail: scrub(describeCause(error), options.apiKey, 500) });
+      return new ModelCallError({
+        ...ids,
+        outcome: 'provider_error',
+        retryable: true,
+        message: `could not reach ${provider}: ${networkFailure(error)}`,
+        detail: scrub(describeCause(error), options.apiKey, 500),
+      });
     }
     if (status === 429) {
       const retryAfterMs = parseRetryAfter(error.responseHeaders);
@@ -116,7 +119,13 @@ export function toModelCallError(error: unknown, options: Pick<AdapterOptions, '
     }
     if (status < 400) {
       // A success status with a body the SDK could not read: a proxy or server glitch.
-      return new ModelCallError({ ...ids, outcome: 'provider_error', status, retryable: true, message: `${provider} sent an unreadable response (HTTP ${status}): ${scrub(error.message, options.apiKey)}` });
+      return new ModelCallError({
+        ...ids,
+        outcome: 'provider_error',
+        status,
+        retryable: true,
+        message: `${provider} sent an unreadable response (HTTP ${status}): ${scrub(error.message, options.apiKey)}`,
+      });
     }
     const retryable = status === 408 || status === 409 || status >= 500;
     return new ModelCallError({
@@ -144,9 +153,17 @@ export function toModelCallError(error: unknown, options: Pick<AdapterOptions, '
 
 /** The first network error code (ECONNREFUSED, UND_ERR_…, CERT_…) in an error's cause chain. */
 function networkCode(error: unknown): string | undefined {
-  for (let current = error, depth = 0; current !== null && typeof current === 'object' && depth < 6; current = (current as { cause?: unknown }).cause, depth++) {
+  for (
+    let current = error, depth = 0;
+    current !== null && typeof current === 'object' && depth < 6;
+    current = (current as { cause?: unknown }).cause, depth++
+  ) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+|ERR_TLS_[A-Z_]+|CERT_[A-Z_]+|[A-Z_]*CERT[A-Z_]*|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)$/.test(code)) return code;
+    if (
+      typeof code === 'string' &&
+      /^(E[A-Z]+|UND_ERR_[A-Z_]+|ERR_TLS_[A-Z_]+|CERT_[A-Z_]+|[A-Z_]*CERT[A-Z_]*|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)$/.test(code)
+    )
+      return code;
   }
   return undefined;
 }
@@ -210,7 +227,9 @@ export function scrub(text: string, apiKey?: string, maxLength = 200): string {
   let out = text;
   if (apiKey && apiKey.length >= 4) out = out.split(apiKey).join('[redacted]');
   for (const pattern of SECRET_PATTERNS) {
-    out = out.replace(pattern, (match, label?: string, sep?: string) => (typeof label === 'string' && typeof sep === 'string' ? `${label}${sep}[redacted]` : '[redacted]'));
+    out = out.replace(pattern, (match, label?: string, sep?: string) =>
+      typeof label === 'string' && typeof sep === 'string' ? `${label}${sep}[redacted]` : '[redacted]',
+    );
   }
   // Messages shown to tenants (the default length) keep no network detail; log details (longer) do.
   if (maxLength <= 200) for (const pattern of NETWORK_DETAIL) out = out.replace(pattern, '[network detail]');

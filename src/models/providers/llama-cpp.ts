@@ -26,16 +26,10 @@ import {
   type LlamaGrammar,
   type LlamaModel,
 } from 'node-llama-cpp';
-import {
-  ModelCallError,
-  type FinishReason,
-  type GenerateRequest,
-  type GenerateResult,
-  type JsonSchema,
-  type ModelPort,
-} from '../spec.js';
+import { ModelCallError, type FinishReason, type GenerateRequest, type GenerateResult, type JsonSchema, type ModelPort } from '../spec.js';
 import { toGrammarSchema } from './llama-grammar.js';
-import { untilAborted, messageOf } from './abort.js';
+import { untilAborted, messageOf } from '../../kernel/abort.js';
+import { toAbortSignal } from '../../kernel/cancellation.js';
 
 /** Options for one configured local model. */
 export interface LlamaCppModelParams {
@@ -71,16 +65,13 @@ export function createLlamaCppModel(params: LlamaCppModelParams): LlamaCppModel 
   let handle: Promise<Runner> | undefined;
 
   // Local failures (bad file, no memory, native error) do not get better by retrying at once.
-  const fail = (message: string, cause?: unknown) =>
-    new ModelCallError({ outcome: 'provider_error', message, retryable: false, cause, ...ids });
+  const fail = (message: string, cause?: unknown) => new ModelCallError({ outcome: 'provider_error', message, retryable: false, cause, ...ids });
 
   function acquire(): Promise<Runner> {
-    handle ??= acquireRunner({ path, gpu, contextSize: params.contextSize, threads: params.threads, fail }).catch(
-      (error: unknown) => {
-        handle = undefined; // a later call may succeed (file restored, memory freed)
-        throw error;
-      },
-    );
+    handle ??= acquireRunner({ path, gpu, contextSize: params.contextSize, threads: params.threads, fail }).catch((error: unknown) => {
+      handle = undefined; // a later call may succeed (file restored, memory freed)
+      throw error;
+    });
     return handle;
   }
 
@@ -89,7 +80,7 @@ export function createLlamaCppModel(params: LlamaCppModelParams): LlamaCppModel 
     model: params.name,
 
     async generate(request: GenerateRequest): Promise<GenerateResult> {
-      const signal = request.signal;
+      const signal = toAbortSignal(request.signal);
       signal?.throwIfAborted();
       const runner = await untilAborted(acquire(), signal);
       return runner.lock.run(signal, async () => {
@@ -228,9 +219,7 @@ function completionPrompt(request: GenerateRequest): string {
 function fitOutput(runner: Runner, inputTokens: number, requested: number | undefined): number {
   const room = runner.context.contextSize - inputTokens;
   if (room < 1) {
-    throw runner.fail(
-      `prompt of ${inputTokens} tokens does not fit the ${runner.context.contextSize}-token context of ${runner.shared.path}`,
-    );
+    throw runner.fail(`prompt of ${inputTokens} tokens does not fit the ${runner.context.contextSize}-token context of ${runner.shared.path}`);
   }
   return requested === undefined ? room : Math.max(1, Math.min(requested, room));
 }
@@ -393,12 +382,7 @@ async function releaseRunner(runner: Runner): Promise<void> {
   await releaseModel(runner.modelKey);
 }
 
-async function acquireModel(
-  key: string,
-  path: string,
-  gpu: false | 'auto',
-  fail: (message: string, cause?: unknown) => ModelCallError,
-): Promise<SharedModel> {
+async function acquireModel(key: string, path: string, gpu: false | 'auto', fail: (message: string, cause?: unknown) => ModelCallError): Promise<SharedModel> {
   const existing = models.get(key);
   if (existing) {
     existing.refs += 1;

@@ -1,5 +1,6 @@
 import { BrokenCircuitError, CircuitBreakerPolicy, CountBreaker, IsolatedCircuitError, circuitBreaker, handleWhen } from 'cockatiel';
-import { ModelCallError, type ModelPort } from '../spec.js';
+import { ModelCallError, type GenerateRequest, type ModelPort } from '../spec.js';
+import { streamOf } from '../stream.js';
 import { safeEmit } from './instrument.js';
 
 /** A circuit breaker for one provider; share it between every model and route of that provider. */
@@ -11,7 +12,8 @@ export type ProviderBreaker = CircuitBreakerPolicy;
  * budget running out, so neither opens the circuit.
  */
 function countsAsFailure(error: Error): boolean {
-  if (!(error instanceof ModelCallError)) return false;
+  // A refused request (the caller's body) says nothing about the provider's health either.
+  if (!(error instanceof ModelCallError) || error.rejectsRequest) return false;
   if (error.outcome === 'timeout') return error.retryable;
   return error.outcome === 'rate_limited' || error.outcome === 'provider_error';
 }
@@ -40,22 +42,28 @@ export function createBreaker(options: BreakerOptions): ProviderBreaker {
   });
 }
 
-/** Refuses calls, without contacting the provider, while its breaker is open. */
+/**
+ * Refuses calls, without contacting the provider, while its breaker is open. A stream counts
+ * as a success once its first chunk is in: a break after that cannot fail over, and is the
+ * stream's own outcome.
+ */
 export function withCircuitBreaker(model: ModelPort, breaker: ProviderBreaker): ModelPort {
+  async function guarded<T>(request: GenerateRequest, call: () => Promise<T>): Promise<T> {
+    try {
+      return await breaker.execute(call);
+    } catch (error) {
+      if (!(error instanceof BrokenCircuitError || error instanceof IsolatedCircuitError)) throw error;
+      const last = breaker.lastFailure;
+      const lastError = last && 'error' in last && last.error instanceof ModelCallError ? ` (last failure: ${last.error.outcome}: ${last.error.message})` : '';
+      const message = `circuit open for provider ${model.provider} after repeated failures${lastError}`;
+      safeEmit(request.onAttempt, { model: model.model, provider: model.provider, outcome: 'circuit_open', latencyMs: 0, error: message });
+      throw new ModelCallError({ model: model.model, provider: model.provider, outcome: 'circuit_open', retryable: false, message, cause: error });
+    }
+  }
   return {
     provider: model.provider,
     model: model.model,
-    async generate(request) {
-      try {
-        return await breaker.execute(() => model.generate(request));
-      } catch (error) {
-        if (!(error instanceof BrokenCircuitError || error instanceof IsolatedCircuitError)) throw error;
-        const last = breaker.lastFailure;
-        const lastError = last && 'error' in last && last.error instanceof ModelCallError ? ` (last failure: ${last.error.outcome}: ${last.error.message})` : '';
-        const message = `circuit open for provider ${model.provider} after repeated failures${lastError}`;
-        safeEmit(request.onAttempt, { model: model.model, provider: model.provider, outcome: 'circuit_open', latencyMs: 0, error: message });
-        throw new ModelCallError({ model: model.model, provider: model.provider, outcome: 'circuit_open', retryable: false, message, cause: error });
-      }
-    },
+    generate: (request) => guarded(request, () => model.generate(request)),
+    stream: (request) => guarded(request, () => streamOf(model, request)),
   };
 }

@@ -1,5 +1,6 @@
-import { DelegateBackoff, handleWhen, retry, type IRetryBackoffContext } from 'cockatiel';
-import { ModelCallError, type ModelPort } from '../spec.js';
+import { ConstantBackoff, handleWhen, retry } from 'cockatiel';
+import { ModelCallError, type CancelSignal, type GenerateRequest, type ModelPort } from '../spec.js';
+import { streamOf } from '../stream.js';
 
 export interface RetryOptions {
   /** Retries after the first attempt. */
@@ -11,11 +12,11 @@ export interface RetryOptions {
   /** Injected in tests; defaults to Math.random. */
   random?: () => number;
   /** Injected in tests; must resolve early when the signal aborts. */
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  sleep?: (ms: number, signal?: CancelSignal) => Promise<void>;
 }
 
 /** Waits `ms`, ending as soon as `signal` aborts. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+export function abortableSleep(ms: number, signal?: CancelSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted || ms <= 0) return resolve();
     const done = () => {
@@ -41,36 +42,51 @@ export function retryDelay(attempt: number, error: unknown, options: RetryOption
   return Math.floor((options.random ?? Math.random)() * ceiling);
 }
 
-/** Retries retryable ModelCallErrors; rethrows the last one when retries run out or the run is aborted. */
+/**
+ * Retries retryable ModelCallErrors; rethrows the last one when retries run out or the run is
+ * aborted. A stream is retried only until its first chunk is in (its port resolves then).
+ */
 export function withRetry(model: ModelPort, options: RetryOptions): ModelPort {
   const sleep = options.sleep ?? abortableSleep;
+  // One policy for every call: its backoff waits nothing, because cockatiel's own wait cannot
+  // be interrupted; each call sleeps before its retries itself, abortably, for the delay its
+  // last error asks for. Once the signal has aborted cockatiel stops retrying.
+  const policy = retry(
+    handleWhen((error) => error instanceof ModelCallError && error.retryable),
+    {
+      maxAttempts: Math.max(0, options.retries - 1),
+      backoff: new ConstantBackoff(0),
+    },
+  );
+  const retryable = (error: unknown, request: GenerateRequest) =>
+    options.retries > 0 && error instanceof ModelCallError && error.retryable && !request.signal?.aborted;
+  // The first try is called directly: most calls succeed, and the policy's own promises and
+  // events are paid on the gateway's hot path only once a retryable failure asks for
+  // retries. The policy then runs the retries themselves.
+  function retrying<T>(request: GenerateRequest, call: () => Promise<T>): Promise<T> {
+    return call().catch((first: unknown) => {
+      if (!retryable(first, request)) throw first;
+      let lastError = first;
+      return policy.execute(
+        async ({ attempt }) => {
+          await sleep(retryDelay(attempt + 1, lastError, options), request.signal);
+          if (request.signal?.aborted) throw lastError;
+          try {
+            return await call();
+          } catch (error) {
+            lastError = error;
+            throw error;
+          }
+        },
+        // cockatiel reads only `aborted` from its signal: a CancelSignal serves.
+        request.signal as AbortSignal | undefined,
+      );
+    });
+  }
   return {
     provider: model.provider,
     model: model.model,
-    async generate(request) {
-      let delayMs = 0;
-      // cockatiel's own wait cannot be interrupted, so it waits 0 and the attempt itself
-      // sleeps first, abortably; once the signal has aborted cockatiel stops retrying.
-      const policy = retry(handleWhen((error) => error instanceof ModelCallError && error.retryable), {
-        maxAttempts: options.retries,
-        backoff: new DelegateBackoff((context: IRetryBackoffContext<unknown>) => {
-          delayMs = retryDelay(context.attempt, 'error' in context.result ? context.result.error : undefined, options);
-          return 0;
-        }),
-      });
-      let lastError: unknown;
-      return policy.execute(async ({ attempt }) => {
-        if (attempt > 0) {
-          await sleep(delayMs, request.signal);
-          if (request.signal?.aborted) throw lastError;
-        }
-        try {
-          return await model.generate(request);
-        } catch (error) {
-          lastError = error;
-          throw error;
-        }
-      }, request.signal);
-    },
+    generate: (request) => retrying(request, () => model.generate(request)),
+    stream: (request) => retrying(request, () => streamOf(model, request)),
   };
 }

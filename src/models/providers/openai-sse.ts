@@ -1,7 +1,7 @@
-import { isObject, type WireUsage } from './wire.js';
+import { isObject, type WireUsage } from './openai-wire.js';
 
 /**
- * Relays an upstream chat-completions SSE stream to the client event by event, learning on
+ * Relays an upstream chat-completions SSE stream to the caller event by event, learning on
  * the way what the run record needs: the answer's text, the usage (the gateway always asks
  * upstream for it), whether a finish reason and `[DONE]` arrived. Events are forwarded as
  * the upstream wrote them; only the usage-only chunk is dropped when the client did not
@@ -13,6 +13,8 @@ export class SseRelay {
   usage: WireUsage | undefined;
   /** A choice reported a finish_reason. */
   finished = false;
+  /** The last finish_reason a choice reported (OpenAI's words: stop, length, tool_calls, …). */
+  finishReason: string | undefined;
   /** `data: [DONE]` arrived. */
   done = false;
   /** Upstream sent an `error` event of its own. */
@@ -63,7 +65,10 @@ export class SseRelay {
         if (!isObject(choice)) continue;
         const delta = choice.delta;
         if (isObject(delta) && typeof delta.content === 'string') this.text += delta.content;
-        if (typeof choice.finish_reason === 'string') this.finished = true;
+        if (typeof choice.finish_reason === 'string') {
+          this.finished = true;
+          this.finishReason = choice.finish_reason;
+        }
       }
       // The usage-only chunk that exists because the gateway asked for it.
       if (choices.length === 0 && this.usage !== undefined && !this.clientWantsUsage) return false;

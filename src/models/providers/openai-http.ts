@@ -1,14 +1,13 @@
 import { Agent, errors, type Dispatcher } from 'undici';
-import type { ProviderConfig } from '../config/config.js';
-import { networkFailure, parseRetryAfter, scrub } from '../models/providers/ai-sdk-adapter.js';
-import { ModelCallError } from '../models/spec.js';
-import type { Disconnect } from './disconnect.js';
+import type { ProviderConfig } from '../../config/config.js';
+import { ModelCallError, type CancelSignal } from '../spec.js';
+import { networkFailure, parseRetryAfter, scrub } from './ai-sdk-adapter.js';
 
 /**
- * HTTP to OpenAI-compatible providers for the gateway's pass-through path: one undici Agent
- * (a keep-alive connection pool per provider origin), request bodies forwarded as text, and
- * failures classified into the model port's ModelCallError so failover and circuit breakers
- * read them like any other model failure.
+ * HTTP to OpenAI-compatible providers for the pass-through provider: one undici Agent (a
+ * keep-alive connection pool per provider origin), request bodies forwarded as text, and
+ * failures classified into ModelCallErrors so retries, breakers and failover read them like
+ * any other model failure.
  */
 
 /** Where and how to reach one OpenAI-compatible provider. */
@@ -21,23 +20,12 @@ export interface HttpTarget {
   apiKey: string | undefined;
 }
 
-export type UpstreamResponse = Dispatcher.ResponseData;
+export type HttpResponse = Dispatcher.ResponseData;
 
-export interface Upstream {
-  /** `signal`: an AbortSignal or any EventEmitter with `aborted` and an 'abort' event (undici takes both). */
-  post(target: HttpTarget, endpoint: string, body: string, signal: AbortSignal | Disconnect): Promise<UpstreamResponse>;
+export interface HttpClient {
+  /** `signal`: an AbortSignal, or a Cancellation (undici takes anything with `aborted` and an 'abort' event). */
+  post(target: HttpTarget, endpoint: string, body: string, signal: CancelSignal | undefined): Promise<HttpResponse>;
   close(): Promise<void>;
-}
-
-/** A request the provider refused as malformed (400, 413, 422): another tier would refuse it too. */
-export class UpstreamClientError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'UpstreamClientError';
-  }
 }
 
 export function httpTarget(provider: Readonly<ProviderConfig>): HttpTarget {
@@ -48,7 +36,7 @@ export function httpTarget(provider: Readonly<ProviderConfig>): HttpTarget {
   return { provider: provider.name, origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), headers, apiKey: provider.api_key };
 }
 
-export function createUpstream(options: { timeoutMs: number; connectionsPerOrigin?: number }): Upstream {
+export function createHttpClient(options: { timeoutMs: number; connectionsPerOrigin?: number }): HttpClient {
   const agent = new Agent({
     connections: options.connectionsPerOrigin ?? 256,
     keepAliveTimeout: 30_000,
@@ -58,20 +46,35 @@ export function createUpstream(options: { timeoutMs: number; connectionsPerOrigi
   });
   return {
     post: (target, endpoint, body, signal) =>
-      agent.request({ origin: target.origin, path: target.basePath + endpoint, method: 'POST', headers: target.headers, body, signal }),
+      agent.request({
+        origin: target.origin,
+        path: target.basePath + endpoint,
+        method: 'POST',
+        headers: target.headers,
+        body,
+        signal: signal as AbortSignal | undefined,
+      }),
     close: () => agent.close(),
   };
 }
 
-/** A non-2xx answer as the failure it is: client error (no failover) or a ModelCallError. */
-export async function failureFromStatus(response: UpstreamResponse, target: HttpTarget, model: string): Promise<ModelCallError | UpstreamClientError> {
+/**
+ * A non-2xx answer as the failure it is. 400, 413 and 422 refuse the request itself (the
+ * caller's own body, passed through): another tier would refuse it too, so no failover.
+ */
+export async function failureFromStatus(response: HttpResponse, target: HttpTarget, model: string): Promise<ModelCallError> {
   const text = await response.body.text().catch(() => '');
   const status = response.statusCode;
   const detail = providerMessage(text, target.apiKey);
-  if (status === 400 || status === 413 || status === 422) {
-    return new UpstreamClientError(status, `${target.provider} rejected the request (HTTP ${status}): ${detail}`);
-  }
   const ids = { model, provider: target.provider, status };
+  if (status === 400 || status === 413 || status === 422) {
+    return new ModelCallError({
+      ...ids,
+      outcome: 'provider_error',
+      rejectsRequest: true,
+      message: `${target.provider} rejected the request (HTTP ${status}): ${detail}`,
+    });
+  }
   if (status === 429) {
     const retryAfterMs = parseRetryAfter(flatHeaders(response.headers));
     return new ModelCallError({ ...ids, outcome: 'rate_limited', retryAfterMs, message: `${target.provider} rate-limited the request: HTTP 429` });
@@ -90,7 +93,12 @@ export function failureFromError(error: unknown, target: HttpTarget, model: stri
   const code = (error as { code?: unknown }).code;
   const message = error instanceof Error ? `${typeof code === 'string' ? `${code}: ` : ''}${error.message}` : String(error);
   // The tenant reads which provider failed and how, in words; the address and errno go to the log.
-  return new ModelCallError({ ...ids, outcome: 'provider_error', message: `could not reach ${target.provider}: ${networkFailure(error)}`, detail: scrub(message, target.apiKey, 500) });
+  return new ModelCallError({
+    ...ids,
+    outcome: 'provider_error',
+    message: `could not reach ${target.provider}: ${networkFailure(error)}`,
+    detail: scrub(message, target.apiKey, 500),
+  });
 }
 
 function providerMessage(text: string, apiKey: string | undefined): string {
@@ -107,7 +115,7 @@ function providerMessage(text: string, apiKey: string | undefined): string {
   return scrub(message, apiKey);
 }
 
-function flatHeaders(headers: UpstreamResponse['headers']): Record<string, string> {
+function flatHeaders(headers: HttpResponse['headers']): Record<string, string> {
   const flat: Record<string, string> = {};
   for (const [key, value] of Object.entries(headers)) if (value !== undefined) flat[key] = Array.isArray(value) ? value.join(', ') : value;
   return flat;

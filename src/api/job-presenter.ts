@@ -1,6 +1,11 @@
-import type { Job, JobError, JobKind, JobProgress, JobStatus } from './types.js';
+import type { Job, JobError, JobKind, JobProgress, JobStatus } from '../jobs/types.js';
+import type { RunOutcome } from '../tasks/run-task.js';
+import { presentRunOutcome } from './presenters.js';
 
-/** A job as the HTTP API and webhooks show it (snake_case; the payload summarized, not echoed). */
+/**
+ * A job as the HTTP API and webhooks show it (snake_case; the payload summarized, not echoed).
+ * The one presenter of jobs: the job service gets it to sign webhook payloads with.
+ */
 export interface JobJson {
   id: string;
   kind: JobKind;
@@ -29,9 +34,11 @@ export function presentJob(job: Job): JobJson {
     id: job.id,
     kind: job.kind,
     status: job.status,
-    ...(job.kind === 'task_run' ? { task: job.payload.task, task_version: job.payload.version } : { collection: job.payload.collection, documents: job.payload.documents.length }),
+    ...(job.kind === 'task_run'
+      ? { task: job.payload.task, task_version: job.payload.version }
+      : { collection: job.payload.collection, documents: job.payload.documents.length }),
     progress: job.progress ?? null,
-    ...(job.result !== undefined ? { result: job.result } : {}),
+    ...(job.result !== undefined ? { result: presentResult(job) } : {}),
     ...(job.error ? { error: job.error } : {}),
     attempts: job.attempts,
     max_attempts: job.maxAttempts,
@@ -54,4 +61,12 @@ export function presentJob(job: Job): JobJson {
     ...(job.startedAt ? { started_at: job.startedAt.toISOString() } : {}),
     ...(job.finishedAt ? { finished_at: job.finishedAt.toISOString() } : {}),
   };
+}
+
+/** A task job's result is its run's outcome, presented like a synchronous run's answer; an ingestion's is its per-document outcomes. */
+function presentResult(job: Job): unknown {
+  const result = job.result as Partial<RunOutcome> | undefined;
+  // Results stored before outcomes were domain objects are already in the wire shape (run_id).
+  if (job.kind === 'task_run' && result && typeof result === 'object' && typeof result.runId === 'string') return presentRunOutcome(result as RunOutcome);
+  return job.result;
 }

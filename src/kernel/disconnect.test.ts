@@ -9,7 +9,7 @@ describe('Disconnect', () => {
     const before = new Disconnect();
     const signal = before.signal;
     let events = 0;
-    before.on('abort', () => events++);
+    before.addEventListener('abort', () => events++);
     before.abort();
     before.abort();
     expect([before.aborted, signal.aborted, events]).toEqual([true, true, 1]);

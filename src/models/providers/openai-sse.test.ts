@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SseRelay } from './sse.js';
+import { SseRelay } from './openai-sse.js';
 
 const chunk = (content: string, finish: string | null = null) =>
   `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content }, finish_reason: finish }], usage: null })}\n\n`;

@@ -1,4 +1,4 @@
-/** Small helpers shared by the in-process llama.cpp provider and embedder (no native imports). */
+/** Abort helpers shared by the in-process llama.cpp provider and embedder: no native imports, so the embedder loads them without node-llama-cpp. */
 
 /** Settles with `promise`, or rejects with the signal's reason as soon as it aborts. */
 export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
