@@ -65,7 +65,11 @@ const definitionSource = {
     type: 'object',
     additionalProperties: false,
     required: ['category', 'priority', 'summary'],
-    properties: { category: { enum: ['billing', 'bug', 'account', 'other'] }, priority: { enum: ['low', 'normal', 'high'] }, summary: { type: 'string', maxLength: 160 } },
+    properties: {
+      category: { enum: ['billing', 'bug', 'account', 'other'] },
+      priority: { enum: ['low', 'normal', 'high'] },
+      summary: { type: 'string', maxLength: 160 },
+    },
   },
   prompt: { system: 'Triage the ticket. Reply with JSON only.', user: 'Subject: {{subject}}\n\n{{body}}' },
   route: 'drill',
@@ -119,13 +123,21 @@ export async function runFaultDrill(options: FaultDrillOptions = DEFAULT_DRILL):
             outputValid: validateValue(definition.output_schema, result.output).length === 0,
           });
         } catch (error) {
-          outcomes.push({ ok: false, code: isGroundworkError(error) ? error.code : 'UNTYPED', latencyMs: performance.now() - t0, degraded: false, outputValid: false });
+          outcomes.push({
+            ok: false,
+            code: isGroundworkError(error) ? error.code : 'UNTYPED',
+            latencyMs: performance.now() - t0,
+            degraded: false,
+            outputValid: false,
+          });
         }
       }
     };
     await Promise.all(Array.from({ length: options.concurrency }, worker));
     const wallS = (performance.now() - started) / 1000;
-    const rows = await app.store.db.query<{ outcome: string; n: number }>('select outcome, count(*)::int as n from run_attempts group by outcome order by outcome');
+    const rows = await app.store.db.query<{ outcome: string; n: number }>(
+      'select outcome, count(*)::int as n from run_attempts group by outcome order by outcome',
+    );
     const latencies = outcomes.map((o) => o.latencyMs);
     const typed: Record<string, number> = {};
     for (const o of outcomes) if (!o.ok && o.code !== 'UNTYPED') typed[o.code ?? '?'] = (typed[o.code ?? '?'] ?? 0) + 1;

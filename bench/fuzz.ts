@@ -58,7 +58,11 @@ try {
     failures: report.findings.length + uncaught.length,
     healthy,
     uncaught,
-    findings: report.findings.map((f) => ({ signature: f.signature, seen: f.seen, example: `${f.request.method} ${f.request.url.slice(0, 200)} → ${f.answer.status}` })),
+    findings: report.findings.map((f) => ({
+      signature: f.signature,
+      seen: f.seen,
+      example: `${f.request.method} ${f.request.url.slice(0, 200)} → ${f.answer.status}`,
+    })),
     statuses: report.statuses,
     machine: machine(),
   });
@@ -72,7 +76,13 @@ async function stillHealthy(target: FuzzTarget): Promise<boolean> {
   const auth = { authorization: `Bearer ${target.keys.runner}` };
   const health = await target.server.inject({ method: 'GET', url: '/healthz' });
   const ready = await target.server.inject({ method: 'GET', url: '/readyz' });
-  const run = await target.server.inject({ method: 'POST', url: '/v1/tasks/triage/run', headers: auth, payload: { input: { subject: 'Refund', body: 'Charged twice' } } });
-  const recorded = run.statusCode === 200 && (await target.server.inject({ method: 'GET', url: `/v1/runs/${run.json().run_id}`, headers: auth })).statusCode === 200;
+  const run = await target.server.inject({
+    method: 'POST',
+    url: '/v1/tasks/triage/run',
+    headers: auth,
+    payload: { input: { subject: 'Refund', body: 'Charged twice' } },
+  });
+  const recorded =
+    run.statusCode === 200 && (await target.server.inject({ method: 'GET', url: `/v1/runs/${run.json().run_id}`, headers: auth })).statusCode === 200;
   return health.statusCode === 200 && ready.statusCode === 200 && recorded;
 }

@@ -167,10 +167,17 @@ async function main(): Promise<void> {
   const upstream = new Pool(mockBase.origin, { connections: 256 });
   // The same forwarding the gateway does, without the gateway: for --breakdown.
   const forward = async (body: unknown): Promise<string> => {
-    const response = await upstream.request({ path: `${mockBase.pathname}/chat/completions`, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...(body as object), model: 'mock-model' }) });
+    const response = await upstream.request({
+      path: `${mockBase.pathname}/chat/completions`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...(body as object), model: 'mock-model' }),
+    });
     return response.body.text();
   };
-  server.post('/v1/bench-forward', { config: { role: 'runner' }, schema: { hide: true } }, async (request, reply) => reply.type('application/json').send(await forward(request.body)));
+  server.post('/v1/bench-forward', { config: { role: 'runner' }, schema: { hide: true } }, async (request, reply) =>
+    reply.type('application/json').send(await forward(request.body)),
+  );
   await server.listen({ port: 0, host: '127.0.0.1' });
   const address = server.server.address() as { port: number };
   // The reference the issue quotes: a bare pass-through proxy (fastify + undici, nothing else),
@@ -229,7 +236,8 @@ async function main(): Promise<void> {
       loadWorker.once('error', onError);
       loadWorker.postMessage(command);
     });
-  const throughput = (target: LoadTarget) => run<{ completed: number; failed: number; seconds: number }>({ kind: 'concurrent', target, connections, seconds: seconds / 2, warmupSeconds: 1 });
+  const throughput = (target: LoadTarget) =>
+    run<{ completed: number; failed: number; seconds: number }>({ kind: 'concurrent', target, connections, seconds: seconds / 2, warmupSeconds: 1 });
 
   // Interleave two rounds of each so drift on a noisy machine hits both sides alike.
   const directLat: number[] = [];
@@ -265,7 +273,9 @@ async function main(): Promise<void> {
   if (values.breakdown) breakdown = await layers();
 
   await app.runBatcher.flush();
-  const recorded = (await app.store.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM runs WHERE tenant_id = 'bench' AND task_name = 'chat.completions'`))[0].n;
+  const recorded = (
+    await app.store.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM runs WHERE tenant_id = 'bench' AND task_name = 'chat.completions'`)
+  )[0].n;
   const quota = (await app.limits.quotas.getQuotas('bench')).find((q) => q.metric === 'usd');
 
   const ms = (value: number) => Math.round(value * 1000) / 1000;
@@ -328,7 +338,9 @@ async function main(): Promise<void> {
     };
     const principal = await real.authenticate(`Bearer ${key}`);
     const layer = (on: { quotas: boolean; auth: boolean; recording: boolean }) => {
-      mutable.limits.reserve = on.quotas ? real.reserve : async () => ({ overSoftQuota: false, extend: async () => {}, settle: async () => {}, release: async () => {} });
+      mutable.limits.reserve = on.quotas
+        ? real.reserve
+        : async () => ({ overSoftQuota: false, extend: async () => {}, settle: async () => {}, release: async () => {} });
       mutable.auth.authenticate = on.auth ? real.authenticate : async () => principal;
       mutable.limits.admit = on.auth ? real.admit : async () => ({ limit: 1, remaining: 1, resetMs: 60_000 });
       mutable.runBatcher.add = on.recording ? real.add : () => {};
@@ -348,7 +360,10 @@ async function main(): Promise<void> {
         const r = await throughput(target);
         const main = Math.round((r.cpuMs * 1000) / r.completed);
         const all = Math.round((r.allCpuMs * 1000) / r.completed);
-        best[name] = { main: Math.min(best[name]?.main ?? Number.POSITIVE_INFINITY, main), all_threads: Math.min(best[name]?.all_threads ?? Number.POSITIVE_INFINITY, all) };
+        best[name] = {
+          main: Math.min(best[name]?.main ?? Number.POSITIVE_INFINITY, main),
+          all_threads: Math.min(best[name]?.all_threads ?? Number.POSITIVE_INFINITY, all),
+        };
       }
     }
     layer({ quotas: true, auth: true, recording: true });

@@ -185,7 +185,8 @@ writeResult('ingest', {
   server_peak_rss_mb: server?.peak_rss_mb ?? null,
   embedded_cold_load_peak_rss_mb: embedded.cold_load_peak_rss_mb,
   server_cold_load_peak_rss_mb: server?.cold_load_peak_rss_mb ?? null,
-  peak_rss_note: 'peak_rss_mb: ingest + queries (the process holds one 100k-chunk index); cold-load peaks are separate because the bench process may still hold the ingesting index',
+  peak_rss_note:
+    'peak_rss_mb: ingest + queries (the process holds one 100k-chunk index); cold-load peaks are separate because the bench process may still hold the ingesting index',
   ...(serverSkipped ? { server_skipped: serverSkipped } : {}),
   chunks: corpus.chunkCount,
   documents: corpus.documents.length,

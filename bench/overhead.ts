@@ -45,20 +45,32 @@ const definition = parseTaskDefinition(
       type: 'object',
       additionalProperties: false,
       required: ['subject', 'body'],
-      properties: { subject: { type: 'string', maxLength: 300 }, body: { type: 'string', maxLength: 20_000 }, customer: { type: 'object', properties: { name: { type: 'string' } } } },
+      properties: {
+        subject: { type: 'string', maxLength: 300 },
+        body: { type: 'string', maxLength: 20_000 },
+        customer: { type: 'object', properties: { name: { type: 'string' } } },
+      },
     },
     output_schema: {
       type: 'object',
       additionalProperties: false,
       required: ['category', 'priority', 'summary'],
-      properties: { category: { enum: ['billing', 'bug', 'account', 'other'] }, priority: { enum: ['low', 'normal', 'high'] }, summary: { type: 'string', maxLength: 160 } },
+      properties: {
+        category: { enum: ['billing', 'bug', 'account', 'other'] },
+        priority: { enum: ['low', 'normal', 'high'] },
+        summary: { type: 'string', maxLength: 160 },
+      },
     },
     prompt: { system: 'You triage support tickets. Reply with JSON only.', user: 'Customer: {{customer.name}}\nSubject: {{subject}}\n\n{{body}}' },
     route: 'default',
   },
   withMock,
 );
-const input = { subject: 'Charged twice for order 88123', body: 'My card was charged twice for order #88123 yesterday. Please refund the duplicate.', customer: { name: 'Dana' } };
+const input = {
+  subject: 'Charged twice for order 88123',
+  body: 'My card was charged twice for order #88123 yesterday. Please refund the duplicate.',
+  customer: { name: 'Dana' },
+};
 
 // Direct: the same chat-completions request the provider sends, straight to the mock.
 const directBody = JSON.stringify({

@@ -23,7 +23,8 @@ export function commitOf(dir: string): string {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim();
     // Results written by earlier benchmarks of the same session do not count as changes.
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':!bench/results'], { cwd: dir, encoding: 'utf8' }).trim() !== '';
+    const dirty =
+      execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':!bench/results'], { cwd: dir, encoding: 'utf8' }).trim() !== '';
     return dirty ? `${head}+changes` : head;
   } catch {
     return 'unknown';

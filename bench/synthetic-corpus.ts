@@ -33,7 +33,7 @@ export function syntheticCorpus(params: { chunks: number; queries: number; seed:
   // Document sizes first (cheap), so the count is known before any text exists.
   const sizes: number[] = [];
   const sizeRandom = mulberry32(params.seed ^ 0x9e3779b9);
-  for (let total = 0; total < params.chunks; ) {
+  for (let total = 0; total < params.chunks;) {
     const size = Math.min(15 + Math.floor(sizeRandom() * 11), params.chunks - total);
     sizes.push(size);
     total += size;

@@ -14,7 +14,11 @@ import { rawRequest, within } from './test-raw-http.js';
 const BOUNDARY = '----gw';
 const MULTIPART = { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
 const filePart = (filename: string, body: string | Buffer, type = 'text/plain') =>
-  Buffer.concat([Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: ${type}\r\n\r\n`), Buffer.from(body), Buffer.from('\r\n')]);
+  Buffer.concat([
+    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: ${type}\r\n\r\n`),
+    Buffer.from(body),
+    Buffer.from('\r\n'),
+  ]);
 const fieldPart = (name: string, value: string) => Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
 const form = (...parts: Buffer[]) => Buffer.concat([...parts, Buffer.from(`--${BOUNDARY}--\r\n`)]);
 
@@ -60,7 +64,8 @@ export function collectionsContract(target: () => Promise<{ store: Partial<Confi
     listening.addHook('preHandler', async (request) => {
       if (request.method !== 'POST' || !request.url.endsWith('/documents')) return;
       // The test's client vanishes before the handler runs: wait until the server has seen it go.
-      if (request.headers['x-test-hold-until-closed']) await new Promise((resolve) => (request.raw.destroyed ? resolve(undefined) : request.raw.once('close', resolve)));
+      if (request.headers['x-test-hold-until-closed'])
+        await new Promise((resolve) => (request.raw.destroyed ? resolve(undefined) : request.raw.once('close', resolve)));
       uploads.emit('handler');
     });
     await listening.listen({ port: 0, host: '127.0.0.1' });
@@ -113,7 +118,9 @@ export function collectionsContract(target: () => Promise<{ store: Partial<Confi
     ]);
     const again = await post('/v1/collections/kb/documents', { documents: [docs.documents[0]] });
     expect(again.json().results[0].status).toBe('unchanged');
-    const changed = await post('/v1/collections/kb/documents', { documents: [{ ...docs.documents[0], text: '# Refunds\n\nPayPal refunds are visible within 24 hours.' }] });
+    const changed = await post('/v1/collections/kb/documents', {
+      documents: [{ ...docs.documents[0], text: '# Refunds\n\nPayPal refunds are visible within 24 hours.' }],
+    });
     expect(changed.json().results[0].status).toBe('replaced');
 
     const search = await post('/v1/collections/kb/search', { query: 'PayPal refund', k: 5 });
@@ -137,7 +144,11 @@ export function collectionsContract(target: () => Promise<{ store: Partial<Confi
   it('takes multipart uploads; a file over the limit or unparsable fails alone', async () => {
     const payload = form(
       fieldPart('metadata', '{"team":"support"}'),
-      filePart('warranty.html', '<html><body><nav>Home</nav><main><h1>Warranty</h1><p>Two-year limited warranty on electronics.</p></main></body></html>', 'text/html'),
+      filePart(
+        'warranty.html',
+        '<html><body><nav>Home</nav><main><h1>Warranty</h1><p>Two-year limited warranty on electronics.</p></main></body></html>',
+        'text/html',
+      ),
       filePart('binary.txt', Buffer.from([0, 1, 2, 3, 0, 255, 254, 0, 0, 7])),
     );
     expect(outcomes(await upload('kb', payload))).toEqual([
@@ -151,9 +162,12 @@ export function collectionsContract(target: () => Promise<{ store: Partial<Confi
     expect(hits[0].text).not.toMatch(/Home/);
   });
 
-  it('keeps a multipart file\'s folder: a/README.md and b/README.md are two documents', async () => {
+  it("keeps a multipart file's folder: a/README.md and b/README.md are two documents", async () => {
     await post('/v1/collections', { name: 'folders' });
-    const results = await upload('folders', form(filePart('a/README.md', '# Alpha\n\nThe alpha service.'), filePart('b/README.md', '# Beta\n\nThe beta service.')));
+    const results = await upload(
+      'folders',
+      form(filePart('a/README.md', '# Alpha\n\nThe alpha service.'), filePart('b/README.md', '# Beta\n\nThe beta service.')),
+    );
     expect(outcomes(results)).toEqual([
       ['a/README.md', 'created', undefined],
       ['b/README.md', 'created', undefined],
@@ -168,14 +182,21 @@ export function collectionsContract(target: () => Promise<{ store: Partial<Confi
     await post('/v1/collections', { name: 'named' });
     const given = ['../x.md', '/etc/passwd', 'C:\\x\\y.md', 'a/./b/../c.md', '\\\\?\\D:\\docs\\z.md'];
     const expected = ['x.md', 'etc/passwd', 'x/y.md', 'a/c.md', 'docs/z.md'];
-    const viaJson = (await post('/v1/collections/named/documents', { documents: given.map((source) => ({ source, text: `text of ${source}` })) })).json().results as Outcome[];
+    const viaJson = (await post('/v1/collections/named/documents', { documents: given.map((source) => ({ source, text: `text of ${source}` })) })).json()
+      .results as Outcome[];
     // In a quoted header parameter a backslash is escaped as `\\` (busboy unescapes it).
     const viaMultipart = await upload('named', form(...given.map((name) => filePart(name.replaceAll('\\', '\\\\'), `text of ${name}`))));
     expect(viaJson.map((r) => r.source)).toEqual(expected);
     expect(viaMultipart.map((r) => r.source)).toEqual(expected);
     expect(viaMultipart.map((r) => r.status)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged', 'unchanged']);
 
-    const refused = await post('/v1/collections/named/documents', { documents: [{ source: 'ok.md', text: 'fine' }, { source: 'red\u001b[31m.md', text: 'x' }, { source: 'a/..', text: 'x' }] });
+    const refused = await post('/v1/collections/named/documents', {
+      documents: [
+        { source: 'ok.md', text: 'fine' },
+        { source: 'red\u001b[31m.md', text: 'x' },
+        { source: 'a/..', text: 'x' },
+      ],
+    });
     expect(refused.statusCode).toBe(400);
     expect(refused.json().error.details.issues.map((i: { path: string }) => i.path)).toEqual(['body/documents/1/source', 'body/documents/2/source']);
     expect((await documents('named')).map(([source]) => source)).not.toContain('ok.md');
@@ -188,7 +209,14 @@ export function collectionsContract(target: () => Promise<{ store: Partial<Confi
       ['notes.md', 'created', undefined],
       ['notes.md', 'failed', 'INGEST_DUPLICATE_SOURCE'],
     ]);
-    const json = (await post('/v1/collections/dups/documents', { documents: [{ source: 'faq.md', text: 'Gamma answers.' }, { source: './faq.md', text: 'Delta answers.' }] })).json().results;
+    const json = (
+      await post('/v1/collections/dups/documents', {
+        documents: [
+          { source: 'faq.md', text: 'Gamma answers.' },
+          { source: './faq.md', text: 'Delta answers.' },
+        ],
+      })
+    ).json().results;
     expect(outcomes(json)).toEqual([
       ['faq.md', 'created', undefined],
       ['faq.md', 'failed', 'INGEST_DUPLICATE_SOURCE'],
@@ -198,7 +226,10 @@ export function collectionsContract(target: () => Promise<{ store: Partial<Confi
       ['faq.md', 'ready'],
       ['notes.md', 'ready'],
     ]);
-    const texts = (await post('/v1/collections/dups/search', { query: 'notes answers', k: 10 })).json().hits.map((h: { text: string }) => h.text).join(' ');
+    const texts = (await post('/v1/collections/dups/search', { query: 'notes answers', k: 10 }))
+      .json()
+      .hits.map((h: { text: string }) => h.text)
+      .join(' ');
     expect(texts).toMatch(/Alpha/);
     expect(texts).toMatch(/Gamma/);
     expect(texts).not.toMatch(/Beta|Delta/);
@@ -207,7 +238,12 @@ export function collectionsContract(target: () => Promise<{ store: Partial<Confi
   it('answers 400 for a form that ends before its closing boundary, ingesting none of it', async () => {
     await post('/v1/collections', { name: 'cut' });
     const whole = form(filePart('one.txt', 'the first file'), filePart('two.txt', 'the second file'));
-    const response = await server.inject({ method: 'POST', url: '/v1/collections/cut/documents', headers: MULTIPART, payload: whole.subarray(0, whole.length - 20) });
+    const response = await server.inject({
+      method: 'POST',
+      url: '/v1/collections/cut/documents',
+      headers: MULTIPART,
+      payload: whole.subarray(0, whole.length - 20),
+    });
     expect(response.statusCode).toBe(400);
     expect(response.json().error.code).toBe('REQUEST_INVALID_BODY');
     expect(await documents('cut')).toEqual([]);
@@ -217,7 +253,11 @@ export function collectionsContract(target: () => Promise<{ store: Partial<Confi
     await post('/v1/collections', { name: 'skipped' });
     for (const size of [17_000, 200_000]) {
       const payload = Buffer.from(`--${BOUNDARY}\r\nContent-Type: text/plain\r\n\r\n${'x'.repeat(size)}\r\n--${BOUNDARY}--\r\n`);
-      const response = await within(server.inject({ method: 'POST', url: '/v1/collections/skipped/documents', headers: MULTIPART, payload }), 10_000, `no answer for a ${size}-byte skipped part`);
+      const response = await within(
+        server.inject({ method: 'POST', url: '/v1/collections/skipped/documents', headers: MULTIPART, payload }),
+        10_000,
+        `no answer for a ${size}-byte skipped part`,
+      );
       expect(response.statusCode).toBe(400);
       expect(response.json().error.code).toBe('REQUEST_INVALID_BODY');
     }
@@ -288,7 +328,10 @@ export function collectionsContract(target: () => Promise<{ store: Partial<Confi
     await post('/v1/collections', { name: 'qa' });
     await post('/v1/collections/qa/documents', {
       documents: [
-        { source: 'refunds.md', text: '# Refunds\n\nCard refunds usually appear within 5 to 10 business days. PayPal refunds are usually visible within 24 hours.' },
+        {
+          source: 'refunds.md',
+          text: '# Refunds\n\nCard refunds usually appear within 5 to 10 business days. PayPal refunds are usually visible within 24 hours.',
+        },
         { source: 'security.md', text: '# Passwords\n\nThe password reset link is valid for 60 minutes and can be used once.' },
       ],
     });

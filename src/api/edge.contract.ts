@@ -70,7 +70,10 @@ export function edgeContract(storeUnderTest: () => Promise<StoreUnderTest>): voi
     server = await buildServer(app, { logger: { level: 'info', stream: sink } });
     ({ key, tenantId } = await tenantWithKey(app, 'admin'));
     authorize(server, key);
-    for (const [name, route] of [['triage', 'default'], ['triage-dead', 'dead']]) {
+    for (const [name, route] of [
+      ['triage', 'default'],
+      ['triage-dead', 'dead'],
+    ]) {
       expect((await server.inject({ method: 'POST', url: '/v1/tasks', payload: triageDefinition({ name, route }) })).statusCode).toBe(201);
     }
     expect((await server.inject({ method: 'POST', url: '/v1/collections', payload: { name: 'kb' } })).statusCode).toBe(201);
@@ -107,7 +110,11 @@ export function edgeContract(storeUnderTest: () => Promise<StoreUnderTest>): voi
 
     it('lets a chat body at the limit through, and records its run', async () => {
       // The body's own object is level 1, metadata's value level 2: 62 more arrays reach 64.
-      const response = await server.inject({ method: 'POST', url: '/v1/chat/completions', ...json(`{"model":"default","messages":[{"role":"user","content":"hi"}],"metadata":${nested(62)}}`) });
+      const response = await server.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        ...json(`{"model":"default","messages":[{"role":"user","content":"hi"}],"metadata":${nested(62)}}`),
+      });
       expect(response.statusCode).toBe(200);
       await app.runBatcher.flush();
       const run = await server.inject({ method: 'GET', url: `/v1/runs/${response.headers['x-groundwork-run-id']}` });
@@ -144,7 +151,11 @@ export function edgeContract(storeUnderTest: () => Promise<StoreUnderTest>): voi
       expect(created.json().api_key.name).toBe('k\ufffdey');
       const task = await server.inject({ method: 'POST', url: '/v1/tasks', payload: triageDefinition({ name: 'nul-task', description: 'd\u0000e' }) });
       expect(task.statusCode).toBe(201);
-      const documents = await server.inject({ method: 'POST', url: '/v1/collections/kb/documents', payload: { documents: [{ source: 'x\u0000y.md', text: 'hello there' }] } });
+      const documents = await server.inject({
+        method: 'POST',
+        url: '/v1/collections/kb/documents',
+        payload: { documents: [{ source: 'x\u0000y.md', text: 'hello there' }] },
+      });
       expect(documents.statusCode).toBeLessThan(500);
     });
 
@@ -161,7 +172,11 @@ export function edgeContract(storeUnderTest: () => Promise<StoreUnderTest>): voi
     });
 
     it('records a gateway run whose messages carry a lone surrogate, with its usage', async () => {
-      const response = await server.inject({ method: 'POST', url: '/v1/chat/completions', payload: { model: 'default', messages: [{ role: 'user', content: 'hi \ud800' }] } });
+      const response = await server.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: { model: 'default', messages: [{ role: 'user', content: 'hi \ud800' }] },
+      });
       expect(response.statusCode).toBe(200);
       await app.runBatcher.flush();
       const run = await server.inject({ method: 'GET', url: `/v1/runs/${response.headers['x-groundwork-run-id']}` });
@@ -195,7 +210,9 @@ export function edgeContract(storeUnderTest: () => Promise<StoreUnderTest>): voi
         socket.on('close', () => resolve(text));
         socket.on('error', () => resolve(text));
       });
-      socket.write(`POST /%761/collections/kb/documents HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=b\r\ncontent-length: ${total}\r\n\r\n`);
+      socket.write(
+        `POST /%761/collections/kb/documents HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=b\r\ncontent-length: ${total}\r\n\r\n`,
+      );
       // Send 1 MiB of the 57 MiB, then wait: the answer must come without the rest.
       const chunk = Buffer.alloc(64 * 1024, 'a');
       for (let i = 0; i < 16; i++) {
@@ -234,8 +251,18 @@ export function edgeContract(storeUnderTest: () => Promise<StoreUnderTest>): voi
   describe('internal detail', () => {
     it('says in words which provider failed and how; the address stays in the log under the request id', async () => {
       const bodies: string[] = [];
-      const task = await server.inject({ method: 'POST', url: '/v1/tasks/triage-dead/run', headers: { 'x-request-id': 'dead-task-1' }, payload: { input: { subject: 's', body: 'b' } } });
-      const chat = await server.inject({ method: 'POST', url: '/v1/chat/completions', headers: { 'x-request-id': 'dead-chat-1' }, payload: { model: 'dead', messages: [{ role: 'user', content: 'hi' }] } });
+      const task = await server.inject({
+        method: 'POST',
+        url: '/v1/tasks/triage-dead/run',
+        headers: { 'x-request-id': 'dead-task-1' },
+        payload: { input: { subject: 's', body: 'b' } },
+      });
+      const chat = await server.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        headers: { 'x-request-id': 'dead-chat-1' },
+        payload: { model: 'dead', messages: [{ role: 'user', content: 'hi' }] },
+      });
       for (const response of [task, chat]) {
         expect(response.statusCode).toBeGreaterThanOrEqual(500);
         expect(response.body).toMatch(/could not reach dead: connection refused/);

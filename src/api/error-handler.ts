@@ -29,13 +29,19 @@ export function toHttpError(error: unknown): GroundworkError | undefined {
       path: `${v.instancePath || '/'}`.replace(/^\/?/, `${error.validationContext ?? 'body'}/`),
       message: v.message ?? 'is invalid',
     }));
-    return new GroundworkError('REQUEST_INVALID_BODY', `request ${error.validationContext ?? 'body'} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
-      details: { issues },
-    });
+    return new GroundworkError(
+      'REQUEST_INVALID_BODY',
+      `request ${error.validationContext ?? 'body'} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      {
+        details: { issues },
+      },
+    );
   }
   const fastifyError = error as FastifyError;
   if (fastifyError instanceof SyntaxError || fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
-    return new GroundworkError('REQUEST_INVALID_BODY', `request body is not valid JSON: ${fastifyError.message}`, { details: { issues: [{ path: 'body', message: 'malformed JSON' }] } });
+    return new GroundworkError('REQUEST_INVALID_BODY', `request body is not valid JSON: ${fastifyError.message}`, {
+      details: { issues: [{ path: 'body', message: 'malformed JSON' }] },
+    });
   }
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (mapped) return new GroundworkError(mapped, fastifyError.message);
@@ -58,7 +64,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
         return reply.status(known.httpStatus).send(known.toBody());
       }
       if (known.httpStatus === 429) reply.headers(limitErrorHeaders(known));
-      if (known.httpStatus >= 500 || known.logDetail) request.log.warn({ code: known.code, run_id: known.runId, ...(known.logDetail ? { detail: known.logDetail } : {}) }, known.message);
+      if (known.httpStatus >= 500 || known.logDetail)
+        request.log.warn({ code: known.code, run_id: known.runId, ...(known.logDetail ? { detail: known.logDetail } : {}) }, known.message);
       return reply.status(known.httpStatus).send(known.toBody());
     }
     request.log.error({ err: error }, 'unhandled error');

@@ -45,7 +45,12 @@ it('is still healthy afterwards: liveness, readiness, and a normal run recorded 
   expect((await target.server.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
   expect((await target.server.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
   const auth = { authorization: `Bearer ${target.keys.runner}` };
-  const run = await target.server.inject({ method: 'POST', url: '/v1/tasks/triage/run', headers: auth, payload: { input: { subject: 'Refund', body: 'Charged twice' } } });
+  const run = await target.server.inject({
+    method: 'POST',
+    url: '/v1/tasks/triage/run',
+    headers: auth,
+    payload: { input: { subject: 'Refund', body: 'Charged twice' } },
+  });
   expect(run.statusCode, run.body).toBe(200);
   expect((await target.server.inject({ method: 'GET', url: `/v1/runs/${run.json().run_id}`, headers: auth })).statusCode).toBe(200);
   expect(target.drainErrorLogs()).toEqual([]);

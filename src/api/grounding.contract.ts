@@ -43,7 +43,11 @@ async function serve(target: StoreUnderTest, inventing: MockLlm, askRoute: strin
   const server = await buildServer(app, { logger: false });
   authorize(server, (await tenantWithKey(app, 'admin')).key);
   expect((await server.inject({ method: 'POST', url: '/v1/collections', payload: { name: 'kb' } })).statusCode).toBe(201);
-  const ingest = await server.inject({ method: 'POST', url: '/v1/collections/kb/documents', payload: { documents: [{ source: 'refunds.md', text: `# Refunds\n\n${REFUND}` }] } });
+  const ingest = await server.inject({
+    method: 'POST',
+    url: '/v1/collections/kb/documents',
+    payload: { documents: [{ source: 'refunds.md', text: `# Refunds\n\n${REFUND}` }] },
+  });
   expect(ingest.statusCode).toBe(200);
   return { app, server };
 }
@@ -76,7 +80,10 @@ export function groundingContract(storeUnderTest: () => Promise<StoreUnderTest>)
           required: ['category', 'citations'],
           properties: {
             category: { enum: ['billing', 'bug', 'other'] },
-            citations: { type: 'array', items: { type: 'object', required: ['source', 'quote'], properties: { source: { type: 'integer' }, quote: { type: 'string' } } } },
+            citations: {
+              type: 'array',
+              items: { type: 'object', required: ['source', 'quote'], properties: { source: { type: 'integer' }, quote: { type: 'string' } } },
+            },
           },
         },
       } as never);
@@ -95,7 +102,11 @@ export function groundingContract(storeUnderTest: () => Promise<StoreUnderTest>)
   const run = async (id: string) => (await server.inject({ method: 'GET', url: `/v1/runs/${id}` })).json();
 
   it('ask: a model answer whose citations do not verify fails its tier, and the extractive engine answers with a verified one', async () => {
-    const response = await server.inject({ method: 'POST', url: '/v1/ask', payload: { question: 'Within how many business days are card refunds returned?', collection: 'kb' } });
+    const response = await server.inject({
+      method: 'POST',
+      url: '/v1/ask',
+      payload: { question: 'Within how many business days are card refunds returned?', collection: 'kb' },
+    });
     expect(response.statusCode).toBe(200);
     const body = response.json();
     expect(body).toMatchObject({ answerable: true, model: BUILTIN_EXTRACTIVE, degraded: true });
@@ -109,7 +120,11 @@ export function groundingContract(storeUnderTest: () => Promise<StoreUnderTest>)
   });
 
   it('ask: when no tier grounds its answer it is not answerable, with no answer text; the run keeps the unverified answer', async () => {
-    const response = await onlyModel.server.inject({ method: 'POST', url: '/v1/ask', payload: { question: 'How long do card refunds take?', collection: 'kb' } });
+    const response = await onlyModel.server.inject({
+      method: 'POST',
+      url: '/v1/ask',
+      payload: { question: 'How long do card refunds take?', collection: 'kb' },
+    });
     expect(response.statusCode).toBe(200);
     const body = response.json();
     expect(body).toMatchObject({ answer: '', citations: [], answerable: false, model: 'none' });
@@ -127,18 +142,31 @@ export function groundingContract(storeUnderTest: () => Promise<StoreUnderTest>)
   });
 
   it('grounded task: 422 TASK_UNGROUNDED when no tier grounds its answer; the unverified answer is in the run record only', async () => {
-    const response = await server.inject({ method: 'POST', url: '/v1/tasks/grounded-inventing/run', payload: { input: { subject: 'Refund', body: 'How long do card refunds take?' } } });
+    const response = await server.inject({
+      method: 'POST',
+      url: '/v1/tasks/grounded-inventing/run',
+      payload: { input: { subject: 'Refund', body: 'How long do card refunds take?' } },
+    });
     expect(response.statusCode).toBe(422);
     const { error } = response.json();
     expect(error.code).toBe('TASK_UNGROUNDED');
     expect(response.body).not.toContain('store credit');
     const record = await run(error.run_id);
-    expect(record).toMatchObject({ status: 'error', error: { code: 'TASK_UNGROUNDED' }, output: { citations: [{ quote: INVENTED }] }, grounding: { ungrounded: true } });
+    expect(record).toMatchObject({
+      status: 'error',
+      error: { code: 'TASK_UNGROUNDED' },
+      output: { citations: [{ quote: INVENTED }] },
+      grounding: { ungrounded: true },
+    });
     expect(record.attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['ungrounded']);
   });
 
   it('grounded task: an abstention (nothing relevant retrieved) is recorded as a run too', async () => {
-    const response = await server.inject({ method: 'POST', url: '/v1/tasks/grounded-inventing/run', payload: { input: { subject: 'zzqx', body: 'qqzzxx wwvvyy' } } });
+    const response = await server.inject({
+      method: 'POST',
+      url: '/v1/tasks/grounded-inventing/run',
+      payload: { input: { subject: 'zzqx', body: 'qqzzxx wwvvyy' } },
+    });
     expect(response.statusCode).toBe(422);
     const { error } = response.json();
     expect(error.code).toBe('TASK_ABSTAINED');

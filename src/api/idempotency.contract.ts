@@ -70,8 +70,15 @@ export function idempotencyContract(storeUnderTest: () => Promise<IdempotencySto
     const config: Config = {
       ...base,
       ...target.store,
-      providers: Object.fromEntries(Object.entries(mocks).map(([name, mock]) => [name, { name, type: 'openai-compatible' as const, base_url: mock.url, native_structured_output: true }])),
-      models: { ...base.models, ...Object.fromEntries(Object.keys(mocks).map((name) => [`${name}-model`, { name: `${name}-model`, provider: name, price: { input_per_mtok: 1, output_per_mtok: 2 } }])) },
+      providers: Object.fromEntries(
+        Object.entries(mocks).map(([name, mock]) => [name, { name, type: 'openai-compatible' as const, base_url: mock.url, native_structured_output: true }]),
+      ),
+      models: {
+        ...base.models,
+        ...Object.fromEntries(
+          Object.keys(mocks).map((name) => [`${name}-model`, { name: `${name}-model`, provider: name, price: { input_per_mtok: 1, output_per_mtok: 2 } }]),
+        ),
+      },
       routes: { default: ['healthy-model'], failing: ['failing-model'], slow: ['slow-model'] },
       resilience: { ...base.resilience, retries: 0, backoff_base_ms: 1, attempt_timeout_ms: SLOW_MS * 4 },
     };
@@ -81,7 +88,12 @@ export function idempotencyContract(storeUnderTest: () => Promise<IdempotencySto
     tenantId = owner.tenantId;
     authorization = `Bearer ${owner.key}`;
     for (const route of ['default', 'failing', 'slow']) {
-      const pushed = await server.inject({ method: 'POST', url: '/v1/tasks', headers: { authorization }, payload: triageDefinition({ name: `triage-${route}`, route }) });
+      const pushed = await server.inject({
+        method: 'POST',
+        url: '/v1/tasks',
+        headers: { authorization },
+        payload: triageDefinition({ name: `triage-${route}`, route }),
+      });
       expect(pushed.statusCode).toBe(201);
     }
   });
@@ -155,7 +167,7 @@ export function idempotencyContract(storeUnderTest: () => Promise<IdempotencySto
       expect(await row(key)).toMatchObject({ status: 'done', owner: INSTANCE, response_status: 200 });
     });
 
-    it("answers IN_PROGRESS while a live owner holds the claim, and leaves that claim as it was", async () => {
+    it('answers IN_PROGRESS while a live owner holds the claim, and leaves that claim as it was', async () => {
       const key = freshKey();
       await foreignClaim(key, 3_600_000);
       const before = await row(key);

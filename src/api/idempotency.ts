@@ -94,7 +94,9 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
     }
     const tenantId = principalOf(request).tenantId;
     const scope = `${request.method} ${request.url.split('?')[0]}`;
-    const bodyHash = createHash('sha256').update(canonicalJson(request.body ?? null)).digest('hex');
+    const bodyHash = createHash('sha256')
+      .update(canonicalJson(request.body ?? null))
+      .digest('hex');
     const claimId = randomUUID();
     // Taken when free, when its answer is past retention, or when its owner's lease ran out.
     const claimed = await db.query(
@@ -119,7 +121,10 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
       return;
     }
     // Refusals and replays below never touch the row: the first request's claim stands.
-    const rows = await db.query<ClaimRow>('SELECT scope, body_hash, status, response_status, response FROM idempotency_keys WHERE tenant_id = $1 AND key = $2', [tenantId, key]);
+    const rows = await db.query<ClaimRow>(
+      'SELECT scope, body_hash, status, response_status, response FROM idempotency_keys WHERE tenant_id = $1 AND key = $2',
+      [tenantId, key],
+    );
     const row = rows[0];
     if (!row) throw inProgress(key);
     if (row.scope !== scope || row.body_hash !== bodyHash) {
@@ -161,7 +166,11 @@ export function registerIdempotency(server: FastifyInstance, options: Idempotenc
     if (!held) return;
     request.idempotencyClaim = undefined;
     leases.drop(held);
-    await db.query(`DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND claim_id = $3 AND status = 'pending'`, [held.tenantId, held.key, held.claimId]);
+    await db.query(`DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND claim_id = $3 AND status = 'pending'`, [
+      held.tenantId,
+      held.key,
+      held.claimId,
+    ]);
   }
 }
 
@@ -234,9 +243,15 @@ function createLeaseKeeper(options: { db: Database; leaseMs: number; renewMs: nu
 }
 
 async function replay(reply: FastifyReply, row: ClaimRow): Promise<void> {
-  await reply.status(row.response_status ?? 200).header('idempotent-replayed', 'true').header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(row.response));
+  await reply
+    .status(row.response_status ?? 200)
+    .header('idempotent-replayed', 'true')
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(JSON.stringify(row.response));
 }
 
 function inProgress(key: string): GroundworkError {
-  return new GroundworkError('IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is being processed; retry shortly', { details: { idempotency_key: key } });
+  return new GroundworkError('IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is being processed; retry shortly', {
+    details: { idempotency_key: key },
+  });
 }

@@ -69,9 +69,23 @@ describe('POST /v1/tasks/{name}/jobs', () => {
     const response = await call('POST', '/v1/tasks/triage/jobs', keys.runner, { input });
     expect(response.statusCode).toBe(202);
     const { job } = response.json();
-    expect(job).toMatchObject({ id: expect.stringMatching(/^job_/), kind: 'task_run', status: 'queued', task: 'triage', task_version: expect.stringMatching(/^[0-9a-f]{16}$/), attempts: 0, max_attempts: config.jobs.max_attempts, progress: null });
+    expect(job).toMatchObject({
+      id: expect.stringMatching(/^job_/),
+      kind: 'task_run',
+      status: 'queued',
+      task: 'triage',
+      task_version: expect.stringMatching(/^[0-9a-f]{16}$/),
+      attempts: 0,
+      max_attempts: config.jobs.max_attempts,
+      progress: null,
+    });
     const done = await finished(job.id);
-    expect(done).toMatchObject({ status: 'succeeded', attempts: 1, progress: { done: 1, total: 1 }, result: { model: 'mock-model', output: { category: expect.any(String) } } });
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      attempts: 1,
+      progress: { done: 1, total: 1 },
+      result: { model: 'mock-model', output: { category: expect.any(String) } },
+    });
     expect(done.run_id).toBe((done.result as { run_id: string }).run_id);
     const run = await call('GET', `/v1/runs/${done.run_id}`, keys.viewer);
     expect(run.statusCode).toBe(200);
@@ -123,12 +137,28 @@ describe('POST /v1/tasks/{name}/jobs', () => {
 
 describe('POST /v1/collections/{collection}/jobs', () => {
   it('ingests in the background (developer), progress by document', async () => {
-    expect((await call('POST', '/v1/collections/docs/jobs', keys.runner, { documents: [{ source: 'a.txt', text: 'a' }] })).json().error.code).toBe('AUTH_FORBIDDEN');
-    const response = await call('POST', '/v1/collections/docs/jobs', keys.developer, { documents: [{ source: 'refunds.md', text: '# Refunds\nRefunds take five days.' }, { source: 'ship.txt', text: 'Shipping is free.' }] });
+    expect((await call('POST', '/v1/collections/docs/jobs', keys.runner, { documents: [{ source: 'a.txt', text: 'a' }] })).json().error.code).toBe(
+      'AUTH_FORBIDDEN',
+    );
+    const response = await call('POST', '/v1/collections/docs/jobs', keys.developer, {
+      documents: [
+        { source: 'refunds.md', text: '# Refunds\nRefunds take five days.' },
+        { source: 'ship.txt', text: 'Shipping is free.' },
+      ],
+    });
     expect(response.statusCode).toBe(202);
     expect(response.json().job).toMatchObject({ kind: 'ingest', collection: 'docs', documents: 2, status: 'queued' });
     const done = await finished(response.json().job.id);
-    expect(done).toMatchObject({ status: 'succeeded', progress: { done: 2, total: 2 }, result: { results: [{ source: 'refunds.md', status: 'created' }, { source: 'ship.txt', status: 'created' }] } });
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      progress: { done: 2, total: 2 },
+      result: {
+        results: [
+          { source: 'refunds.md', status: 'created' },
+          { source: 'ship.txt', status: 'created' },
+        ],
+      },
+    });
     expect((await call('POST', '/v1/collections/missing/jobs', keys.developer, { documents: [{ source: 'a.txt', text: 'a' }] })).statusCode).toBe(404);
   });
 
@@ -163,7 +193,7 @@ describe('GET /v1/jobs', () => {
 });
 
 describe('one job', () => {
-  it("of another tenant is a 404 everywhere (never a 403): read, cancel, events", async () => {
+  it('of another tenant is a 404 everywhere (never a 403): read, cancel, events', async () => {
     const { job } = (await call('POST', '/v1/tasks/triage/jobs', keys.runner, { input })).json();
     for (const [method, url] of [
       ['GET', `/v1/jobs/${job.id}`],

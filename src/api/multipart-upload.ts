@@ -58,7 +58,9 @@ export async function multipartFiles(request: FastifyRequest, limits: UploadLimi
           if (total > limits.bytes) throw requestTooLarge(limits.bytes);
           chunks.push(chunk);
         }
-        const rejected = part.file.truncated ? new GroundworkError('INGEST_FILE_TOO_LARGE', `${source} is larger than the upload limit of ${limits.bytes} bytes`) : undefined;
+        const rejected = part.file.truncated
+          ? new GroundworkError('INGEST_FILE_TOO_LARGE', `${source} is larger than the upload limit of ${limits.bytes} bytes`)
+          : undefined;
         files.push({ source, bytes: rejected ? new Uint8Array(0) : new Uint8Array(Buffer.concat(chunks)), mime: part.mimetype, rejected });
       } else if (part.fieldname === 'metadata') {
         metadata = parseMetadata(String(part.value), part.valueTruncated);
@@ -67,7 +69,9 @@ export async function multipartFiles(request: FastifyRequest, limits: UploadLimi
   } catch (error) {
     if (disconnected(request)) throw clientDisconnected(error);
     if ((error as { code?: unknown }).code === 'FST_FILES_LIMIT') {
-      throw new GroundworkError('REQUEST_TOO_MANY_FILES', `one upload may hold at most ${limits.files} files (upload_max_files)`, { details: { limit: limits.files } });
+      throw new GroundworkError('REQUEST_TOO_MANY_FILES', `one upload may hold at most ${limits.files} files (upload_max_files)`, {
+        details: { limit: limits.files },
+      });
     }
     // The plugin's own limit errors carry a status the error handler maps; a bare stream error
     // here ("Premature close", "Unexpected end of form") means the body itself was malformed.
@@ -79,7 +83,8 @@ export async function multipartFiles(request: FastifyRequest, limits: UploadLimi
   }
   // @fastify/multipart ends the parts quietly when the request closes early: never ingest half a form.
   if (disconnected(request)) throw clientDisconnected(undefined);
-  if (files.length === 0) throw new GroundworkError('REQUEST_INVALID_BODY', 'multipart upload has no file parts', { details: { issues: [{ path: 'body', message: 'no files' }] } });
+  if (files.length === 0)
+    throw new GroundworkError('REQUEST_INVALID_BODY', 'multipart upload has no file parts', { details: { issues: [{ path: 'body', message: 'no files' }] } });
   return files.map((f) => ({ ...f, metadata }));
 }
 
@@ -88,7 +93,9 @@ function sourceOf(filename: string | undefined, index: number): string {
   if (!filename) return `upload-${index + 1}`;
   const named = sanitizeSource(filename);
   if (named.ok) return named.source;
-  throw new GroundworkError('REQUEST_INVALID_BODY', `file name of part ${index + 1} ${named.problem}`, { details: { issues: [{ path: `body/files/${index}/filename`, message: named.problem }] } });
+  throw new GroundworkError('REQUEST_INVALID_BODY', `file name of part ${index + 1} ${named.problem}`, {
+    details: { issues: [{ path: `body/files/${index}/filename`, message: named.problem }] },
+  });
 }
 
 function parseMetadata(text: string, truncated: boolean): Record<string, unknown> {

@@ -34,7 +34,8 @@ afterAll(async () => {
 
 const operator = { authorization: `Bearer ${OPERATOR_KEY}` };
 const as = (key: string) => ({ authorization: `Bearer ${key}` });
-const call = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: object) => server.inject({ method, url, headers: operator, ...(payload ? { payload } : {}) });
+const call = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: object) =>
+  server.inject({ method, url, headers: operator, ...(payload ? { payload } : {}) });
 
 describe('/operator routes', () => {
   it('do not exist where no operator key was written (server mode, memory://)', async () => {
@@ -54,7 +55,12 @@ describe('/operator routes', () => {
     expect((await server.inject({ method: 'GET', url: '/v1/tasks', headers: operator })).json().error.code).toBe('AUTH_INVALID_KEY');
 
     // A body over the size limit from a caller without the key: 401, not 413 (it was never read).
-    const big = await server.inject({ method: 'POST', url: '/operator/tenants', headers: { ...as('nope'), 'content-type': 'application/json' }, payload: JSON.stringify({ id: 'x', name: 'n'.repeat(32 * 1024) }) });
+    const big = await server.inject({
+      method: 'POST',
+      url: '/operator/tenants',
+      headers: { ...as('nope'), 'content-type': 'application/json' },
+      payload: JSON.stringify({ id: 'x', name: 'n'.repeat(32 * 1024) }),
+    });
     expect(big.statusCode).toBe(401);
 
     // Unknown paths need the key too, so the routes cannot be mapped anonymously.

@@ -82,10 +82,24 @@ export function reservationsContract(storeUnderTest: () => Promise<StoreUnderTes
   it('task runs reserve one call of their first tier, not two calls of the priciest model', async () => {
     const { tenantId, key } = await tenantWithKey(app, 'admin');
     const headers = { authorization: `Bearer ${key}` };
-    expect((await server.inject({ method: 'POST', url: '/v1/tasks', headers, payload: triageDefinition({ name: 'triage', route: 'default', limits: { timeout_ms: 10_000, max_output_tokens: 100 } }) })).statusCode).toBe(201);
+    expect(
+      (
+        await server.inject({
+          method: 'POST',
+          url: '/v1/tasks',
+          headers,
+          payload: triageDefinition({ name: 'triage', route: 'default', limits: { timeout_ms: 10_000, max_output_tokens: 100 } }),
+        })
+      ).statusCode,
+    ).toBe(201);
     // One call of `cheap` with 100 output tokens costs well under $0.0002; two of `pricey` over $0.002.
     await app.limits.quotas.setQuota(tenantId, { metric: 'usd', period: 'day', limit: 0.001, enforcement: 'hard' });
-    const response = await server.inject({ method: 'POST', url: '/v1/tasks/triage/run', headers, payload: { input: { subject: 'Refund', body: 'Charged twice' } } });
+    const response = await server.inject({
+      method: 'POST',
+      url: '/v1/tasks/triage/run',
+      headers,
+      payload: { input: { subject: 'Refund', body: 'Charged twice' } },
+    });
     expect(response.statusCode).toBe(200);
   });
 

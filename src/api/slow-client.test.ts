@@ -22,7 +22,10 @@ let key: string;
 
 beforeAll(async () => {
   const base = loadConfig({ env: {}, cwd: mkdtempSync(join(tmpdir(), 'gw-slow-')), overrides: { dataDir: 'memory://', logLevel: 'silent' } });
-  app = await createApp({ ...base, http: { headers_timeout_ms: 1_000, request_timeout_ms: 1_000, keep_alive_timeout_ms: 300 } }, { lock: false, logger: { error: () => undefined } });
+  app = await createApp(
+    { ...base, http: { headers_timeout_ms: 1_000, request_timeout_ms: 1_000, keep_alive_timeout_ms: 300 } },
+    { lock: false, logger: { error: () => undefined } },
+  );
   server = await buildServer(app, { logger: false });
   ({ key } = await tenantWithKey(app, 'admin'));
   port = Number(new URL(await server.listen({ port: 0, host: '127.0.0.1' })).port);

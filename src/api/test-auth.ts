@@ -5,7 +5,11 @@ import type { Role } from '../auth/principal.js';
 /** Test helpers: keys for tests and an inject that sends one unless the test sets its own header. */
 
 /** A fresh tenant (random id unless given) with a key of `role`. */
-export async function tenantWithKey(app: App, role: Role = 'admin', tenantId = `t-${Math.random().toString(36).slice(2, 10)}`): Promise<{ tenantId: string; key: string; keyId: string }> {
+export async function tenantWithKey(
+  app: App,
+  role: Role = 'admin',
+  tenantId = `t-${Math.random().toString(36).slice(2, 10)}`,
+): Promise<{ tenantId: string; key: string; keyId: string }> {
   const existing = (await app.auth.listTenants()).some((t) => t.id === tenantId);
   if (!existing) await app.auth.createTenant({ id: tenantId });
   const { key, record } = await app.auth.createKey(tenantId, { role });

@@ -32,7 +32,9 @@ export async function rawRequest(port: number, head: string): Promise<RawRequest
         return;
       }
       const [statusLine, ...lines] = data.subarray(0, end).toString('latin1').split('\r\n');
-      const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).trim().toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+      const headers = Object.fromEntries(
+        lines.map((line) => [line.slice(0, line.indexOf(':')).trim().toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+      );
       const length = Number(headers['content-length']);
       const body = data.subarray(end + 4);
       if (Number.isFinite(length) ? body.length >= length : final) {

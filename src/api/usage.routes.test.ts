@@ -33,8 +33,24 @@ beforeAll(async () => {
 
   const at = (ms: number) => new Date(ms);
   const record = (tenant: string, run: Parameters<typeof runRecord>[0]) => app.store.runs.record(tenant, runRecord(run));
-  await record(tenantId, { createdAt: at(today.getTime() + 1_000), taskName: 'triage', model: 'small', keyId: 'key-a', inputTokens: 100, outputTokens: 10, costUsd: 0.01 });
-  await record(tenantId, { createdAt: at(today.getTime() + 2_000), taskName: 'triage', model: 'large', keyId: 'key-b', inputTokens: 200, outputTokens: 20, costUsd: 0.05 });
+  await record(tenantId, {
+    createdAt: at(today.getTime() + 1_000),
+    taskName: 'triage',
+    model: 'small',
+    keyId: 'key-a',
+    inputTokens: 100,
+    outputTokens: 10,
+    costUsd: 0.01,
+  });
+  await record(tenantId, {
+    createdAt: at(today.getTime() + 2_000),
+    taskName: 'triage',
+    model: 'large',
+    keyId: 'key-b',
+    inputTokens: 200,
+    outputTokens: 20,
+    costUsd: 0.05,
+  });
   await record(tenantId, {
     createdAt: at(today.getTime() + 3_000),
     taskName: 'summarize',
@@ -46,10 +62,34 @@ beforeAll(async () => {
     outputTokens: 0,
     costUsd: 0.002,
   });
-  await record(tenantId, { createdAt: at(today.getTime() - 29 * DAY + 5_000), taskName: 'triage', model: 'small', keyId: 'key-a', inputTokens: 1, outputTokens: 1, costUsd: 0.001 });
-  await record(tenantId, { createdAt: at(today.getTime() - 40 * DAY), taskName: 'triage', model: 'small', keyId: 'key-a', inputTokens: 7, outputTokens: 7, costUsd: 7 });
+  await record(tenantId, {
+    createdAt: at(today.getTime() - 29 * DAY + 5_000),
+    taskName: 'triage',
+    model: 'small',
+    keyId: 'key-a',
+    inputTokens: 1,
+    outputTokens: 1,
+    costUsd: 0.001,
+  });
+  await record(tenantId, {
+    createdAt: at(today.getTime() - 40 * DAY),
+    taskName: 'triage',
+    model: 'small',
+    keyId: 'key-a',
+    inputTokens: 7,
+    outputTokens: 7,
+    costUsd: 7,
+  });
   // Another tenant's runs never show up.
-  await record(other.tenantId, { createdAt: at(today.getTime() + 1_000), taskName: 'triage', model: 'small', keyId: 'other', inputTokens: 999, outputTokens: 999, costUsd: 99 });
+  await record(other.tenantId, {
+    createdAt: at(today.getTime() + 1_000),
+    taskName: 'triage',
+    model: 'small',
+    keyId: 'other',
+    inputTokens: 999,
+    outputTokens: 999,
+    costUsd: 99,
+  });
 });
 
 afterAll(async () => {
@@ -73,7 +113,10 @@ describe('GET /v1/usage', () => {
 
   it('groups by task, model and key', async () => {
     const from = iso(today.getTime());
-    const groups = async (by: string) => (await server.inject({ method: 'GET', url: `/v1/usage?group_by=${by}&from=${from}` })).json().rows.map((r: { group: string; runs: number }) => [r.group, r.runs]);
+    const groups = async (by: string) =>
+      (await server.inject({ method: 'GET', url: `/v1/usage?group_by=${by}&from=${from}` }))
+        .json()
+        .rows.map((r: { group: string; runs: number }) => [r.group, r.runs]);
     expect(await groups('task')).toEqual([
       ['summarize', 1],
       ['triage', 2],
@@ -94,7 +137,16 @@ describe('GET /v1/usage', () => {
     // Issue 9 item 16: a failed cheap tier's tokens and cost were shown under the capable model.
     const { tenantId: own, key } = await tenantWithKey(app, 'viewer');
     const attempt = (seq: number, model: string, outcome: 'ok' | 'invalid_output', inputTokens: number, outputTokens: number, costUsd: number) => ({
-      seq, tier: seq - 1, model, provider: 'p', outcome, inputTokens, outputTokens, tokensEstimated: false, costUsd, latencyMs: 1,
+      seq,
+      tier: seq - 1,
+      model,
+      provider: 'p',
+      outcome,
+      inputTokens,
+      outputTokens,
+      tokensEstimated: false,
+      costUsd,
+      latencyMs: 1,
     });
     await app.store.runs.record(
       own,
@@ -107,7 +159,9 @@ describe('GET /v1/usage', () => {
         attempts: [attempt(1, 'cheap', 'invalid_output', 100, 30, 0.001), attempt(2, 'capable', 'ok', 200, 20, 0.01)],
       }),
     );
-    const body = (await server.inject({ method: 'GET', url: `/v1/usage?group_by=model&from=${iso(today.getTime())}`, headers: { authorization: `Bearer ${key}` } })).json();
+    const body = (
+      await server.inject({ method: 'GET', url: `/v1/usage?group_by=model&from=${iso(today.getTime())}`, headers: { authorization: `Bearer ${key}` } })
+    ).json();
     expect(body.rows).toEqual([
       { group: 'capable', runs: 1, errors: 0, input_tokens: 200, output_tokens: 20, cost_usd: 0.01 },
       { group: 'cheap', runs: 1, errors: 0, input_tokens: 100, output_tokens: 30, cost_usd: 0.001 },
@@ -162,7 +216,16 @@ describe('GET /v1/quotas', () => {
     expect(response.statusCode).toBe(200);
     const { quotas } = response.json();
     expect(quotas).toEqual([
-      { metric: 'tokens', period: 'day', limit: 10_000, enforcement: 'hard', used: 380, reserved: 0, period_start: today.toISOString(), resets_at: new Date(today.getTime() + DAY).toISOString() },
+      {
+        metric: 'tokens',
+        period: 'day',
+        limit: 10_000,
+        enforcement: 'hard',
+        used: 380,
+        reserved: 0,
+        period_start: today.toISOString(),
+        resets_at: new Date(today.getTime() + DAY).toISOString(),
+      },
       expect.objectContaining({ metric: 'usd', period: 'month', limit: 5, enforcement: 'soft', reserved: 0 }),
     ]);
     // The month's usage was seeded from the runs recorded this month.

@@ -6,5 +6,7 @@ export function parseOrThrow<T extends z.ZodType>(schema: T, value: unknown, whe
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => ({ path: [where, ...i.path].join('/'), message: i.message }));
-  throw new GroundworkError('REQUEST_INVALID_BODY', `request ${where} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } });
+  throw new GroundworkError('REQUEST_INVALID_BODY', `request ${where} is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
+    details: { issues },
+  });
 }

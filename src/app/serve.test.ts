@@ -39,9 +39,13 @@ afterAll(async () => {
 
 describe('startServer', () => {
   it('pushes the task files at start-up and drains in-flight requests on shutdown while refusing new ones', async () => {
-    const running = await startServer(configWith([triageDefinition({ name: "slow-task" })]));
+    const running = await startServer(configWith([triageDefinition({ name: 'slow-task' })]));
     const input = { subject: 's', body: 'b' };
-    const inFlight = fetch(`${running.url}/v1/tasks/slow-task/run`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${running.localAdmin?.key}` }, body: JSON.stringify({ input }) });
+    const inFlight = fetch(`${running.url}/v1/tasks/slow-task/run`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${running.localAdmin?.key}` },
+      body: JSON.stringify({ input }),
+    });
     // Shut down once the run is really in flight (its model call has reached the mock), not
     // after a fixed sleep that a loaded machine can outlast.
     const before = slow.stats().total;
@@ -60,7 +64,9 @@ describe('startServer', () => {
   });
 
   it('refuses to start when a task file is invalid, naming the file and problem', async () => {
-    const error = await startServer(configWith([triageDefinition({ name: 'ok' }), triageDefinition({ name: 'broken', prompt: { user: '{{nope}}' } })])).catch((e) => e);
+    const error = await startServer(configWith([triageDefinition({ name: 'ok' }), triageDefinition({ name: 'broken', prompt: { user: '{{nope}}' } })])).catch(
+      (e) => e,
+    );
     expect(error).toBeInstanceOf(GroundworkError);
     expect((error as GroundworkError).message).toMatch(/t1\.yaml: prompt\.user: unknown variable "\{\{nope\}\}"/);
   });

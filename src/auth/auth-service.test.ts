@@ -76,7 +76,7 @@ describe('API keys', () => {
     expect(await codeOf(auth.authenticate(bearer(expiring.key)))).toBe('AUTH_INVALID_KEY');
   });
 
-  it("are scoped to their tenant: another tenant cannot list or revoke them", async () => {
+  it('are scoped to their tenant: another tenant cannot list or revoke them', async () => {
     const { record } = await auth.createKey('acme', { role: 'viewer' });
     expect((await auth.listKeys('globex')).map((k) => k.id)).not.toContain(record.id);
     expect(await codeOf(auth.revokeKey('globex', record.id))).toBe('KEY_NOT_FOUND');

@@ -146,7 +146,9 @@ const KEY_COLUMNS = 'tenant_id, id, prefix, hash, name, role, requests_per_minut
 const TENANT_COLUMNS = 'id, name, created_at, disabled_at';
 const TOMBSTONE_COLUMNS = 'id, name, created_at, deleted_at';
 // The lookup reads the key with its tenant's state: one indexed join, no second round trip.
-const LOOKUP_SQL = `SELECT ${KEY_COLUMNS.split(', ').map((c) => `k.${c}`).join(', ')}, t.disabled_at AS tenant_disabled_at
+const LOOKUP_SQL = `SELECT ${KEY_COLUMNS.split(', ')
+  .map((c) => `k.${c}`)
+  .join(', ')}, t.disabled_at AS tenant_disabled_at
   FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = $1`;
 // Compared against when the prefix matches no row, so unknown keys cost the same as wrong ones.
 const DUMMY_HASH = hashKey('gwk_aaaaaaaa_not-a-key');
@@ -192,7 +194,9 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
 
   /** TENANT_DELETED for a deleted tenant's id, else TENANT_NOT_FOUND. */
   async function missing(tenantId: string): Promise<GroundworkError> {
-    return (await tombstone(tenantId)) ? deletedError(tenantId) : new GroundworkError('TENANT_NOT_FOUND', `no tenant "${tenantId}"`, { details: { tenant: tenantId } });
+    return (await tombstone(tenantId))
+      ? deletedError(tenantId)
+      : new GroundworkError('TENANT_NOT_FOUND', `no tenant "${tenantId}"`, { details: { tenant: tenantId } });
   }
 
   async function setDisabled(tenantId: string, disabled: boolean): Promise<TenantRecord> {
@@ -231,9 +235,13 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
 
     async createTenant({ id, name = '' }) {
       if (!TENANT_ID_PATTERN.test(id)) {
-        throw new GroundworkError('REQUEST_INVALID_BODY', `tenant ids are lowercase letters, digits and dashes (1–63, starting with a letter or digit): "${id}"`, {
-          details: { issues: [{ path: 'id', message: 'invalid tenant id' }] },
-        });
+        throw new GroundworkError(
+          'REQUEST_INVALID_BODY',
+          `tenant ids are lowercase letters, digits and dashes (1–63, starting with a letter or digit): "${id}"`,
+          {
+            details: { issues: [{ path: 'id', message: 'invalid tenant id' }] },
+          },
+        );
       }
       const webhookSecret = `whsec_${randomBytes(32).toString('base64url')}`;
       const row = await db.transaction(async (tx) => {
@@ -278,15 +286,17 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
         // Locks the row: keys or quotas being added meanwhile wait for this and then fail.
         const live = await tx.query<TenantRow>(`SELECT ${TENANT_COLUMNS} FROM tenants WHERE id = $1 FOR UPDATE`, [tenantId]);
         let stone = live.length === 0 ? await tx.query<TombstoneRow>(`SELECT ${TOMBSTONE_COLUMNS} FROM deleted_tenants WHERE id = $1`, [tenantId]) : [];
-        if (live.length === 0 && stone.length === 0) throw new GroundworkError('TENANT_NOT_FOUND', `no tenant "${tenantId}"`, { details: { tenant: tenantId } });
+        if (live.length === 0 && stone.length === 0)
+          throw new GroundworkError('TENANT_NOT_FOUND', `no tenant "${tenantId}"`, { details: { tenant: tenantId } });
         const removed = await purgeTenantRows(tx, tenantId);
         if (options.purgeTenant) Object.assign(removed, await options.purgeTenant(tx, tenantId));
         if (live.length > 0) {
           await tx.query('DELETE FROM tenants WHERE id = $1', [tenantId]);
-          stone = await tx.query<TombstoneRow>(
-            `INSERT INTO deleted_tenants (id, name, created_at) VALUES ($1, $2, $3) RETURNING ${TOMBSTONE_COLUMNS}`,
-            [tenantId, live[0].name, live[0].created_at],
-          );
+          stone = await tx.query<TombstoneRow>(`INSERT INTO deleted_tenants (id, name, created_at) VALUES ($1, $2, $3) RETURNING ${TOMBSTONE_COLUMNS}`, [
+            tenantId,
+            live[0].name,
+            live[0].created_at,
+          ]);
         }
         return { tenant: toTombstone(stone[0]), removed };
       });
@@ -296,10 +306,14 @@ export function createAuthService(options: AuthServiceOptions): AuthService {
 
     async createKey(tenantId, params) {
       if (!(ROLES as readonly string[]).includes(params.role)) {
-        throw new GroundworkError('REQUEST_INVALID_BODY', `role must be one of ${ROLES.join(', ')}`, { details: { issues: [{ path: 'role', message: 'unknown role' }] } });
+        throw new GroundworkError('REQUEST_INVALID_BODY', `role must be one of ${ROLES.join(', ')}`, {
+          details: { issues: [{ path: 'role', message: 'unknown role' }] },
+        });
       }
       if (params.expiresAt !== undefined && (Number.isNaN(params.expiresAt.getTime()) || params.expiresAt.getTime() <= now())) {
-        throw new GroundworkError('REQUEST_INVALID_BODY', 'expires_at must be a time in the future', { details: { issues: [{ path: 'expires_at', message: 'not in the future' }] } });
+        throw new GroundworkError('REQUEST_INVALID_BODY', 'expires_at must be a time in the future', {
+          details: { issues: [{ path: 'expires_at', message: 'not in the future' }] },
+        });
       }
       if ((await db.query('SELECT 1 FROM tenants WHERE id = $1', [tenantId])).length === 0) throw await missing(tenantId);
       const generated = generateKey();
@@ -369,7 +383,9 @@ function ignoreExists(error: unknown): void {
 }
 
 function deletedError(tenantId: string): GroundworkError {
-  return new GroundworkError('TENANT_DELETED', `tenant "${tenantId}" was deleted; a deleted tenant's id is never used again`, { details: { tenant: tenantId } });
+  return new GroundworkError('TENANT_DELETED', `tenant "${tenantId}" was deleted; a deleted tenant's id is never used again`, {
+    details: { tenant: tenantId },
+  });
 }
 
 function toTombstone(row: TombstoneRow): TenantRecord {

@@ -62,14 +62,21 @@ export function tenantLifecycleContract(target: () => Promise<LifecycleTarget>):
     const run = runRecord({ createdAt: new Date() });
     await app.store.runs.record(tenantId, {
       ...run,
-      attempts: [{ seq: 1, tier: 0, model: 'small', provider: 'fake', outcome: 'ok', inputTokens: 1, outputTokens: 1, tokensEstimated: false, costUsd: 0, latencyMs: 1 }],
+      attempts: [
+        { seq: 1, tier: 0, model: 'small', provider: 'fake', outcome: 'ok', inputTokens: 1, outputTokens: 1, tokensEstimated: false, costUsd: 0, latencyMs: 1 },
+      ],
     });
     await app.retrieval.createCollection(tenantId, { name: 'kb' });
     await app.ingest(tenantId, 'kb', [{ source: 'refunds.md', bytes: new TextEncoder().encode('# Refunds\n\nCard refunds take five days.') }]);
     await app.jobs.enqueueTaskRun(tenantId, { task: 'triage', input: { subject: 'Refund', body: 'Charged twice' } });
     await app.limits.quotas.setQuota(tenantId, { metric: 'tokens', period: 'day', limit: 1_000_000, enforcement: 'hard' });
-    await app.store.db.query(`INSERT INTO idempotency_keys (tenant_id, key, scope, body_hash, status) VALUES ($1, 'idem-1', 'POST /v1/ask', 'h', 'done')`, [tenantId]);
-    await app.store.db.query(`INSERT INTO rate_limit_counters (key, points, expire) VALUES ($1, 1, $2)`, [`gw-requests:${tenantId}:${record.id}`, Date.now() + 60_000]);
+    await app.store.db.query(`INSERT INTO idempotency_keys (tenant_id, key, scope, body_hash, status) VALUES ($1, 'idem-1', 'POST /v1/ask', 'h', 'done')`, [
+      tenantId,
+    ]);
+    await app.store.db.query(`INSERT INTO rate_limit_counters (key, points, expire) VALUES ($1, 1, $2)`, [
+      `gw-requests:${tenantId}:${record.id}`,
+      Date.now() + 60_000,
+    ]);
     return key;
   }
 
@@ -79,7 +86,8 @@ export function tenantLifecycleContract(target: () => Promise<LifecycleTarget>):
     const count = async (name: string, sql: string) => {
       counts[name] = (await app.store.db.query<{ n: number }>(sql, [tenantId]))[0].n;
     };
-    for (const { name } of await app.store.db.query<{ name: string }>(TENANT_SCOPED_SQL)) await count(name, `SELECT count(*)::int AS n FROM "${name}" WHERE tenant_id = $1`);
+    for (const { name } of await app.store.db.query<{ name: string }>(TENANT_SCOPED_SQL))
+      await count(name, `SELECT count(*)::int AS n FROM "${name}" WHERE tenant_id = $1`);
     await count('rate_limit_counters', `SELECT count(*)::int AS n FROM rate_limit_counters WHERE split_part(key, ':', 2) = $1`);
     await count('queue', `SELECT count(*)::int AS n FROM ${queueSchema}.job WHERE data->>'tenantId' = $1`);
     return counts;

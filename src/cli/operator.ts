@@ -119,7 +119,10 @@ function remoteOps(server: OperatorServer): OperatorOps {
   const quotaPath = (id: string, metric: QuotaMetric, period: QuotaPeriod) => `${tenantPath(id)}/quotas/${metric}/${period}`;
   return {
     async createTenant(id, name) {
-      const created = await call<{ tenant: TenantJson; admin_key: string; admin_key_id: string; webhook_secret: string }>('POST', '/tenants', { id, ...(name === undefined ? {} : { name }) });
+      const created = await call<{ tenant: TenantJson; admin_key: string; admin_key_id: string; webhook_secret: string }>('POST', '/tenants', {
+        id,
+        ...(name === undefined ? {} : { name }),
+      });
       return { tenant: toTenant(created.tenant), webhookSecret: created.webhook_secret, key: created.admin_key, keyId: created.admin_key_id };
     },
     listTenants: async () => (await call<{ tenants: TenantJson[] }>('GET', '/tenants')).tenants.map(toTenant),
@@ -145,7 +148,8 @@ function remoteOps(server: OperatorServer): OperatorOps {
     },
     listKeys: async (tenantId) => (await call<{ keys: KeyJson[] }>('GET', `${tenantPath(tenantId)}/keys`)).keys.map((key) => toKey(tenantId, key)),
     revokeKey: async (tenantId, keyId) => toKey(tenantId, await call<KeyJson>('DELETE', `${tenantPath(tenantId)}/keys/${encodeURIComponent(keyId)}`)),
-    setQuota: async (tenantId, quota) => void (await call('PUT', quotaPath(tenantId, quota.metric, quota.period), { limit: quota.limit, enforcement: quota.enforcement })),
+    setQuota: async (tenantId, quota) =>
+      void (await call('PUT', quotaPath(tenantId, quota.metric, quota.period), { limit: quota.limit, enforcement: quota.enforcement })),
     removeQuota: async (tenantId, metric, period) => void (await call('DELETE', quotaPath(tenantId, metric, period))),
     getQuotas: async (tenantId) => (await call<{ quotas: QuotaJson[] }>('GET', `${tenantPath(tenantId)}/quotas`)).quotas,
   };
@@ -159,7 +163,12 @@ async function operatorRequest<T>(server: OperatorServer, method: string, path: 
   });
   const parsed = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string; details?: Record<string, unknown> } } | undefined;
   if (!response.ok) {
-    throw new GroundworkApiError(response.status, parsed?.error?.code ?? 'CLIENT_HTTP_ERROR', parsed?.error?.message ?? `HTTP ${response.status} from ${server.url}`, parsed?.error?.details);
+    throw new GroundworkApiError(
+      response.status,
+      parsed?.error?.code ?? 'CLIENT_HTTP_ERROR',
+      parsed?.error?.message ?? `HTTP ${response.status} from ${server.url}`,
+      parsed?.error?.details,
+    );
   }
   return parsed as T;
 }

@@ -9,7 +9,9 @@ export async function runCli(dataDir: string, ...args: string[]): Promise<{ code
   const error = vi.spyOn(console, 'error').mockImplementation((...parts: unknown[]) => void err.push(parts.join(' ')));
   process.exitCode = 0;
   try {
-    await buildProgram().exitOverride().parseAsync(['--data-dir', dataDir, ...args], { from: 'user' });
+    await buildProgram()
+      .exitOverride()
+      .parseAsync(['--data-dir', dataDir, ...args], { from: 'user' });
   } finally {
     log.mockRestore();
     error.mockRestore();

@@ -96,9 +96,16 @@ routes:
   });
 
   it('checks jobs.webhook_allow entries: CIDR blocks, addresses and host names pass, anything else is named', () => {
-    const good = loadConfig({ env: {}, cwd: dirWith('jobs:\n  webhook_allow: ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd00::/8", "192.168.1.20", "hooks.internal", "Receiver.Corp.Example."]\n') });
+    const good = loadConfig({
+      env: {},
+      cwd: dirWith(
+        'jobs:\n  webhook_allow: ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd00::/8", "192.168.1.20", "hooks.internal", "Receiver.Corp.Example."]\n',
+      ),
+    });
     expect(good.jobs.webhook_allow).toHaveLength(7);
-    const cwd = dirWith('jobs:\n  webhook_allow: ["10.0.0.0/8", "10.0.0.0/33", "10.0.0/8", "::1/129", "10.0.0.0/8/1", "*.internal", "http://hooks.internal", "10.0.0.0/x"]\n');
+    const cwd = dirWith(
+      'jobs:\n  webhook_allow: ["10.0.0.0/8", "10.0.0.0/33", "10.0.0/8", "::1/129", "10.0.0.0/8/1", "*.internal", "http://hooks.internal", "10.0.0.0/x"]\n',
+    );
     const issues = problems(() => loadConfig({ env: {}, cwd }));
     expect(issues.map((i) => i.path)).toEqual([1, 2, 3, 4, 5, 6, 7].map((i) => `jobs.webhook_allow[${i}]`));
     expect(issues[0].message).toMatch(/CIDR block/);

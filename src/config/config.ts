@@ -25,7 +25,10 @@ const providerSchema = z
     /** Base URL for HTTP providers, e.g. https://api.openai.com/v1 or http://localhost:11434/v1. */
     base_url: z.string().url().optional(),
     /** Name of the environment variable that holds the API key (never the key itself). */
-    api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+    api_key_env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+      .optional(),
     /** Extra request headers (e.g. api-version for Azure); values may not be secrets. */
     headers: z.record(z.string(), z.string()).optional(),
     /** OpenAI-compatible servers: use native json_schema response_format (else instructed JSON). */
@@ -289,10 +292,14 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   for (const [name, model] of Object.entries(fileValues.models)) {
     const provider = providers[model.provider];
     if (!provider) {
-      issues.push({ path: `models.${name}.provider`, message: `unknown provider "${model.provider}" (declared: ${Object.keys(providers).join(', ') || 'none'})` });
+      issues.push({
+        path: `models.${name}.provider`,
+        message: `unknown provider "${model.provider}" (declared: ${Object.keys(providers).join(', ') || 'none'})`,
+      });
     } else if (provider.type === 'llama-cpp') {
       if (!model.path) issues.push({ path: `models.${name}.path`, message: 'is required for llama-cpp models (a .gguf file)' });
-      else if (!existsSync(resolve(baseDir, model.path))) issues.push({ path: `models.${name}.path`, message: `file ${resolve(baseDir, model.path)} does not exist` });
+      else if (!existsSync(resolve(baseDir, model.path)))
+        issues.push({ path: `models.${name}.path`, message: `file ${resolve(baseDir, model.path)} does not exist` });
     }
     models[name] = Object.freeze({ ...model, name, path: model.path ? resolve(baseDir, model.path) : undefined });
   }
@@ -302,7 +309,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     // Unknown models are config errors; a missing API key is reported when a task uses
     // the route, so one config can list providers that only some installations have keys for.
     tiers.forEach((model, index) => {
-      if (!models[model]) issues.push({ path: `routes.${name}[${index}]`, message: `unknown model "${model}" (configured: ${Object.keys(models).join(', ') || 'none'})` });
+      if (!models[model])
+        issues.push({ path: `routes.${name}[${index}]`, message: `unknown model "${model}" (configured: ${Object.keys(models).join(', ') || 'none'})` });
     });
     routes[name] = Object.freeze([...tiers]);
   }
@@ -312,16 +320,26 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     const provider = providers[embedder.provider];
     if (name === 'builtin') issues.push({ path: `embedders.${name}`, message: '"builtin" is reserved for the built-in embedder' });
     if (!provider) {
-      issues.push({ path: `embedders.${name}.provider`, message: `unknown provider "${embedder.provider}" (declared: ${Object.keys(providers).join(', ') || 'none'})` });
+      issues.push({
+        path: `embedders.${name}.provider`,
+        message: `unknown provider "${embedder.provider}" (declared: ${Object.keys(providers).join(', ') || 'none'})`,
+      });
     } else if (provider.type === 'anthropic') {
       issues.push({ path: `embedders.${name}.provider`, message: 'Anthropic has no embeddings API; use an OpenAI-compatible or llama-cpp provider' });
     } else if (provider.type === 'llama-cpp' && (!embedder.path || !existsSync(resolve(baseDir, embedder.path)))) {
-      issues.push({ path: `embedders.${name}.path`, message: embedder.path ? `file ${resolve(baseDir, embedder.path)} does not exist` : 'is required for llama-cpp embedders (a .gguf file)' });
+      issues.push({
+        path: `embedders.${name}.path`,
+        message: embedder.path ? `file ${resolve(baseDir, embedder.path)} does not exist` : 'is required for llama-cpp embedders (a .gguf file)',
+      });
     } else if (provider.api_key_env && !provider.api_key) {
-      issues.push({ path: `embedders.${name}`, message: `provider "${provider.name}" has no API key: environment variable ${provider.api_key_env} is not set` });
+      issues.push({
+        path: `embedders.${name}`,
+        message: `provider "${provider.name}" has no API key: environment variable ${provider.api_key_env} is not set`,
+      });
     }
     // The dimension is part of a collection's embedder identity, so it must be known up front.
-    if (embedder.dimensions === undefined) issues.push({ path: `embedders.${name}.dimensions`, message: 'is required (the vector length this embedder returns)' });
+    if (embedder.dimensions === undefined)
+      issues.push({ path: `embedders.${name}.dimensions`, message: 'is required (the vector length this embedder returns)' });
     embedders[name] = Object.freeze({ ...embedder, name, path: embedder.path ? resolve(baseDir, embedder.path) : undefined });
   }
 
@@ -331,14 +349,21 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
 
   fileValues.jobs.webhook_allow.forEach((entry, index) => {
     if (!isWebhookAllowEntry(entry)) {
-      issues.push({ path: `jobs.webhook_allow[${index}]`, message: `"${entry}" is neither a CIDR block ("10.0.0.0/8", "::1/128"), an IP address nor an exact host name` });
+      issues.push({
+        path: `jobs.webhook_allow[${index}]`,
+        message: `"${entry}" is neither a CIDR block ("10.0.0.0/8", "::1/128"), an IP address nor an exact host name`,
+      });
     }
   });
 
   if (issues.length > 0) {
-    throw new GroundworkError('CONFIG_INVALID', `configuration has ${issues.length} problem(s):\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`, {
-      details: { issues },
-    });
+    throw new GroundworkError(
+      'CONFIG_INVALID',
+      `configuration has ${issues.length} problem(s):\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}`,
+      {
+        details: { issues },
+      },
+    );
   }
 
   const config: Config = {
@@ -359,7 +384,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     resilience: Object.freeze({ ...fileValues.resilience }),
     ask: Object.freeze({ ...fileValues.ask, route: Object.freeze([...fileValues.ask.route]) as string[] }),
     limits: Object.freeze({ ...fileValues.limits, redis_url: env.GROUNDWORK_REDIS_URL ?? fileValues.limits.redis_url }),
-    jobs: Object.freeze({ ...fileValues.jobs, webhook_allow: Object.freeze([...fileValues.jobs.webhook_allow]) as string[], in_process: fileValues.jobs.in_process ?? databaseUrl === undefined }),
+    jobs: Object.freeze({
+      ...fileValues.jobs,
+      webhook_allow: Object.freeze([...fileValues.jobs.webhook_allow]) as string[],
+      in_process: fileValues.jobs.in_process ?? databaseUrl === undefined,
+    }),
     auth: Object.freeze({ ...fileValues.auth }),
     http: Object.freeze({ ...fileValues.http }),
     configFile,
@@ -422,17 +451,15 @@ function isWebhookAllowEntry(entry: string): boolean {
   }
 }
 
-function intFromEnv(
-  env: Record<string, string | undefined>,
-  name: string,
-  issues: Issue[],
-  range: { min: number; max?: number },
-): number | undefined {
+function intFromEnv(env: Record<string, string | undefined>, name: string, issues: Issue[], range: { min: number; max?: number }): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < range.min || (range.max !== undefined && value > range.max)) {
-    issues.push({ path: name, message: `must be an integer${range.max !== undefined ? ` between ${range.min} and ${range.max}` : ` ≥ ${range.min}`}, got "${raw}"` });
+    issues.push({
+      path: name,
+      message: `must be an integer${range.max !== undefined ? ` between ${range.min} and ${range.max}` : ` ≥ ${range.min}`}, got "${raw}"`,
+    });
     return undefined;
   }
   return value;

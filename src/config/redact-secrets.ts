@@ -11,7 +11,8 @@ export const REDACTED = '***';
 // Field, header and query-parameter names whose values are credentials: api_key, x-api-key,
 // authorization, proxy-authorization, cookie, x-auth-token, client_secret, password, ?key=…,
 // X-Amz-Signature…
-const SECRET_NAME = /(^|[-_.])(authorization|key|(api|access|subscription|private|secret)[-_]?key|secret|password|passwd|pwd|token|cookie|credentials?|signature)([-_.]|$)/i;
+const SECRET_NAME =
+  /(^|[-_.])(authorization|key|(api|access|subscription|private|secret)[-_]?key|secret|password|passwd|pwd|token|cookie|credentials?|signature)([-_.]|$)/i;
 
 /**
  * A copy of `value` with (1) the string value of every field whose name looks secret replaced,

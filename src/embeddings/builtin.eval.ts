@@ -64,9 +64,18 @@ for (const dimensions of values.dims.split(',').map(Number)) {
     const dense = queries.map((query) => rankByCosine(vectorize(query.text), docVectors));
     return { alone: score(dense), fused: score(fuse(bm25, dense, 1)), half: score(fuse(bm25, dense, 0.5)) };
   });
-  print(`builtin ${dimensions}d`, runs.map((run) => run.alone));
-  print(`  RRF(BM25, builtin ${dimensions}d)`, runs.map((run) => run.fused));
-  print(`  RRF(BM25, builtin ${dimensions}d × 0.5)`, runs.map((run) => run.half));
+  print(
+    `builtin ${dimensions}d`,
+    runs.map((run) => run.alone),
+  );
+  print(
+    `  RRF(BM25, builtin ${dimensions}d)`,
+    runs.map((run) => run.fused),
+  );
+  print(
+    `  RRF(BM25, builtin ${dimensions}d × 0.5)`,
+    runs.map((run) => run.half),
+  );
 }
 
 if (!values['no-speed']) await measureSpeed();
@@ -74,7 +83,9 @@ if (!values['no-speed']) await measureSpeed();
 // ---------------------------------------------------------------------------------------------
 
 function lines(path: string): string[] {
-  return readFileSync(path, 'utf8').split('\n').filter((line) => line.trim() !== '');
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '');
 }
 
 interface Score {
@@ -139,8 +150,7 @@ function fuse(lexical: string[][], dense: string[][], weight: number): string[][
 
 function bm25Rankings(k1 = 0.9, b = 0.4): string[][] {
   const stems = new Map<string, string>();
-  const terms = (text: string) =>
-    contentWords(text).map((word) => stems.get(word) ?? (stems.set(word, stemmer(word)), stems.get(word)!));
+  const terms = (text: string) => contentWords(text).map((word) => stems.get(word) ?? (stems.set(word, stemmer(word)), stems.get(word)!));
   const postings = new Map<string, Array<[number, number]>>();
   const lengths = docs.map((doc, d) => {
     const tf = new Map<string, number>();

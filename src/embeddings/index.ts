@@ -6,10 +6,4 @@ export { EmbeddingError, type EmbeddingModel, type EmbedRequest, type EmbedResul
 export { BUILTIN_DEFAULT_DIMENSIONS, createBuiltinEmbedder, type BuiltinEmbedderOptions } from './builtin.js';
 export { createOpenAICompatibleEmbedder, type LazyEmbeddingModel, type OpenAICompatibleEmbedderOptions } from './openai-compatible.js';
 export { createLlamaCppEmbedder, type LlamaCppEmbedder, type LlamaCppEmbedderOptions } from './llama-cpp.js';
-export {
-  BUILTIN_EMBEDDER,
-  createEmbedderRegistry,
-  type EmbedderEntry,
-  type EmbedderRegistry,
-  type EmbedderRegistryConfig,
-} from './registry.js';
+export { BUILTIN_EMBEDDER, createEmbedderRegistry, type EmbedderEntry, type EmbedderRegistry, type EmbedderRegistryConfig } from './registry.js';

@@ -91,7 +91,11 @@ describe('createOpenAICompatibleEmbedder', () => {
     const failing = createOpenAICompatibleEmbedder({ provider: providerFor(mock), modelId: 'e', fetch: recordingFetch({ 'x-mock-fault': '5xx' }).fetch });
     expect((await rejection(failing.embed({ texts: ['x'], kind: 'query' }))).retryable).toBe(true);
 
-    const malformed = createOpenAICompatibleEmbedder({ provider: providerFor(mock), modelId: 'e', fetch: recordingFetch({ 'x-mock-fault': 'malformed' }).fetch });
+    const malformed = createOpenAICompatibleEmbedder({
+      provider: providerFor(mock),
+      modelId: 'e',
+      fetch: recordingFetch({ 'x-mock-fault': 'malformed' }).fetch,
+    });
     const parseError = await rejection(malformed.embed({ texts: ['x'], kind: 'query' }));
     expect(parseError.retryable).toBe(true);
     expect(parseError.message).toContain('unreadable response');

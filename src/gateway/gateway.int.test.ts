@@ -28,7 +28,10 @@ describe.skipIf(!pg.available)('OpenAI-compatible gateway on PostgreSQL', () => 
     const config = {
       ...gatewayConfig(
         { healthy: healthy.url, failing: failing.url },
-        { routes: { smart: ['failing-model', 'healthy-model'] }, embedders: { 'mock-embed': { name: 'mock-embed', provider: 'healthy', id: 'mock-embedding', dimensions: 64 } } },
+        {
+          routes: { smart: ['failing-model', 'healthy-model'] },
+          embedders: { 'mock-embed': { name: 'mock-embed', provider: 'healthy', id: 'mock-embedding', dimensions: 64 } },
+        },
       ),
       databaseUrl: pg.url,
     };
@@ -80,13 +83,23 @@ describe.skipIf(!pg.available)('OpenAI-compatible gateway on PostgreSQL', () => 
     const usage = await server.inject({ method: 'GET', url: '/v1/usage?group_by=task' });
     expect(usage.statusCode).toBe(200);
     const tasks = (usage.json().rows as Array<{ group: string; runs: number }>).map((r) => [r.group, r.runs]);
-    expect(tasks).toEqual(expect.arrayContaining([['chat.completions', 2], ['embeddings', 1]]));
+    expect(tasks).toEqual(
+      expect.arrayContaining([
+        ['chat.completions', 2],
+        ['embeddings', 1],
+      ]),
+    );
   });
 
   it('refuses calls once a hard USD quota is spent', async () => {
     const spender = await tenantWithKey(app, 'runner');
     await app.limits.quotas.setQuota(spender.tenantId, { metric: 'usd', period: 'day', limit: 0.0000001, enforcement: 'hard' });
-    const response = await server.inject({ method: 'POST', url: '/v1/chat/completions', headers: { authorization: `Bearer ${spender.key}` }, payload: chat({ model: 'healthy-model' }) });
+    const response = await server.inject({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      headers: { authorization: `Bearer ${spender.key}` },
+      payload: chat({ model: 'healthy-model' }),
+    });
     expect(response.statusCode).toBe(429);
     expect(response.json().error.code).toBe('QUOTA_EXCEEDED');
     expect(tenantId).not.toBe(spender.tenantId);

@@ -56,7 +56,12 @@ describe('the official openai client against the gateway', () => {
   });
 
   it('streams a chat completion', async () => {
-    const stream = await client.chat.completions.create({ model: 'mock-model', messages: [{ role: 'user', content: 'Stream it.' }], stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({
+      model: 'mock-model',
+      messages: [{ role: 'user', content: 'Stream it.' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = '';
     let usage: OpenAI.CompletionUsage | undefined | null;
     for await (const chunk of stream) {
@@ -107,7 +112,9 @@ describe('the official openai client against the gateway', () => {
     const error = await client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.NotFoundError);
     expect((error as InstanceType<typeof OpenAI.NotFoundError>).message).toContain('no route or model "no-such-model"');
-    const denied = await new OpenAI({ apiKey: 'gwk_wrong', baseURL: client.baseURL, maxRetries: 0 }).chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    const denied = await new OpenAI({ apiKey: 'gwk_wrong', baseURL: client.baseURL, maxRetries: 0 }).chat.completions
+      .create({ model: 'default', messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e);
     expect(denied).toBeInstanceOf(OpenAI.AuthenticationError);
   });
 });

@@ -3,7 +3,12 @@ import { analyze, createBm25, stem } from './analyzer.js';
 
 describe('analyzer', () => {
   it('maps inflections of a word to one term', () => {
-    for (const group of [['create', 'created', 'creates', 'creating'], ['century', 'centuries'], ['run', 'runs', 'running'], ['study', 'studies', 'studied']]) {
+    for (const group of [
+      ['create', 'created', 'creates', 'creating'],
+      ['century', 'centuries'],
+      ['run', 'runs', 'running'],
+      ['study', 'studies', 'studied'],
+    ]) {
       expect(new Set(group.map(stem)).size).toBe(1);
     }
   });

@@ -1,13 +1,6 @@
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import {
-  ASK_INPUT_SCHEMA,
-  ASK_MODEL_OUTPUT_SCHEMA,
-  ASK_OUTPUT_SCHEMA,
-  buildAskUserPrompt,
-  finalizeGroundedAnswer,
-  UNGROUNDED_CONFIDENCE_CAP,
-} from './ask.js';
+import { ASK_INPUT_SCHEMA, ASK_MODEL_OUTPUT_SCHEMA, ASK_OUTPUT_SCHEMA, buildAskUserPrompt, finalizeGroundedAnswer, UNGROUNDED_CONFIDENCE_CAP } from './ask.js';
 import { parseGroundedPrompt } from './grounded-prompt.js';
 import { sourcesFrom } from './test-fixtures.js';
 
@@ -31,7 +24,10 @@ describe('ask schemas', () => {
   });
 
   it('describes what finalize returns', () => {
-    const { output } = finalizeGroundedAnswer({ answer: 'Within 14 days.', citations: [{ source: 1, quote: REFUND }], answerable: true, confidence: 0.9 }, sources);
+    const { output } = finalizeGroundedAnswer(
+      { answer: 'Within 14 days.', citations: [{ source: 1, quote: REFUND }], answerable: true, confidence: 0.9 },
+      sources,
+    );
     expect(ajv.validate(ASK_OUTPUT_SCHEMA, output)).toBe(true);
     expect(ajv.validate(ASK_MODEL_OUTPUT_SCHEMA, { answer: '', citations: [{ source: '1', quote: 'x' }], answerable: false, confidence: 1 })).toBe(false);
   });
@@ -109,7 +105,15 @@ describe('finalizeGroundedAnswer', () => {
 
   it('does not count duplicate citations against confidence', () => {
     const { output, metrics } = finalizeGroundedAnswer(
-      { answer: '14 days.', citations: [{ source: 1, quote: REFUND }, { source: '1', quote: REFUND }], answerable: true, confidence: 0.9 },
+      {
+        answer: '14 days.',
+        citations: [
+          { source: 1, quote: REFUND },
+          { source: '1', quote: REFUND },
+        ],
+        answerable: true,
+        confidence: 0.9,
+      },
       sources,
     );
     expect(output.citations).toHaveLength(1);

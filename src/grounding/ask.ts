@@ -23,10 +23,7 @@ export const ASK_INPUT_SCHEMA = {
       type: 'object',
       description: 'metadata filter: every key must equal the value, or one of a list of values',
       additionalProperties: {
-        anyOf: [
-          { type: ['string', 'number', 'boolean'] },
-          { type: 'array', items: { type: ['string', 'number', 'boolean'] } },
-        ],
+        anyOf: [{ type: ['string', 'number', 'boolean'] }, { type: 'array', items: { type: ['string', 'number', 'boolean'] } }],
       },
     },
   },
@@ -151,10 +148,7 @@ export const UNGROUNDED_CONFIDENCE_CAP = 0.2;
  *   capped at UNGROUNDED_CONFIDENCE_CAP. The run pipeline treats such an answer as a failed
  *   tier and moves on; the unverified text is kept in the run record only.
  */
-export function finalizeGroundedAnswer(
-  modelOutput: AskModelOutput,
-  sources: readonly GroundingSource[],
-): { output: AskOutput; metrics: GroundingMetrics } {
+export function finalizeGroundedAnswer(modelOutput: AskModelOutput, sources: readonly GroundingSource[]): { output: AskOutput; metrics: GroundingMetrics } {
   const proposed = Array.isArray(modelOutput.citations) ? modelOutput.citations : [];
   const confidence = clamp01(modelOutput.confidence);
   const answer = typeof modelOutput.answer === 'string' ? modelOutput.answer.trim() : '';

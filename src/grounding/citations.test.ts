@@ -44,7 +44,14 @@ describe('verifyCitations', () => {
 
   it('drops unknown source numbers and quotes cited to the wrong source', () => {
     const quote = 'Accidental damage is not covered';
-    const { verified, dropped } = verifyCitations([{ source: 7, quote }, { source: 2, quote }, { source: 0, quote }], sources);
+    const { verified, dropped } = verifyCitations(
+      [
+        { source: 7, quote },
+        { source: 2, quote },
+        { source: 0, quote },
+      ],
+      sources,
+    );
     expect(verified).toEqual([]);
     expect(dropped.map((d) => d.reason)).toEqual(['unknown_source', 'not_found', 'unknown_source']);
   });
@@ -73,7 +80,11 @@ describe('verifyCitations', () => {
   it('resolves "[n]", "n" and chunk ids, and drops duplicates', () => {
     const quote = 'Refill it with distilled water only.';
     const { verified, dropped } = verifyCitations(
-      [{ source: '[2]', quote }, { source: 'c2', quote: 'refill it with distilled water only' }, { source: '3', quote: 'lowers power use' }],
+      [
+        { source: '[2]', quote },
+        { source: 'c2', quote: 'refill it with distilled water only' },
+        { source: '3', quote: 'lowers power use' },
+      ],
       sources,
     );
     expect(verified).toHaveLength(2);
@@ -89,7 +100,10 @@ describe('verifyCitations', () => {
     const [big] = sourcesFrom('aaaa '.repeat(100_000));
     const started = performance.now();
     const { verified } = verifyCitations(
-      [{ source: 1, quote: `${'aaaa '.repeat(2_000)}aaaaa` }, { source: 1, quote: `aaa ${'aaaa '.repeat(2_000)}` }],
+      [
+        { source: 1, quote: `${'aaaa '.repeat(2_000)}aaaaa` },
+        { source: 1, quote: `aaa ${'aaaa '.repeat(2_000)}` },
+      ],
       [big],
     );
     expect(verified).toEqual([]);

@@ -80,9 +80,7 @@ export function extractAnswer(prompt: ParsedGroundedPrompt, options: ExtractiveE
   const best = ranked[0];
   const runnerUp = ranked.find((s) => s.text !== best?.text);
   const supported = (s: ScoredSentence) =>
-    s.support >= minSupport &&
-    !(requireAnchors && s.missingAnchors > 0) &&
-    !(requireAnswerType && answerType !== 'other' && !s.hasAnswerType);
+    s.support >= minSupport && !(requireAnchors && s.missingAnchors > 0) && !(requireAnswerType && answerType !== 'other' && !s.hasAnswerType);
   if (!best || !supported(best)) {
     return { output: { answer: '', citations: [], answerable: false, confidence: abstainConfidence(best, minSupport) }, best, runnerUp };
   }

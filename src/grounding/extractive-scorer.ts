@@ -72,11 +72,7 @@ interface Sentence {
   anchorContext: Set<string>;
 }
 
-export function rankSentences(
-  question: string,
-  sources: readonly ParsedSource[],
-  weights: ScorerWeights = DEFAULT_WEIGHTS,
-): SentenceRanking {
+export function rankSentences(question: string, sources: readonly ParsedSource[], weights: ScorerWeights = DEFAULT_WEIGHTS): SentenceRanking {
   const questionWords = words(question);
   const answerType = detectAnswerType(questionWords);
   // "how long/many/much…" asks for a quantity; "long" is not a word the answer must contain.
@@ -104,10 +100,7 @@ export function rankSentences(
     const missingAnchors = anchors.filter((a) => !own.has(a) && !sentence.anchorContext.has(a)).length;
     const bm = bm25.score(queryTerms, i);
     const typed = hasAnswerOfType(sentence.text, answerType, questionWordSet);
-    const score =
-      support +
-      (typed ? weights.answerTypeBonus : 0) +
-      weights.bm25TieBreak * (bm / (1 + bm));
+    const score = support + (typed ? weights.answerTypeBonus : 0) + weights.bm25TieBreak * (bm / (1 + bm));
     ranked.push({ n: sentence.n, text: sentence.text, support, score, index: sentence.index, missingAnchors, hasAnswerType: typed });
   });
   // Ties keep source order (rank order from retrieval), so the result is deterministic.

@@ -27,4 +27,14 @@ export {
   type GroundingMetrics,
 } from './ask.js';
 export { createExtractiveEngine, extractAnswer, EXTRACTIVE_DEFAULTS, type ExtractiveEngineOptions, type ExtractiveAnswer } from './extractive-engine.js';
-export { scoreSquad, loadSquad, parseSquad, squadQuestions, normalizeSquadAnswer, type SquadArticle, type SquadQuestion, type SquadPrediction, type SquadScore } from './squad-eval.js';
+export {
+  scoreSquad,
+  loadSquad,
+  parseSquad,
+  squadQuestions,
+  normalizeSquadAnswer,
+  type SquadArticle,
+  type SquadQuestion,
+  type SquadPrediction,
+  type SquadScore,
+} from './squad-eval.js';

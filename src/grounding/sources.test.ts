@@ -49,9 +49,7 @@ describe('renderSources', () => {
       hit({ text: 'Line one.\n\nLine two.', title: 'Guide', headingPath: ['Setup', 'Install\nsteps'], page: 3 }),
       hit({ text: 'Other.', title: '', headingPath: [] }),
     ]);
-    expect(renderSources(sources)).toBe(
-      '<sources>\n[1] Guide › Setup › Install steps (p. 3)\nLine one.\n\nLine two.\n\n[2] untitled\nOther.\n</sources>',
-    );
+    expect(renderSources(sources)).toBe('<sources>\n[1] Guide › Setup › Install steps (p. 3)\nLine one.\n\nLine two.\n\n[2] untitled\nOther.\n</sources>');
   });
 });
 

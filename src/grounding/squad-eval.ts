@@ -49,8 +49,7 @@ export function scoreSquad(
   predictions: ReadonlyMap<string, SquadPrediction> | Readonly<Record<string, SquadPrediction>>,
   dataset: readonly SquadQuestion[],
 ): SquadScore {
-  const get = (id: string) =>
-    predictions instanceof Map ? predictions.get(id) : (predictions as Readonly<Record<string, SquadPrediction>>)[id];
+  const get = (id: string) => (predictions instanceof Map ? predictions.get(id) : (predictions as Readonly<Record<string, SquadPrediction>>)[id]);
   let answerable = 0;
   let hits = 0;
   let unanswerable = 0;

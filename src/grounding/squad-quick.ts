@@ -98,7 +98,16 @@ async function evaluate(cases: readonly Case[], options: ExtractiveEngineOptions
   }
   const abstained = [...predictions.values()].filter((p) => p.abstained).length / Math.max(1, predictions.size);
   const msPerQuestion = (performance.now() - started) / Math.max(1, cases.length);
-  return { score: scoreSquad(predictions, cases.map((c) => c.question)), abstained, proposed, verified, msPerQuestion };
+  return {
+    score: scoreSquad(
+      predictions,
+      cases.map((c) => c.question),
+    ),
+    abstained,
+    proposed,
+    verified,
+    msPerQuestion,
+  };
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;

@@ -136,7 +136,10 @@ describe('chunkDocument', () => {
   });
 
   it('chunks a 2 MB single line quickly, within memory, losing nothing', () => {
-    const line = Array.from({ length: 330_000 }, (_, i) => WORDS[(i * 7) % WORDS.length]).join(' ').slice(0, 2_000_000).trim();
+    const line = Array.from({ length: 330_000 }, (_, i) => WORDS[(i * 7) % WORDS.length])
+      .join(' ')
+      .slice(0, 2_000_000)
+      .trim();
     const heapBefore = process.memoryUsage().heapUsed;
     const started = performance.now();
     const chunks = chunkDocument({ format: 'text', blocks: [{ kind: 'paragraph', text: line }] }, { overlapTokens: 0 });

@@ -72,7 +72,8 @@ describe('parseDocument: formats', () => {
   });
 
   it('falls back to <body> when a page has no <main> or <article>, still without its chrome', async () => {
-    const html = '<html><body><header>Site banner</header><nav>Menu</nav><section><header><h2>Intro</h2></header><p>Body text.</p></section><footer>Legal</footer></body></html>';
+    const html =
+      '<html><body><header>Site banner</header><nav>Menu</nav><section><header><h2>Intro</h2></header><p>Body text.</p></section><footer>Legal</footer></body></html>';
     const doc = await parseDocument({ filename: 'page.htm', bytes: strToU8(html) });
     expect(doc.blocks).toEqual([
       { kind: 'heading', level: 2, text: 'Intro' },

@@ -53,9 +53,16 @@ export async function ingestFiles(deps: IngestDeps, tenantId: string, collection
     // Neither is recorded as a failed document: there is no name to record it under, or the
     // name belongs to the document this request just ingested.
     if (!named.ok) {
-      outcomes.push(notIngested(file.source, new GroundworkError('REQUEST_INVALID_BODY', `source ${JSON.stringify(file.source.slice(0, 100))} ${named.problem}`)));
+      outcomes.push(
+        notIngested(file.source, new GroundworkError('REQUEST_INVALID_BODY', `source ${JSON.stringify(file.source.slice(0, 100))} ${named.problem}`)),
+      );
     } else if (seen.has(named.source)) {
-      outcomes.push(notIngested(named.source, new GroundworkError('INGEST_DUPLICATE_SOURCE', `${named.source} appears more than once in this request; only its first occurrence was ingested`)));
+      outcomes.push(
+        notIngested(
+          named.source,
+          new GroundworkError('INGEST_DUPLICATE_SOURCE', `${named.source} appears more than once in this request; only its first occurrence was ingested`),
+        ),
+      );
     } else {
       seen.add(named.source);
       outcomes.push(await ingestOne(deps, tenantId, collection, { ...file, source: named.source }, signal));
@@ -69,12 +76,19 @@ function notIngested(source: string, error: GroundworkError): IngestOutcome {
 }
 
 async function ingestOne(deps: IngestDeps, tenantId: string, collection: string, file: IngestFile, signal?: AbortSignal): Promise<IngestOutcome> {
-  const contentHash = createHash('sha256').update(file.bytes).update(JSON.stringify(file.metadata ?? {})).digest('hex');
+  const contentHash = createHash('sha256')
+    .update(file.bytes)
+    .update(JSON.stringify(file.metadata ?? {}))
+    .digest('hex');
   try {
     if (file.rejected) throw file.rejected;
     const parsed = await parseDocument({ filename: file.source, bytes: file.bytes, mime: file.mime, limits: deps.limits });
     const drafts = chunkDocument(parsed, deps.chunking);
-    const vectors = await embedAll(deps, drafts.map((d) => contextualText(parsed.title, d.headingPath, d.text)), signal);
+    const vectors = await embedAll(
+      deps,
+      drafts.map((d) => contextualText(parsed.title, d.headingPath, d.text)),
+      signal,
+    );
     const chunks: StoredChunk[] = drafts.map((draft, i) => ({ ...draft, embedding: vectors[i] }));
     const result = await deps.repo.upsertDocument(tenantId, collection, {
       source: file.source,

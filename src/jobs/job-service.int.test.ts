@@ -52,7 +52,10 @@ describe.skipIf(!server.available)('durable jobs on a PostgreSQL server', () => 
       const base = loadConfig({ env: {}, cwd: mkdtempSync(join(tmpdir(), 'gw-jobs-')), overrides: { databaseUrl: server.url, logLevel: 'silent' } });
       const config: Config = {
         ...base,
-        providers: { ...base.providers, hanging: { name: 'hanging', type: 'openai-compatible', base_url: mock.url, native_structured_output: true, headers: { 'x-mock-fault': 'hang' } } },
+        providers: {
+          ...base.providers,
+          hanging: { name: 'hanging', type: 'openai-compatible', base_url: mock.url, native_structured_output: true, headers: { 'x-mock-fault': 'hang' } },
+        },
         models: { ...base.models, 'hanging-model': { name: 'hanging-model', provider: 'hanging' } },
         routes: { default: ['hanging-model'] },
         resilience: { ...base.resilience, retries: 0 },

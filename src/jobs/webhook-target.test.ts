@@ -56,14 +56,29 @@ describe('webhook address policy', () => {
   });
 
   it('allows globally reachable unicast, in IPv4, IPv6, IPv4-mapped and NAT64 forms', () => {
-    for (const address of ['93.184.216.34', '8.8.8.8', '1.1.1.1', '100.63.255.255', '100.128.0.1', '172.32.0.1', '192.31.196.1', '2606:4700:4700::1111', '2a00:1450:4001::1', '::ffff:8.8.8.8', '64:ff9b::808:808']) {
+    for (const address of [
+      '93.184.216.34',
+      '8.8.8.8',
+      '1.1.1.1',
+      '100.63.255.255',
+      '100.128.0.1',
+      '172.32.0.1',
+      '192.31.196.1',
+      '2606:4700:4700::1111',
+      '2a00:1450:4001::1',
+      '::ffff:8.8.8.8',
+      '64:ff9b::808:808',
+    ]) {
       expect(isGloballyReachable(address), address).toBe(true);
     }
     expect(isGloballyReachable('not an address')).toBe(false);
   });
 
   it('opens CIDR blocks, single addresses and exact host names from jobs.webhook_allow, and nothing else', () => {
-    const policy = createWebhookTargetPolicy({ allow: ['10.0.0.0/8', '127.0.0.1/32', '::1/128', '192.168.7.7', 'Hooks.Internal.'], self: { host: '127.0.0.1', port: 8080 } });
+    const policy = createWebhookTargetPolicy({
+      allow: ['10.0.0.0/8', '127.0.0.1/32', '::1/128', '192.168.7.7', 'Hooks.Internal.'],
+      self: { host: '127.0.0.1', port: 8080 },
+    });
     const at = (hostname: string, address: string, port = 9000) => policy.refusal({ hostname, address, port });
     expect(at('10.1.2.3', '10.1.2.3')).toBeUndefined();
     expect(at('127.0.0.1', '127.0.0.1')).toBeUndefined();
@@ -91,7 +106,11 @@ describe('webhook address policy', () => {
     expect(policy.namesSelf('localhost', 8081)).toBe(false);
 
     // Listening on every interface, the server answers at each of their addresses.
-    const everywhere = createWebhookTargetPolicy({ allow: ['10.0.0.0/8'], self: { host: '0.0.0.0', port: 8080 }, localAddresses: ['127.0.0.1', '10.0.0.5', 'fe80::1'] });
+    const everywhere = createWebhookTargetPolicy({
+      allow: ['10.0.0.0/8'],
+      self: { host: '0.0.0.0', port: 8080 },
+      localAddresses: ['127.0.0.1', '10.0.0.5', 'fe80::1'],
+    });
     expect(everywhere.refusal({ hostname: 'box.internal', address: '10.0.0.5', port: 8080 })).toBe('self');
     expect(everywhere.refusal({ hostname: 'box.internal', address: '10.0.0.6', port: 8080 })).toBeUndefined();
     expect(everywhere.refusal({ hostname: 'box.internal', address: '10.0.0.5', port: 9000 })).toBeUndefined();

@@ -168,7 +168,10 @@ export function createWebhookTargetPolicy(params: WebhookTargetPolicyParams): We
 
 /** A host as URLs and configs spell it, compared: lower case, no IPv6 brackets, no trailing dot. */
 export function normalizeHost(host: string): string {
-  return host.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
+  return host
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '')
+    .toLowerCase();
 }
 
 function familyOf(address: string): 'ipv4' | 'ipv6' {

@@ -77,8 +77,11 @@ async function refusal(url: string, allow: string[] = [], resolve: HostResolver 
 describe('webhook URLs', () => {
   it('accept http(s) receivers at public addresses', async () => {
     const policy = createWebhookTargetPolicy({ allow: [], self });
-    await expect(checkWebhookUrl('https://hooks.example.com/groundwork?x=1', { policy, resolve: names })).resolves.toBe('https://hooks.example.com/groundwork?x=1');
-    for (const url of ['http://93.184.216.34:8080/x', 'http://[2606:4700:4700::1111]/x', 'https://[::ffff:8.8.8.8]/x']) expect(await refusal(url), url).toBeUndefined();
+    await expect(checkWebhookUrl('https://hooks.example.com/groundwork?x=1', { policy, resolve: names })).resolves.toBe(
+      'https://hooks.example.com/groundwork?x=1',
+    );
+    for (const url of ['http://93.184.216.34:8080/x', 'http://[2606:4700:4700::1111]/x', 'https://[::ffff:8.8.8.8]/x'])
+      expect(await refusal(url), url).toBeUndefined();
   });
 
   it('refuse loopback, private, link-local, CGNAT, multicast and other non-public addresses, however written', async () => {
@@ -121,7 +124,8 @@ describe('webhook URLs', () => {
 
   it('accept addresses and host names the operator allowlisted (jobs.webhook_allow)', async () => {
     const allow = ['10.0.0.0/8', '127.0.0.1/32', '::1/128', 'hooks.internal'];
-    for (const url of ['http://10.1.2.3/', 'http://127.0.0.1:9000/hook', 'http://[::1]:9000/', 'http://hooks.internal/x', 'http://HOOKS.INTERNAL./x']) expect(await refusal(url, allow), url).toBeUndefined();
+    for (const url of ['http://10.1.2.3/', 'http://127.0.0.1:9000/hook', 'http://[::1]:9000/', 'http://hooks.internal/x', 'http://HOOKS.INTERNAL./x'])
+      expect(await refusal(url, allow), url).toBeUndefined();
     expect(await refusal('http://127.0.0.2:9000/', allow)).toMatch(/publicly reachable/);
     expect(await refusal('http://192.168.1.1/', allow)).toMatch(/publicly reachable/);
   });
@@ -219,7 +223,9 @@ describe('webhook delivery', () => {
     expect(verifyWebhook(secret, last.signature, last.body)).toBe(true);
     // By an allowlisted name too.
     const named = createWebhookTargetPolicy({ allow: ['receiver.test'], self });
-    await expect(deliver('/ok', { url: `http://receiver.test:${port}/ok`, policy: named, resolve: resolverOf({ 'receiver.test': ['127.0.0.1'] }) })).resolves.toBe(204);
+    await expect(
+      deliver('/ok', { url: `http://receiver.test:${port}/ok`, policy: named, resolve: resolverOf({ 'receiver.test': ['127.0.0.1'] }) }),
+    ).resolves.toBe(204);
   });
 
   it('fails on a non-2xx answer, a redirect (never followed) and a timeout', async () => {

@@ -30,7 +30,13 @@ export function signWebhook(secret: string, rawBody: string, timestampSec: numbe
  * True when `header` is a valid signature of `rawBody` with `secret`, made at most
  * `toleranceSec` seconds from now (either way). Several v1 values (secret rotation) may be given.
  */
-export function verifyWebhook(secret: string, header: string | undefined, rawBody: string, toleranceSec = 300, nowSec: number = Math.floor(Date.now() / 1000)): boolean {
+export function verifyWebhook(
+  secret: string,
+  header: string | undefined,
+  rawBody: string,
+  toleranceSec = 300,
+  nowSec: number = Math.floor(Date.now() / 1000),
+): boolean {
   if (!header) return false;
   let timestamp: number | undefined;
   const signatures: string[] = [];
@@ -49,7 +55,8 @@ function hmac(secret: string, timestampSec: number, rawBody: string): string {
   return createHmac('sha256', secret).update(`${timestampSec}.${rawBody}`).digest('hex');
 }
 
-const NOT_ALLOWED = 'must resolve to a publicly reachable address (loopback, private, link-local and other special-purpose addresses are refused unless the server lists them in jobs.webhook_allow)';
+const NOT_ALLOWED =
+  'must resolve to a publicly reachable address (loopback, private, link-local and other special-purpose addresses are refused unless the server lists them in jobs.webhook_allow)';
 
 /** What `checkWebhookUrl` checks a URL against. */
 export interface WebhookUrlCheck {
@@ -140,7 +147,8 @@ export async function deliverWebhook(params: DeliverParams): Promise<number> {
       signal,
     });
     await readAtMost(response.body, MAX_RESPONSE_BYTES);
-    if (response.statusCode < 200 || response.statusCode > 299) throw new WebhookDeliveryError(`answered HTTP ${response.statusCode}`, { status: response.statusCode });
+    if (response.statusCode < 200 || response.statusCode > 299)
+      throw new WebhookDeliveryError(`answered HTTP ${response.statusCode}`, { status: response.statusCode });
     return response.statusCode;
   } catch (error) {
     if (error instanceof WebhookDeliveryError) throw error;

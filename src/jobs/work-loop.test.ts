@@ -47,7 +47,13 @@ describe('work loop', () => {
   it('sleeps on an empty queue until notified', async () => {
     const queue = fakeQueue([]);
     const done: number[] = [];
-    const loop = startWorkLoop<number>({ fetch: queue.fetch, handle: async (n) => void done.push(n), concurrency: 1, pollIntervalMs: 60_000, onError: () => undefined });
+    const loop = startWorkLoop<number>({
+      fetch: queue.fetch,
+      handle: async (n) => void done.push(n),
+      concurrency: 1,
+      pollIntervalMs: 60_000,
+      onError: () => undefined,
+    });
     await tick();
     queue.add(7);
     loop.notify();
@@ -68,11 +74,14 @@ describe('work loop', () => {
             outcomes.push(`${n} released (${String(signal.reason)})`);
             resolve();
           };
-          const timer = setTimeout(() => {
-            signal.removeEventListener('abort', onAbort);
-            outcomes.push(`${n} finished`);
-            resolve();
-          }, n === 1 ? 30 : 5_000);
+          const timer = setTimeout(
+            () => {
+              signal.removeEventListener('abort', onAbort);
+              outcomes.push(`${n} finished`);
+              resolve();
+            },
+            n === 1 ? 30 : 5_000,
+          );
           signal.addEventListener('abort', onAbort);
         }),
       concurrency: 2,

@@ -52,4 +52,3 @@ export function valueTooDeep(value: unknown, limit: number = MAX_JSON_DEPTH): bo
   }
   return false;
 }
-

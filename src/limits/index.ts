@@ -37,7 +37,10 @@ export function resolveRateBackend(backend: LimitsConfig['backend'], db: Pick<Da
 export function createLimits(options: CreateLimitsOptions): LimitsService {
   const { db, config } = options;
   const now = options.now ?? Date.now;
-  const logger: QuotaLogger = options.logger ?? { error: (details, message) => console.error(message, details), warn: (details, message) => console.warn(message, details) };
+  const logger: QuotaLogger = options.logger ?? {
+    error: (details, message) => console.error(message, details),
+    warn: (details, message) => console.warn(message, details),
+  };
   const rate = createKeyRateLimiter({
     backend: resolveRateBackend(config.limits.backend, db),
     db,
@@ -67,7 +70,9 @@ export function createLimits(options: CreateLimitsOptions): LimitsService {
         try {
           await rate.reserveTokens(principal, amount.tokens);
         } catch (error) {
-          await quotas.settle(held, { tokens: 0, usd: 0 }).catch((settleError: unknown) => logger.error({ err: settleError, tenant_id: principal.tenantId }, 'could not release a quota reservation'));
+          await quotas
+            .settle(held, { tokens: 0, usd: 0 })
+            .catch((settleError: unknown) => logger.error({ err: settleError, tenant_id: principal.tenantId }, 'could not release a quota reservation'));
           throw error;
         }
         holds.push(held);
@@ -84,9 +89,13 @@ export function createLimits(options: CreateLimitsOptions): LimitsService {
         const zero = { tokens: 0, usd: 0 };
         await Promise.all([
           ...holds.map((held, i) =>
-            quotas.settle(held, i === 0 ? actual : zero).catch((error: unknown) => logger.error({ err: error, tenant_id: principal.tenantId }, 'could not settle a quota reservation')),
+            quotas
+              .settle(held, i === 0 ? actual : zero)
+              .catch((error: unknown) => logger.error({ err: error, tenant_id: principal.tenantId }, 'could not settle a quota reservation')),
           ),
-          rate.adjustTokens(principal, Math.ceil(actual.tokens) - heldTokens).catch((error: unknown) => logger.error({ err: error, key_id: principal.keyId }, 'could not settle tokens per minute')),
+          rate
+            .adjustTokens(principal, Math.ceil(actual.tokens) - heldTokens)
+            .catch((error: unknown) => logger.error({ err: error, key_id: principal.keyId }, 'could not settle tokens per minute')),
         ]);
       };
       return {

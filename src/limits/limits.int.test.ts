@@ -66,7 +66,10 @@ describe.skipIf(!server.available)('limits on PostgreSQL', () => {
     const key = principal('pg-tokens', { tokensPerMinute: 1_000 });
     const held = await replicaA.reserve(key, { tokens: 500, usd: 0 });
     // While it is held, the other replica cannot hold what would not fit the minute.
-    expect(await replicaB.reserve(key, { tokens: 600, usd: 0 }).catch((e: unknown) => e)).toMatchObject({ code: 'RATE_LIMITED', details: { scope: 'tokens', remaining: 500 } });
+    expect(await replicaB.reserve(key, { tokens: 600, usd: 0 }).catch((e: unknown) => e)).toMatchObject({
+      code: 'RATE_LIMITED',
+      details: { scope: 'tokens', remaining: 500 },
+    });
     await held.settle({ tokens: 1_000, usd: 0 });
     const error = await replicaB.admit(key).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'RATE_LIMITED', details: { scope: 'tokens', limit: 1_000 } });
@@ -111,7 +114,10 @@ describe.skipIf(!server.available)('limits on PostgreSQL', () => {
     const id = await tenant();
     await replicaA.quotas.setQuota(id, { metric: 'usd', period: 'day', limit: 10, enforcement: 'hard' });
     await replicaA.quotas.setQuota(id, { metric: 'usd', period: 'month', limit: 0.5, enforcement: 'hard' });
-    const error = await replicaB.reserve(principal(id), { tokens: 0, usd: 0.4 }).then(() => replicaB.reserve(principal(id), { tokens: 0, usd: 0.4 })).catch((e: unknown) => e);
+    const error = await replicaB
+      .reserve(principal(id), { tokens: 0, usd: 0.4 })
+      .then(() => replicaB.reserve(principal(id), { tokens: 0, usd: 0.4 }))
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'QUOTA_EXCEEDED', details: { metric: 'usd', period: 'month', limit: 0.5, reserved: 0.4 } });
     const quotas = await replicaA.quotas.getQuotas(id);
     expect(quotas.map((q) => [q.period, q.reserved])).toEqual([
@@ -124,7 +130,9 @@ describe.skipIf(!server.available)('limits on PostgreSQL', () => {
     const id = await tenant();
     await replicaA.quotas.setQuota(id, { metric: 'usd', period: 'day', limit: 10, enforcement: 'hard' });
     await replicaA.quotas.setQuota(id, { metric: 'usd', period: 'month', limit: 0.5, enforcement: 'hard' });
-    const results = await Promise.allSettled(Array.from({ length: 120 }, (_, i) => (i % 2 === 0 ? replicaA : replicaB).reserve(principal(id), { tokens: 0, usd: 0.01 })));
+    const results = await Promise.allSettled(
+      Array.from({ length: 120 }, (_, i) => (i % 2 === 0 ? replicaA : replicaB).reserve(principal(id), { tokens: 0, usd: 0.01 })),
+    );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(50);
     expect(results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason.code)).toEqual(Array(70).fill('QUOTA_EXCEEDED'));
     expect((await replicaA.quotas.getQuotas(id)).map((q) => q.reserved)).toEqual([0.5, 0.5]);
@@ -143,7 +151,10 @@ describe.skipIf(!server.available)('limits on PostgreSQL', () => {
     await replicaA.quotas.setQuota(id, { metric: 'tokens', period: 'day', limit: 100, enforcement: 'soft' });
     expect((await replicaA.reserve(principal(id), { tokens: 200, usd: 1e21 })).overSoftQuota).toBe(true);
     // More tokens than any key may use in a minute is the key's limit speaking: typed, before any SQL.
-    expect(await replicaA.reserve(principal(id), { tokens: 1e21, usd: 1e21 }).catch((e: unknown) => e)).toMatchObject({ code: 'RATE_LIMITED', details: { scope: 'tokens' } });
+    expect(await replicaA.reserve(principal(id), { tokens: 1e21, usd: 1e21 }).catch((e: unknown) => e)).toMatchObject({
+      code: 'RATE_LIMITED',
+      details: { scope: 'tokens' },
+    });
     const error = await replicaA.quotas.setQuota(id, { metric: 'tokens', period: 'month', limit: 1e21, enforcement: 'hard' }).catch((e: unknown) => e);
     expect((error as { code?: string }).code).toBe('REQUEST_INVALID_BODY');
   });
@@ -153,10 +164,14 @@ describe.skipIf(!server.available)('limits on PostgreSQL', () => {
     await (await replicaB.reserve(principal(id), { tokens: 10, usd: 0 })).release();
     await replicaA.quotas.setQuota(id, { metric: 'tokens', period: 'day', limit: 5, enforcement: 'hard' });
     await expect
-      .poll(async () => replicaB.reserve(principal(id), { tokens: 10, usd: 0 }).then(
-        async (held) => (await held.release(), 'held'),
-        (e: GroundworkError) => e.code,
-      ), { timeout: 3_000, interval: 200 })
+      .poll(
+        async () =>
+          replicaB.reserve(principal(id), { tokens: 10, usd: 0 }).then(
+            async (held) => (await held.release(), 'held'),
+            (e: GroundworkError) => e.code,
+          ),
+        { timeout: 3_000, interval: 200 },
+      )
       .toBe('QUOTA_EXCEEDED');
   });
 });
@@ -192,7 +207,9 @@ describe.skipIf(!redisServer)('Redis rate-limit backend', () => {
   });
 
   it('two processes sharing one key at 600/min admit 600 of 2,000 concurrent requests', async () => {
-    const limiters = [0, 1].map(() => createKeyRateLimiter({ backend: 'redis', redisUrl: url, defaults: { requestsPerMinute: 600, tokensPerMinute: 1_000_000 } }));
+    const limiters = [0, 1].map(() =>
+      createKeyRateLimiter({ backend: 'redis', redisUrl: url, defaults: { requestsPerMinute: 600, tokensPerMinute: 1_000_000 } }),
+    );
     try {
       const key = principal('redis-tenant');
       const results = await Promise.allSettled(Array.from({ length: 2_000 }, (_, i) => limiters[i % 2].admit(key)));

@@ -70,7 +70,9 @@ function units(amount: Amount, metric: QuotaMetric): number {
 
 /** The first hard rule that holding `amount` on top of `state` would pass. */
 export function hardBreach(state: CounterState, rules: readonly QuotaRule[], amount: Amount): QuotaRule | undefined {
-  return rules.find((rule) => rule.enforcement === 'hard' && used(state, rule.metric) + reserved(state, rule.metric) + units(amount, rule.metric) > rule.limitUnits);
+  return rules.find(
+    (rule) => rule.enforcement === 'hard' && used(state, rule.metric) + reserved(state, rule.metric) + units(amount, rule.metric) > rule.limitUnits,
+  );
 }
 
 /** Soft rules over their limit once the reservation is counted in `state`. */
@@ -286,7 +288,9 @@ export function createMemoryCounters(options: MemoryCountersOptions): QuotaCount
     const batch = [...pending.values()];
     pending.clear();
     try {
-      await db.query(FLUSH_SQL, [JSON.stringify(batch.map((p) => ({ tenant_id: p.tenantId, period_key: p.periodKey, tokens: p.tokens, usd: nanosToDecimal(p.nanos) })))]);
+      await db.query(FLUSH_SQL, [
+        JSON.stringify(batch.map((p) => ({ tenant_id: p.tenantId, period_key: p.periodKey, tokens: p.tokens, usd: nanosToDecimal(p.nanos) }))),
+      ]);
     } catch (error) {
       // Keep the usage for the next try: losing it would let a tenant past a hard quota after a restart.
       for (const p of batch) addPending(p.tenantId, p.periodKey, p.tokens, p.nanos);

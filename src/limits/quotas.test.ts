@@ -91,7 +91,15 @@ describe('hard quotas', () => {
     // used 0.1 + held 0.4 + 0.4 = 0.9: fits now.
     const third = await limits.reserve(who, { tokens: 1_000, usd: 0.4 });
     expect(await limits.quotas.getQuotas(tenant)).toEqual([
-      expect.objectContaining({ metric: 'usd', period: 'day', limit: 1, enforcement: 'hard', used: 0.1, reserved: 0.8, resetsAt: new Date('2025-03-11T00:00:00Z') }),
+      expect.objectContaining({
+        metric: 'usd',
+        period: 'day',
+        limit: 1,
+        enforcement: 'hard',
+        used: 0.1,
+        reserved: 0.8,
+        resetsAt: new Date('2025-03-11T00:00:00Z'),
+      }),
     ]);
 
     await second.release();
@@ -251,10 +259,15 @@ describe('embedded write-behind', () => {
     // Generous bound (a loaded CI machine); the target is ≲50 µs.
     expect(perRequestUs).toBeLessThan(500);
 
-    expect((await store.db.query<{ usd_used: string }>('SELECT usd_used::text AS usd_used FROM quota_counters WHERE tenant_id = $1', [tenant]))[0].usd_used).toMatch(/^0(\.0+)?$/);
+    expect(
+      (await store.db.query<{ usd_used: string }>('SELECT usd_used::text AS usd_used FROM quota_counters WHERE tenant_id = $1', [tenant]))[0].usd_used,
+    ).toMatch(/^0(\.0+)?$/);
     await limits.close();
     expect(queries).toBe(warm + 1);
-    const [row] = await store.db.query<{ tokens_used: number; usd_used: string }>('SELECT tokens_used, usd_used::text AS usd_used FROM quota_counters WHERE tenant_id = $1', [tenant]);
+    const [row] = await store.db.query<{ tokens_used: number; usd_used: string }>(
+      'SELECT tokens_used, usd_used::text AS usd_used FROM quota_counters WHERE tenant_id = $1',
+      [tenant],
+    );
     expect(row.tokens_used).toBe(10_000);
     expect(Number(row.usd_used)).toBe(1);
 
@@ -269,7 +282,10 @@ describe('embedded write-behind', () => {
     await limits.quotas.setQuota(tenant, { metric: 'tokens', period: 'month', limit: 1_000, enforcement: 'hard' });
     await (await limits.reserve(principal(tenant), { tokens: 50, usd: 0 })).settle({ tokens: 40, usd: 0 });
     await expect
-      .poll(async () => (await store.db.query<{ tokens_used: number }>('SELECT tokens_used FROM quota_counters WHERE tenant_id = $1', [tenant]))[0]?.tokens_used, { timeout: 2_000 })
+      .poll(
+        async () => (await store.db.query<{ tokens_used: number }>('SELECT tokens_used FROM quota_counters WHERE tenant_id = $1', [tenant]))[0]?.tokens_used,
+        { timeout: 2_000 },
+      )
       .toBe(40);
   });
 });
@@ -302,6 +318,8 @@ describe('quota administration', () => {
     const bad = await rejection(limits.quotas.setQuota(tenant, { metric: 'tokens', period: 'week' as 'day', limit: 1.5, enforcement: 'hard' }));
     expect(bad.code).toBe('REQUEST_INVALID_BODY');
     expect((bad.details.issues as Array<{ path: string }>).map((i) => i.path)).toEqual(['period', 'limit']);
-    expect((await rejection(limits.quotas.setQuota(tenant, { metric: 'usd', period: 'day', limit: -1, enforcement: 'hard' }))).code).toBe('REQUEST_INVALID_BODY');
+    expect((await rejection(limits.quotas.setQuota(tenant, { metric: 'usd', period: 'day', limit: -1, enforcement: 'hard' }))).code).toBe(
+      'REQUEST_INVALID_BODY',
+    );
   });
 });

@@ -143,7 +143,13 @@ export function createQuotaService(options: QuotaServiceOptions): QuotaService {
           `INSERT INTO quota_definitions (tenant_id, metric, period, limit_value, enforcement) VALUES ($1, $2, $3, $4::numeric, $5)
            ON CONFLICT (tenant_id, metric, period) DO UPDATE
               SET limit_value = EXCLUDED.limit_value, enforcement = EXCLUDED.enforcement, updated_at = clock_timestamp()`,
-          [tenantId, setting.metric, setting.period, setting.metric === 'usd' ? nanosToDecimal(Math.round(setting.limit * 1e9)) : String(setting.limit), setting.enforcement],
+          [
+            tenantId,
+            setting.metric,
+            setting.period,
+            setting.metric === 'usd' ? nanosToDecimal(Math.round(setting.limit * 1e9)) : String(setting.limit),
+            setting.enforcement,
+          ],
         );
         // Counters are kept only for periods that have a quota. The first quota of a period
         // starts from what the tenant's recorded runs already used in it.

@@ -82,7 +82,7 @@ describe('memory rate limiter', () => {
     await expect(limiter.admit(key())).resolves.toBeDefined();
   });
 
-  it('holds a request\'s tokens before its call: the one that would cross the minute\'s limit is refused, not let through', async () => {
+  it("holds a request's tokens before its call: the one that would cross the minute's limit is refused, not let through", async () => {
     // Issue 9 item 14: at 300 tokens/minute, requests were admitted until 369 tokens had been used.
     const limiter = createKeyRateLimiter({ backend: 'memory', defaults: { requestsPerMinute: 100, tokensPerMinute: 300 } });
     await limiter.reserveTokens(key(), 100);

@@ -1,11 +1,5 @@
 import { Redis } from 'ioredis';
-import {
-  RateLimiterMemory,
-  RateLimiterPostgres,
-  RateLimiterRedis,
-  RateLimiterRes,
-  type RateLimiterAbstract,
-} from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Principal } from '../auth/principal.js';
 import { GroundworkError } from '../kernel/errors.js';
 import type { SqlExecutor } from '../store/ports.js';
@@ -166,7 +160,10 @@ function storeFor(options: KeyRateLimiterOptions): LimiterStore {
           if (!sweeper) {
             // One sweeper for the table (expired windows older than an hour), not one per limiter.
             sweepWith = created;
-            sweeper = setInterval(() => void (sweepWith as unknown as { clearExpired(t: number): Promise<void> }).clearExpired(Date.now() - 3_600_000), 300_000);
+            sweeper = setInterval(
+              () => void (sweepWith as unknown as { clearExpired(t: number): Promise<void> }).clearExpired(Date.now() - 3_600_000),
+              300_000,
+            );
             sweeper.unref();
           }
           return created;
@@ -221,9 +218,13 @@ function storeFor(options: KeyRateLimiterOptions): LimiterStore {
 function rateLimited(scope: Scope, limit: number, res: RateLimiterRes): GroundworkError {
   const retryAfterMs = Math.max(0, Math.ceil(res.msBeforeNext));
   const what = scope === 'requests' ? 'requests' : 'tokens';
-  return new GroundworkError('RATE_LIMITED', `rate limit reached: this API key may use ${limit} ${what} per minute; retry in ${Math.ceil(retryAfterMs / 1000)} s`, {
-    details: { limit, remaining: 0, retry_after_ms: retryAfterMs, scope },
-  });
+  return new GroundworkError(
+    'RATE_LIMITED',
+    `rate limit reached: this API key may use ${limit} ${what} per minute; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+    {
+      details: { limit, remaining: 0, retry_after_ms: retryAfterMs, scope },
+    },
+  );
 }
 
 /** The request's tokens do not fit what is left of the key's tokens/minute window. */

@@ -42,7 +42,13 @@ async function startServe(cwd: string, databaseUrl: string): Promise<{ child: Ch
   child.stderr?.on('data', (d) => (stderr += d));
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 600; i++) {
-    if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) return { child, url };
+    if (
+      await fetch(`${url}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return { child, url };
     if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -131,7 +137,11 @@ describe.skipIf(!server.available)('two serve replicas on one PostgreSQL', () =>
     // The quota was reserved up front at each call's maximum, so what was used stays under it;
     // and nothing stays held once every request has settled.
     const quotas = async () =>
-      ((await (await fetch(`${replicas[0].url}/v1/quotas`, { headers: { authorization: `Bearer ${paidKey}` } })).json()) as { quotas: Array<{ used: number; reserved: number; limit: number }> }).quotas[0];
+      (
+        (await (await fetch(`${replicas[0].url}/v1/quotas`, { headers: { authorization: `Bearer ${paidKey}` } })).json()) as {
+          quotas: Array<{ used: number; reserved: number; limit: number }>;
+        }
+      ).quotas[0];
     await expect.poll(async () => (await quotas()).reserved, { timeout: 10_000 }).toBe(0);
     const standing = await quotas();
     console.info(`quota test: ${paid.length} paid, ${refused.length} refused; used $${standing.used} of a $${standing.limit} hard quota`);
@@ -140,7 +150,15 @@ describe.skipIf(!server.available)('two serve replicas on one PostgreSQL', () =>
     expect(standing.used).toBeLessThanOrEqual(QUOTA_USD);
     // What the quota counted is what the recorded runs cost.
     await expect
-      .poll(async () => ((await (await fetch(`${replicas[1].url}/v1/usage?group_by=key`, { headers: { authorization: `Bearer ${paidKey}` } })).json()) as { totals: { cost_usd: number } }).totals.cost_usd, { timeout: 10_000 })
+      .poll(
+        async () =>
+          (
+            (await (await fetch(`${replicas[1].url}/v1/usage?group_by=key`, { headers: { authorization: `Bearer ${paidKey}` } })).json()) as {
+              totals: { cost_usd: number };
+            }
+          ).totals.cost_usd,
+        { timeout: 10_000 },
+      )
       .toBeCloseTo(standing.used, 6);
   }, 120_000);
 });

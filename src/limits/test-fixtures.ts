@@ -7,7 +7,12 @@ export async function addTenant(db: Database, id: string): Promise<void> {
   await db.query(`INSERT INTO tenants (id, name, webhook_secret) VALUES ($1, $1, 'test-secret') ON CONFLICT (id) DO NOTHING`, [id]);
 }
 
-export const principal = (tenantId: string, overrides: Partial<Principal> = {}): Principal => ({ tenantId, keyId: `key-${tenantId}`, role: 'runner', ...overrides });
+export const principal = (tenantId: string, overrides: Partial<Principal> = {}): Principal => ({
+  tenantId,
+  keyId: `key-${tenantId}`,
+  role: 'runner',
+  ...overrides,
+});
 
 let seq = 0;
 

@@ -6,7 +6,16 @@ import { usageReport } from './usage.js';
 /** Usage reports on both stores (usage.test.ts, usage.int.test.ts). */
 export function usageContract(getStore: () => Store): void {
   const attempt = (seq: number, model: string, outcome: AttemptRecord['outcome'], tokens: [number, number], costUsd: number): AttemptRecord => ({
-    seq, tier: seq - 1, model, provider: 'p', outcome, inputTokens: tokens[0], outputTokens: tokens[1], tokensEstimated: false, costUsd, latencyMs: 1,
+    seq,
+    tier: seq - 1,
+    model,
+    provider: 'p',
+    outcome,
+    inputTokens: tokens[0],
+    outputTokens: tokens[1],
+    tokensEstimated: false,
+    costUsd,
+    latencyMs: 1,
   });
 
   it('by model, charges each attempt to the model that spent it (issue 9 item 16); runs count once in the totals', async () => {
@@ -15,7 +24,17 @@ export function usageContract(getStore: () => Store): void {
     await addTenant(db, tenant);
     const at = new Date('2025-06-01T10:00:00Z');
     // Tier 0 failed (but spent), tier 1 answered.
-    await runs.record(tenant, runRecord({ createdAt: at, model: 'capable', inputTokens: 300, outputTokens: 50, costUsd: 0.011, attempts: [attempt(1, 'cheap', 'invalid_output', [100, 30], 0.001), attempt(2, 'capable', 'ok', [200, 20], 0.01)] }));
+    await runs.record(
+      tenant,
+      runRecord({
+        createdAt: at,
+        model: 'capable',
+        inputTokens: 300,
+        outputTokens: 50,
+        costUsd: 0.011,
+        attempts: [attempt(1, 'cheap', 'invalid_output', [100, 30], 0.001), attempt(2, 'capable', 'ok', [200, 20], 0.01)],
+      }),
+    );
     // An abstention: no attempts, no model.
     await runs.record(tenant, runRecord({ createdAt: at, model: undefined, inputTokens: 0, outputTokens: 0, costUsd: 0, attempts: [] }));
     const report = await usageReport(db, tenant, { from: new Date('2025-06-01T00:00:00Z'), to: new Date('2025-06-02T00:00:00Z'), groupBy: 'model' });

@@ -54,10 +54,13 @@ export function parseUsageQuery(raw: RawUsageQuery, nowMs: number): UsageQuery {
   const from = parse('from', raw.from) ?? new Date(defaultFrom);
   if (issues.length === 0) {
     if (from.getTime() >= to.getTime()) issues.push({ path: 'querystring/from', message: 'must be before to' });
-    else if (to.getTime() - from.getTime() > USAGE_MAX_DAYS * DAY_MS) issues.push({ path: 'querystring/to', message: `the range may span at most ${USAGE_MAX_DAYS} days` });
+    else if (to.getTime() - from.getTime() > USAGE_MAX_DAYS * DAY_MS)
+      issues.push({ path: 'querystring/to', message: `the range may span at most ${USAGE_MAX_DAYS} days` });
   }
   if (issues.length > 0) {
-    throw new GroundworkError('REQUEST_INVALID_BODY', `invalid usage query: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } });
+    throw new GroundworkError('REQUEST_INVALID_BODY', `invalid usage query: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
+      details: { issues },
+    });
   }
   return { from, to, groupBy };
 }
@@ -138,7 +141,13 @@ export async function usageReport(db: SqlExecutor, tenantId: string, query: Usag
   // Totals are per run (a run that tried two models counts once), so they are read from the runs.
   const [sum] = query.groupBy === 'model' ? await db.query<Omit<UsageSqlRow, 'group'>>(TOTALS_SQL, params) : [undefined];
   const totals = sum
-    ? { runs: Number(sum.runs), errors: Number(sum.errors), inputTokens: Number(sum.input_tokens), outputTokens: Number(sum.output_tokens), costUsd: Number(sum.cost_usd) }
+    ? {
+        runs: Number(sum.runs),
+        errors: Number(sum.errors),
+        inputTokens: Number(sum.input_tokens),
+        outputTokens: Number(sum.output_tokens),
+        costUsd: Number(sum.cost_usd),
+      }
     : out.reduce(
         (acc, row) => ({
           runs: acc.runs + row.runs,

@@ -76,7 +76,9 @@ describe('createModelRegistry', () => {
     const { fetch, calls } = fakeFetch(() => (n++ === 0 ? { status: 503, body: { error: { message: 'busy' } } } : { status: 200, body: completion('hello') }));
     const events: AttemptEvent[] = [];
 
-    const result = await createModelRegistry(config(), { fetch }).tier('smart').generate({ messages: [{ role: 'user', content: 'hi' }], onAttempt: (e) => events.push(e) });
+    const result = await createModelRegistry(config(), { fetch })
+      .tier('smart')
+      .generate({ messages: [{ role: 'user', content: 'hi' }], onAttempt: (e) => events.push(e) });
 
     expect(result).toMatchObject({ text: 'hello', model: 'smart', provider: 'openai', usage: { inputTokens: 10, outputTokens: 2 } });
     expect(calls).toEqual(['gpt-4o', 'gpt-4o']);
@@ -156,7 +158,10 @@ describe('createModelRegistry', () => {
     const loadLocalModel = vi.fn(async () => {
       throw new Error('not a GGUF file');
     });
-    const error = await createModelRegistry(config(), { loadLocalModel }).tier('qwen').generate({ messages: [] }).catch((e: unknown) => e);
+    const error = await createModelRegistry(config(), { loadLocalModel })
+      .tier('qwen')
+      .generate({ messages: [] })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ModelCallError);
     expect(error).toMatchObject({ outcome: 'provider_error', retryable: false });
     expect((error as Error).message).toContain('not a GGUF file');

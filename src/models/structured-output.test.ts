@@ -6,7 +6,11 @@ import { extractJson, parseJson, withStructuredOutput } from './structured-outpu
 
 const schema = {
   type: 'object',
-  properties: { label: { type: 'string', enum: ['billing', 'bug'] }, confidence: { type: 'number', minimum: 0, maximum: 1 }, email: { type: 'string', format: 'email' } },
+  properties: {
+    label: { type: 'string', enum: ['billing', 'bug'] },
+    confidence: { type: 'number', minimum: 0, maximum: 1 },
+    email: { type: 'string', format: 'email' },
+  },
   required: ['label', 'confidence'],
   additionalProperties: false,
 };

@@ -28,7 +28,7 @@ describe('analyzer', () => {
     // The ASCII fast path must agree with the regular expression used for other text; a
     // trailing non-ASCII word forces the regular-expression path for the same input.
     let state = 7;
-    const random = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const random = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32;
     const alphabet = "abcXYZ019 .,'-;s";
     for (let n = 0; n < 2_000; n++) {
       let text = '';

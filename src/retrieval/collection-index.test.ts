@@ -43,7 +43,7 @@ describe('BM25 scoring', () => {
 describe('collection index', () => {
   it('answers after removals and compaction exactly as an index built from the survivors', () => {
     let state = 3;
-    const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const random = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
     const words = ['alpha', 'beta', 'gamma', 'delta', 'omega', 'sigma', 'kappa', 'theta'];
     const live = new Map<string, IndexedDocument>();
     const index = new CollectionIndex('c', 8, 0);
@@ -59,7 +59,12 @@ describe('collection index', () => {
       const chunkTexts = Array.from({ length: 1 + Math.floor(random() * 3) }, () =>
         Array.from({ length: 2 + Math.floor(random() * 6) }, () => words[Math.floor(random() * words.length)]).join(' '),
       );
-      const doc = document(id, chunkTexts.map(() => nextChunk++), chunkTexts, { group: random() < 0.5 ? 'a' : 'b' });
+      const doc = document(
+        id,
+        chunkTexts.map(() => nextChunk++),
+        chunkTexts,
+        { group: random() < 0.5 ? 'a' : 'b' },
+      );
       index.putDocument(doc);
       live.set(id, doc);
     }

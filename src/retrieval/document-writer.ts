@@ -109,10 +109,13 @@ export async function upsertDocument(
   );
   const ids = new Map<number, number>(row.chunk_ids.map(([position, id]) => [Number(position), Number(id)]));
   for (let start = first; start < document.chunks.length; start += CHUNK_BATCH) {
-    const rows = await tx.query<{ id: number | string; position: number }>(
-      `${insertChunksSql(collection.dimensions, 4, 5)} RETURNING id, position`,
-      [tenantId, collection.id, documentId, jsonParam(document.metadata ?? {}), ...chunkParams(document, encoded, start, start + CHUNK_BATCH)],
-    );
+    const rows = await tx.query<{ id: number | string; position: number }>(`${insertChunksSql(collection.dimensions, 4, 5)} RETURNING id, position`, [
+      tenantId,
+      collection.id,
+      documentId,
+      jsonParam(document.metadata ?? {}),
+      ...chunkParams(document, encoded, start, start + CHUNK_BATCH),
+    ]);
     for (const chunkRow of rows) ids.set(chunkRow.position, Number(chunkRow.id));
   }
   const { revision, chunk_ids: _, ...documentRow } = row;
@@ -155,14 +158,11 @@ export async function recordFailedDocument(
   return { document: toDocument(params.collection, documentRow), effect: { collectionId: collection.id, revision: Number(revision), documentId } };
 }
 
-export async function deleteDocument(
-  tx: SqlTransaction,
-  params: { tenantId: string; collection: string; id: string },
-): Promise<WriteEffect | undefined> {
-  const rows = await tx.query<LockedCollection>(
-    'SELECT id, dimensions FROM retrieval_collections WHERE tenant_id = $1 AND name = $2 FOR UPDATE',
-    [params.tenantId, params.collection],
-  );
+export async function deleteDocument(tx: SqlTransaction, params: { tenantId: string; collection: string; id: string }): Promise<WriteEffect | undefined> {
+  const rows = await tx.query<LockedCollection>('SELECT id, dimensions FROM retrieval_collections WHERE tenant_id = $1 AND name = $2 FOR UPDATE', [
+    params.tenantId,
+    params.collection,
+  ]);
   const collection = rows[0];
   if (!collection) return undefined;
   const [deleted] = await tx.query<{ chunk_count: number }>(
@@ -171,10 +171,13 @@ export async function deleteDocument(
   );
   if (!deleted) return undefined;
   await tx.query('DELETE FROM retrieval_chunks WHERE tenant_id = $1 AND collection_id = $2 AND document_id = $3', [params.tenantId, collection.id, params.id]);
-  const [row] = await tx.query<{ revision: number | string }>(
-    `WITH ${bumpCtes(4, 5)} SELECT revision FROM bumped`,
-    [params.tenantId, collection.id, params.id, -1, -deleted.chunk_count],
-  );
+  const [row] = await tx.query<{ revision: number | string }>(`WITH ${bumpCtes(4, 5)} SELECT revision FROM bumped`, [
+    params.tenantId,
+    collection.id,
+    params.id,
+    -1,
+    -deleted.chunk_count,
+  ]);
   return { collectionId: collection.id, revision: Number(row.revision), documentId: params.id };
 }
 
@@ -198,10 +201,10 @@ async function lockForSource(
   name: string,
   source: string,
 ): Promise<{ collection: LockedCollection; existing?: DocumentRow }> {
-  const [collection] = await tx.query<LockedCollection>(
-    'SELECT id, dimensions FROM retrieval_collections WHERE tenant_id = $1 AND name = $2 FOR UPDATE',
-    [tenantId, name],
-  );
+  const [collection] = await tx.query<LockedCollection>('SELECT id, dimensions FROM retrieval_collections WHERE tenant_id = $1 AND name = $2 FOR UPDATE', [
+    tenantId,
+    name,
+  ]);
   if (!collection) throw collectionNotFound(name);
   const [existing] = await tx.query<DocumentRow>(
     `SELECT ${DOCUMENT_COLUMNS} FROM retrieval_documents WHERE tenant_id = $1 AND collection_id = $2 AND source = $3`,

@@ -134,10 +134,11 @@ export class IndexCache {
     let after = 0;
     for (;;) {
       // Ordered like the primary key, so the plan is a range scan of it even without statistics.
-      const rows = await this.db.query<ChunkRow>(
-        `${CHUNKS_SQL} AND c.id > $3 ORDER BY c.tenant_id, c.collection_id, c.id LIMIT ${this.pageSize}`,
-        [ref.tenantId, ref.id, after],
-      );
+      const rows = await this.db.query<ChunkRow>(`${CHUNKS_SQL} AND c.id > $3 ORDER BY c.tenant_id, c.collection_id, c.id LIMIT ${this.pageSize}`, [
+        ref.tenantId,
+        ref.id,
+        after,
+      ]);
       this.addRows(index, docs, rows, false);
       if (rows.length < this.pageSize) break;
       after = Number(rows[rows.length - 1].id);
@@ -160,10 +161,10 @@ export class IndexCache {
   }
 
   private async revisionOf(ref: CollectionRef): Promise<number | undefined> {
-    const rows = await this.db.query<{ revision: number }>(
-      'SELECT revision FROM retrieval_collections WHERE tenant_id = $1 AND id = $2',
-      [ref.tenantId, ref.id],
-    );
+    const rows = await this.db.query<{ revision: number }>('SELECT revision FROM retrieval_collections WHERE tenant_id = $1 AND id = $2', [
+      ref.tenantId,
+      ref.id,
+    ]);
     return rows[0] === undefined ? undefined : Number(rows[0].revision);
   }
 

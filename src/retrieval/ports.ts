@@ -104,7 +104,11 @@ export interface RetrievalRepository {
   /** Content-hash dedupe; a changed document replaces only its own chunks. Atomic. */
   upsertDocument(tenantId: string, collection: string, document: UpsertDocument): Promise<UpsertResult>;
   /** Records a document that failed to parse (no chunks), replacing an older failure. */
-  recordFailedDocument(tenantId: string, collection: string, params: { source: string; format: string; bytes: number; error: { code: string; message: string } }): Promise<DocumentRecord>;
+  recordFailedDocument(
+    tenantId: string,
+    collection: string,
+    params: { source: string; format: string; bytes: number; error: { code: string; message: string } },
+  ): Promise<DocumentRecord>;
   listDocuments(tenantId: string, collection: string, options: { limit: number; after?: string }): Promise<DocumentRecord[]>;
   getDocument(tenantId: string, collection: string, id: string): Promise<DocumentRecord | undefined>;
   /** Deletes a document and its chunks; false when it did not exist. */

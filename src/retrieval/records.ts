@@ -28,8 +28,7 @@ export function toCollection(row: CollectionRow): Collection {
   };
 }
 
-export const DOCUMENT_COLUMNS =
-  'id, source, title, format, content_hash, metadata, status, error, chunk_count, bytes, created_at, updated_at';
+export const DOCUMENT_COLUMNS = 'id, source, title, format, content_hash, metadata, status, error, chunk_count, bytes, created_at, updated_at';
 
 export interface DocumentRow {
   id: string;

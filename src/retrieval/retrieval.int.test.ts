@@ -32,11 +32,15 @@ describe.skipIf(!server.available)('PostgreSQL server retrieval', () => {
       await repo.createCollection('same', { name: 'energy', description: '', embedder: embedder.id, dimensions: 64 });
       for (let d = 0; d < 40; d++) {
         const words = (i: number) => Array.from({ length: 12 }, (_, j) => topics[(d * 7 + i * 3 + j * j) % topics.length]).join(' ');
-        await repo.upsertDocument('same', 'energy', doc(`doc-${d}`, '', {
-          title: `Report ${d}`,
-          metadata: { region: d % 3 === 0 ? 'north' : 'south' },
-          chunks: [chunk(0, `${words(0)} power`), chunk(1, words(1), ['Costs']), chunk(2, `${words(2)} outlook`)],
-        }));
+        await repo.upsertDocument(
+          'same',
+          'energy',
+          doc(`doc-${d}`, '', {
+            title: `Report ${d}`,
+            metadata: { region: d % 3 === 0 ? 'north' : 'south' },
+            chunks: [chunk(0, `${words(0)} power`), chunk(1, words(1), ['Costs']), chunk(2, `${words(2)} outlook`)],
+          }),
+        );
       }
       // Replacements and deletions leave dead slots in the index; results must not depend on them.
       await repo.upsertDocument('same', 'energy', doc('doc-3', 'rewritten solar grid tariff text'));

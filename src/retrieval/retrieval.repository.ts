@@ -79,10 +79,7 @@ export function createRetrievalRepository(db: Database, options: RetrievalReposi
   }
 
   async function collectionRow(tenantId: string, name: string): Promise<CollectionRow> {
-    const rows = await db.query<CollectionRow>(
-      `SELECT ${COLLECTION_COLUMNS} FROM retrieval_collections WHERE tenant_id = $1 AND name = $2`,
-      [tenantId, name],
-    );
+    const rows = await db.query<CollectionRow>(`SELECT ${COLLECTION_COLUMNS} FROM retrieval_collections WHERE tenant_id = $1 AND name = $2`, [tenantId, name]);
     if (!rows[0]) throw writer.collectionNotFound(name);
     return rows[0];
   }
@@ -107,18 +104,15 @@ export function createRetrievalRepository(db: Database, options: RetrievalReposi
     },
 
     async listCollections(tenantId) {
-      const rows = await db.query<CollectionRow>(
-        `SELECT ${COLLECTION_COLUMNS} FROM retrieval_collections WHERE tenant_id = $1 ORDER BY name`,
-        [tenantId],
-      );
+      const rows = await db.query<CollectionRow>(`SELECT ${COLLECTION_COLUMNS} FROM retrieval_collections WHERE tenant_id = $1 ORDER BY name`, [tenantId]);
       return rows.map(toCollection);
     },
 
     async getCollection(tenantId, name) {
-      const rows = await db.query<CollectionRow>(
-        `SELECT ${COLLECTION_COLUMNS} FROM retrieval_collections WHERE tenant_id = $1 AND name = $2`,
-        [tenantId, name],
-      );
+      const rows = await db.query<CollectionRow>(`SELECT ${COLLECTION_COLUMNS} FROM retrieval_collections WHERE tenant_id = $1 AND name = $2`, [
+        tenantId,
+        name,
+      ]);
       return rows[0] ? toCollection(rows[0]) : undefined;
     },
 
@@ -157,7 +151,9 @@ export function createRetrievalRepository(db: Database, options: RetrievalReposi
 
     async getDocument(tenantId, collection, id) {
       const rows = await db.query<DocumentRow>(
-        `SELECT ${DOCUMENT_COLUMNS.split(', ').map((c) => `d.${c}`).join(', ')}
+        `SELECT ${DOCUMENT_COLUMNS.split(', ')
+          .map((c) => `d.${c}`)
+          .join(', ')}
            FROM retrieval_documents d
            JOIN retrieval_collections c ON c.tenant_id = d.tenant_id AND c.id = d.collection_id
           WHERE d.tenant_id = $1 AND c.name = $2 AND d.id = $3`,

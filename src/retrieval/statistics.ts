@@ -15,9 +15,7 @@ export function statisticsKeeper(db: Database): (rowsWritten: number) => Promise
   let running: Promise<void> | undefined;
 
   const rowsNow = async () => {
-    const [row] = await db.query<{ n: number }>(
-      `SELECT greatest(reltuples, 0)::float8 AS n FROM pg_class WHERE oid = to_regclass('retrieval_chunks')`,
-    );
+    const [row] = await db.query<{ n: number }>(`SELECT greatest(reltuples, 0)::float8 AS n FROM pg_class WHERE oid = to_regclass('retrieval_chunks')`);
     return row?.n ?? 0;
   };
 

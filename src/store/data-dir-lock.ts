@@ -109,7 +109,8 @@ async function claim(path: string, content: string, attempt = 0): Promise<void> 
   if (existing === undefined) return retry(path, content, attempt); // released meanwhile
   const owner = parseLock(existing);
   if (owner && isLive(path, owner, existing)) throw locked(path, owner);
-  if (attempt >= 5) throw new GroundworkError('STORE_LOCKED', `could not take over the stale lock ${path}: another process keeps racing for it`, { details: { path } });
+  if (attempt >= 5)
+    throw new GroundworkError('STORE_LOCKED', `could not take over the stale lock ${path}: another process keeps racing for it`, { details: { path } });
 
   // Stale. Take it over under a short mutex (mkdir is atomic), re-checking that it is still the
   // same stale file, so two processes taking over together cannot both win.

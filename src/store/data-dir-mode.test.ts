@@ -45,7 +45,7 @@ function openToOthers(dir: string): string[] {
 
 // A cold PGlite open (WASM compile, initdb) takes 10-20 s on a loaded 2-core CI machine.
 describe('the embedded data folder', { timeout: 90_000 }, () => {
-  it('is created 0700 with 0600 files (PGlite\'s, the lock file), none open to other users', async () => {
+  it("is created 0700 with 0600 files (PGlite's, the lock file), none open to other users", async () => {
     const dataDir = join(root, 'new', 'data');
     const store = await openStore({ dataDir, lock: { role: 'serve' } });
     open.push(store);
@@ -72,7 +72,9 @@ describe('the embedded data folder', { timeout: 90_000 }, () => {
     open.push(store);
     expect(store.tightened).toBe(4);
     expect(openToOthers(dataDir)).toEqual([]);
-    expect([mode(dataDir), mode(join(dataDir, 'pglite')), mode(join(dataDir, 'pglite', 'PG_VERSION')), mode(join(dataDir, 'admin-key'))]).toEqual([0o700, 0o700, 0o600, 0o600]);
+    expect([mode(dataDir), mode(join(dataDir, 'pglite')), mode(join(dataDir, 'pglite', 'PG_VERSION')), mode(join(dataDir, 'admin-key'))]).toEqual([
+      0o700, 0o700, 0o600, 0o600,
+    ]);
   });
 });
 

@@ -47,7 +47,8 @@ export function storableParams(params: unknown[] | undefined): unknown[] | undef
     const value = params[i];
     let clean: unknown = value;
     if (typeof value === 'string') clean = storableText(value);
-    else if (Array.isArray(value) && value.some((v) => typeof v === 'string' && v.includes('\u0000'))) clean = value.map((v) => (typeof v === 'string' ? storableText(v) : v));
+    else if (Array.isArray(value) && value.some((v) => typeof v === 'string' && v.includes('\u0000')))
+      clean = value.map((v) => (typeof v === 'string' ? storableText(v) : v));
     if (clean !== value) (copy ??= [...params])[i] = clean;
   }
   return copy ?? params;
@@ -83,12 +84,19 @@ export function storableValue(value: unknown, maxDepth: number = MAX_JSON_DEPTH)
       if (Array.isArray(source)) {
         const copy: unknown[] = new Array(source.length).fill(null);
         assign(copy);
-        source.forEach((child, i) => stack.push({ source: child, assign: (v) => (copy[i] = v === undefined ? null : v), depth: depth + 1, ancestors: withThis }));
+        source.forEach((child, i) =>
+          stack.push({ source: child, assign: (v) => (copy[i] = v === undefined ? null : v), depth: depth + 1, ancestors: withThis }),
+        );
       } else {
         const copy: Record<string, unknown> = {};
         assign(copy);
         for (const [key, child] of Object.entries(source)) {
-          stack.push({ source: child, assign: (v) => v !== undefined && Object.defineProperty(copy, key, { value: v, enumerable: true, writable: true, configurable: true }), depth: depth + 1, ancestors: withThis });
+          stack.push({
+            source: child,
+            assign: (v) => v !== undefined && Object.defineProperty(copy, key, { value: v, enumerable: true, writable: true, configurable: true }),
+            depth: depth + 1,
+            ancestors: withThis,
+          });
         }
       }
     } else if (source === undefined) {

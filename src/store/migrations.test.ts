@@ -56,9 +56,7 @@ describe('migrate on PGlite', () => {
   });
 
   it('turns a missing extension into STORE_EXTENSION_MISSING (real PGlite error)', async () => {
-    const error = await migrate(db, { migrations: [{ id: '0001_x', sql: 'CREATE EXTENSION IF NOT EXISTS groundwork_absent_ext;' }] }).catch(
-      (e: unknown) => e,
-    );
+    const error = await migrate(db, { migrations: [{ id: '0001_x', sql: 'CREATE EXTENSION IF NOT EXISTS groundwork_absent_ext;' }] }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'STORE_EXTENSION_MISSING', details: { extension: 'groundwork_absent_ext', migration: '0001_x' } });
   });
 

@@ -312,7 +312,7 @@ export function mapMigrationError(error: unknown, migrationId: string): unknown 
       ? 'Groundwork needs pgvector on the PostgreSQL server. Install it on the database host: on Debian/Ubuntu ' +
         '`apt-get install postgresql-<major>-pgvector` (e.g. postgresql-16-pgvector, from the PGDG repository ' +
         'apt.postgresql.org where the distribution ships none or an old one), or build it from source ' +
-        '(https://github.com/pgvector/pgvector: `make && make install` with PG_CONFIG pointing at the server\'s pg_config); ' +
+        "(https://github.com/pgvector/pgvector: `make && make install` with PG_CONFIG pointing at the server's pg_config); " +
         'managed services (RDS, Cloud SQL, Azure, Supabase, Neon) ship it already. Then restart Groundwork.'
       : `Install the "${missing}" extension on the PostgreSQL server, then restart Groundwork.`;
   return new GroundworkError(

@@ -88,7 +88,12 @@ export function recordManyContract(getStore: () => Store): void {
     const { runs } = getStore();
     const tenant = `t_${randomBytes(5).toString('hex')}`;
     await runs.recordMany([]);
-    await expect(runs.recordMany([{ tenantId: tenant, run: run('dup') }, { tenantId: tenant, run: run('dup') }])).rejects.toMatchObject({ code: '23505' });
+    await expect(
+      runs.recordMany([
+        { tenantId: tenant, run: run('dup') },
+        { tenantId: tenant, run: run('dup') },
+      ]),
+    ).rejects.toMatchObject({ code: '23505' });
     expect(await runs.get(tenant, 'dup')).toBeUndefined();
   });
 

@@ -126,7 +126,7 @@ export function repositoryContract(backend: string, getStore: () => Store): void
       status: 'ok',
       model: 'model-2',
       degraded: false,
-      input: { text: "it's a \\ back'slash \"quote\" — ünïcode 🎉", n: 1.5 },
+      input: { text: 'it\'s a \\ back\'slash "quote" — ünïcode 🎉', n: 1.5 },
       output: { label: 'spam', scores: [0.1, 0.9] },
       inputTokens: 642,
       outputTokens: 90,

@@ -67,7 +67,11 @@ describe('run batcher', () => {
     const batcher = createRunBatcher({ runs, logger: { error: () => {} }, flushMs: 10_000, maxBatch: 3 });
     for (let i = 0; i < 8; i++) batcher.add('t', run(`r${i}`));
     await batcher.flush();
-    expect(runs.batches).toEqual([['r0', 'r1', 'r2'], ['r3', 'r4', 'r5'], ['r6', 'r7']]);
+    expect(runs.batches).toEqual([
+      ['r0', 'r1', 'r2'],
+      ['r3', 'r4', 'r5'],
+      ['r6', 'r7'],
+    ]);
     expect(runs.maxInFlight()).toBe(1);
   });
 
@@ -99,7 +103,9 @@ describe('run batcher', () => {
     // As seen: one tenant's 10,000-deep body made the whole batch throw "Maximum call stack size
     // exceeded" (a RangeError, no SQLSTATE), and every other tenant's runs were lost.
     const errors: Array<Record<string, unknown>> = [];
-    const runs = recorder((batch) => (batch.length > 1 && batch.some((e) => e.run.id === 'deep') ? new RangeError('Maximum call stack size exceeded') : undefined));
+    const runs = recorder((batch) =>
+      batch.length > 1 && batch.some((e) => e.run.id === 'deep') ? new RangeError('Maximum call stack size exceeded') : undefined,
+    );
     const batcher = createRunBatcher({ runs, logger: { error: (details) => errors.push(details) } });
     for (const id of ['b1', 'b2', 'deep', 'b3', 'b4', 'b5']) batcher.add(id === 'deep' ? 'tenant-a' : 'tenant-b', run(id));
     await batcher.flush();

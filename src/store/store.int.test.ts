@@ -45,10 +45,9 @@ describe.skipIf(!server.available)('PostgreSQL server store', () => {
       const schema = await server.createSchema();
       const db = await open(schema);
       await migrate(db);
-      const tables = await db.query<{ table_name: string }>(
-        `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
-        [schema],
-      );
+      const tables = await db.query<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, [
+        schema,
+      ]);
       expect(tables.map((t) => t.table_name)).toEqual(expect.arrayContaining(['run_attempts', 'runs', 'schema_migrations', 'task_versions', 'tasks']));
       expect(await db.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $$runs$$', ['public'])).toEqual([]);
       const seen = await Promise.all(Array.from({ length: 12 }, () => db.query<{ s: string }>('SELECT current_schema() AS s, pg_sleep(0.02)')));
@@ -77,10 +76,9 @@ describe.skipIf(!server.available)('PostgreSQL server store', () => {
   describe('driver', () => {
     it('returns timestamps as Date and double precision and bigint as numbers, like PGlite', async () => {
       const db = await open(await server.createSchema());
-      const [row] = await db.query<Record<string, unknown>>(
-        `SELECT now() AS ts, 0.1::float8 + 0.2::float8 AS f, 42::int8 AS n, $1::jsonb AS j`,
-        [JSON.stringify({ a: [1, 'x'] })],
-      );
+      const [row] = await db.query<Record<string, unknown>>(`SELECT now() AS ts, 0.1::float8 + 0.2::float8 AS f, 42::int8 AS n, $1::jsonb AS j`, [
+        JSON.stringify({ a: [1, 'x'] }),
+      ]);
       expect(row).toEqual({ ts: expect.any(Date), f: 0.1 + 0.2, n: 42, j: { a: [1, 'x'] } });
     });
 

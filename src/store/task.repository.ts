@@ -33,10 +33,7 @@ export function createTaskRepository(db: Database): TaskRepository {
         );
         let active = rows.length > 0;
         if (!active) {
-          const current = await tx.query<{ active_version: string }>(
-            'SELECT active_version FROM tasks WHERE tenant_id = $1 AND name = $2',
-            [tenantId, name],
-          );
+          const current = await tx.query<{ active_version: string }>('SELECT active_version FROM tasks WHERE tenant_id = $1 AND name = $2', [tenantId, name]);
           active = current[0]?.active_version === version;
         }
         return { created: inserted.length > 0, active };
@@ -52,15 +49,13 @@ export function createTaskRepository(db: Database): TaskRepository {
           ORDER BY t.name`,
         [tenantId],
       );
-      return rows.map(
-        (row): TaskSummary => ({
-          name: row.name,
-          description: row.description,
-          activeVersion: row.active_version,
-          versionCount: row.version_count,
-          updatedAt: row.updated_at,
-        }),
-      );
+      return rows.map((row): TaskSummary => ({
+        name: row.name,
+        description: row.description,
+        activeVersion: row.active_version,
+        versionCount: row.version_count,
+        updatedAt: row.updated_at,
+      }));
     },
 
     async getActive(tenantId, name) {

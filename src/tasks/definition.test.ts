@@ -46,14 +46,21 @@ describe('parseTaskDefinition', () => {
 
   it('rejects unknown routes, unknown models and models whose API key is missing', () => {
     expect(issuesOf(triageDefinition({ route: 'fast' }))[0]).toEqual({ path: 'route', message: expect.stringContaining('unknown route "fast"') });
-    expect(issuesOf(triageDefinition({ route: ['small', 'gpt-9'] }))[0]).toEqual({ path: 'route[1]', message: expect.stringContaining('unknown model "gpt-9"') });
+    expect(issuesOf(triageDefinition({ route: ['small', 'gpt-9'] }))[0]).toEqual({
+      path: 'route[1]',
+      message: expect.stringContaining('unknown model "gpt-9"'),
+    });
     expect(issuesOf(triageDefinition({ route: 'needs_key' }))[0].message).toMatch(/KEYED_API_KEY is not set/);
   });
 
   it('refuses route and model names that only exist on Object.prototype (found by the fuzz suite: a 500 before)', () => {
     for (const route of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
-      expect(() => parseTaskDefinition(triageDefinition({ route }), testRouteConfig), route).toThrow(expect.objectContaining({ code: 'TASK_DEFINITION_INVALID' }));
-      expect(() => parseTaskDefinition(triageDefinition({ route: [route] }), testRouteConfig), route).toThrow(expect.objectContaining({ code: 'TASK_DEFINITION_INVALID' }));
+      expect(() => parseTaskDefinition(triageDefinition({ route }), testRouteConfig), route).toThrow(
+        expect.objectContaining({ code: 'TASK_DEFINITION_INVALID' }),
+      );
+      expect(() => parseTaskDefinition(triageDefinition({ route: [route] }), testRouteConfig), route).toThrow(
+        expect.objectContaining({ code: 'TASK_DEFINITION_INVALID' }),
+      );
     }
   });
 

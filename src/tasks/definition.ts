@@ -16,9 +16,7 @@ const jsonSchemaObject = z.record(z.string(), z.unknown());
 
 export const taskDefinitionSchema = z
   .object({
-    name: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes (max 63), starting with a letter or digit'),
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes (max 63), starting with a letter or digit'),
     description: z.string().max(2_000).default(''),
     input_schema: jsonSchemaObject,
     output_schema: jsonSchemaObject,
@@ -72,7 +70,10 @@ export type RouteConfig = Pick<Config, 'models' | 'providers' | 'routes'>;
 export function parseTaskDefinition(raw: unknown, config: RouteConfig, source = 'definition'): TaskDefinition {
   const parsed = taskDefinitionSchema.safeParse(raw);
   if (!parsed.success) {
-    throw invalid(source, parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
+    throw invalid(
+      source,
+      parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
+    );
   }
   const definition = parsed.data;
   const issues: Issue[] = [
@@ -94,7 +95,10 @@ export function parseTaskDefinition(raw: unknown, config: RouteConfig, source = 
       // A grounded answer leaves the server only with a verified citation, so it must be able to carry one.
       const citations = (definition.output_schema.properties as Record<string, { type?: unknown }> | undefined)?.citations;
       if (citations?.type !== 'array') {
-        issues.push({ path: 'output_schema', message: 'a task with retrieval must return citations: add a "citations" array of { source, quote } to output_schema.properties' });
+        issues.push({
+          path: 'output_schema',
+          message: 'a task with retrieval must return citations: add a "citations" array of { source, quote } to output_schema.properties',
+        });
       }
     }
     if (definition.input_schema.type !== 'object') {
@@ -135,9 +139,7 @@ function routeProblems(route: TaskDefinition['route'], config: RouteConfig): Iss
 }
 
 function invalid(source: string, issues: Issue[]): GroundworkError {
-  return new GroundworkError(
-    'TASK_DEFINITION_INVALID',
-    `${source} is not a valid task: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-    { details: { source, issues } },
-  );
+  return new GroundworkError('TASK_DEFINITION_INVALID', `${source} is not a valid task: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
+    details: { source, issues },
+  });
 }

@@ -29,7 +29,11 @@ describe('loadTaskFiles', () => {
       'other.json': JSON.stringify(triageDefinition({ name: 'other' })),
       'notes.txt': 'not a task',
     });
-    expect(loadTaskFiles(dir, testRouteConfig).map((f) => f.definition.name).sort()).toEqual(['other', 'triage']);
+    expect(
+      loadTaskFiles(dir, testRouteConfig)
+        .map((f) => f.definition.name)
+        .sort(),
+    ).toEqual(['other', 'triage']);
   });
 
   it('is all-or-nothing: one bad file fails the load and every problem names its file', () => {

@@ -33,9 +33,6 @@ describe('templateProblems', () => {
   });
 
   it('names each unknown variable', () => {
-    expect(templateProblems('{{b}} {{#rows}}{{idx}}{{/rows}}', schema)).toEqual([
-      expect.stringContaining('{{b}}'),
-      expect.stringContaining('{{idx}}'),
-    ]);
+    expect(templateProblems('{{b}} {{#rows}}{{idx}}{{/rows}}', schema)).toEqual([expect.stringContaining('{{b}}'), expect.stringContaining('{{idx}}')]);
   });
 });

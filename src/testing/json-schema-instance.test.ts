@@ -56,7 +56,13 @@ describe('exampleFromSchema', () => {
     });
     const tree = expectValid(
       {
-        $defs: { node: { type: 'object', properties: { value: { type: 'integer' }, children: { type: 'array', items: { $ref: '#/$defs/node' } } }, required: ['value'] } },
+        $defs: {
+          node: {
+            type: 'object',
+            properties: { value: { type: 'integer' }, children: { type: 'array', items: { $ref: '#/$defs/node' } } },
+            required: ['value'],
+          },
+        },
         $ref: '#/$defs/node',
       },
       draft2020,
@@ -72,7 +78,12 @@ describe('exampleFromSchema', () => {
         note: { type: ['string', 'null'], maxLength: 3 },
         amount: { anyOf: [{ type: 'null' }, { type: 'number', minimum: 10.5 }] },
         shape: { oneOf: [{ type: 'object', properties: { r: { type: 'number' } }, required: ['r'] }, { type: 'string' }] },
-        merged: { allOf: [{ type: 'object', properties: { a: { type: 'string' } }, required: ['a'] }, { properties: { b: { type: 'integer' } }, required: ['b'] }] },
+        merged: {
+          allOf: [
+            { type: 'object', properties: { a: { type: 'string' } }, required: ['a'] },
+            { properties: { b: { type: 'integer' } }, required: ['b'] },
+          ],
+        },
       },
       required: ['kind', 'note', 'amount', 'shape', 'merged'],
     }) as Record<string, unknown>;

@@ -35,10 +35,7 @@ export interface PlannedContent {
 export const PLAIN_REPLY = 'This is a reply from groundwork mock-llm, a fake model for testing.';
 const PLAIN: PlannedContent = { text: PLAIN_REPLY };
 
-export function planContent(
-  request: MockChatRequest,
-  respond: ((request: MockChatRequest) => string | object) | undefined,
-): PlannedContent {
+export function planContent(request: MockChatRequest, respond: ((request: MockChatRequest) => string | object) | undefined): PlannedContent {
   const schema = requestedSchema(request);
   if (respond) {
     const scripted = respond(request);

@@ -31,7 +31,11 @@ describe('mock-llm POST /v1/embeddings', () => {
     expect(response.status).toBe(200);
     const body = (await response.json()) as EmbeddingsBody;
     expect(body).toMatchObject({ object: 'list', model: 'emb-test', usage: { prompt_tokens: 3 + 7, total_tokens: 10 } });
-    expect(body.data.map((item) => [item.object, item.index])).toEqual([['embedding', 0], ['embedding', 1], ['embedding', 2]]);
+    expect(body.data.map((item) => [item.object, item.index])).toEqual([
+      ['embedding', 0],
+      ['embedding', 1],
+      ['embedding', 2],
+    ]);
     for (const { embedding } of body.data) {
       expect(embedding).toHaveLength(16);
       expect(cosine(embedding, embedding)).toBeCloseTo(1, 4);

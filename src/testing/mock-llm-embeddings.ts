@@ -29,7 +29,11 @@ export function parseEmbeddingRequest(raw: string): MockEmbeddingRequest | strin
   const dimensions = body.dimensions;
   // Bounded like a real provider's (text-embedding-3-large tops out at 3,072): an absurd value
   // must be a 400, not an allocation that takes the test process down.
-  if (dimensions !== undefined && dimensions !== null && !(Number.isInteger(dimensions) && (dimensions as number) >= 1 && (dimensions as number) <= MAX_DIMENSIONS)) {
+  if (
+    dimensions !== undefined &&
+    dimensions !== null &&
+    !(Number.isInteger(dimensions) && (dimensions as number) >= 1 && (dimensions as number) <= MAX_DIMENSIONS)
+  ) {
     return `'dimensions' must be an integer from 1 to ${MAX_DIMENSIONS}`;
   }
   return {

@@ -20,14 +20,7 @@ export type MockFault = keyof MockFaultRates;
 export type MockOutcome = 'ok' | MockFault | 'badRequest';
 
 /** Fixed order: the same rates and draw always map to the same fault. */
-export const FAULT_ORDER: readonly MockFault[] = [
-  'error5xx',
-  'rateLimit',
-  'hang',
-  'malformed',
-  'schemaViolation',
-  'truncated',
-];
+export const FAULT_ORDER: readonly MockFault[] = ['error5xx', 'rateLimit', 'hang', 'malformed', 'schemaViolation', 'truncated'];
 
 /** Values accepted in the `x-mock-fault` request header. */
 export const FAULT_HEADER_VALUES: Readonly<Record<string, MockFault | 'none'>> = {

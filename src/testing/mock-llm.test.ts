@@ -75,7 +75,15 @@ describe('startMockLlm', () => {
 
   it('finds a JSON Schema written into the system prompt', async () => {
     const system = `Classify the ticket. Reply with JSON matching this schema: ${JSON.stringify(schema)} and nothing else.`;
-    const { text } = await content(await chat(mock, { model: 'm', messages: [{ role: 'system', content: system }, { role: 'user', content: 'hi' }] }));
+    const { text } = await content(
+      await chat(mock, {
+        model: 'm',
+        messages: [
+          { role: 'system', content: system },
+          { role: 'user', content: 'hi' },
+        ],
+      }),
+    );
     expect(validTicket(JSON.parse(text))).toBe(true);
     const loose = await content(await chat(mock, { messages: [{ role: 'user', content: 'hi' }], response_format: { type: 'json_object' } }));
     expect(JSON.parse(loose.text)).toBeTypeOf('object');
@@ -159,7 +167,10 @@ describe('startMockLlm', () => {
     const whole = (await content(await chat(mock, structured))).text;
     const response = await chat(mock, { ...structured, stream: true, stream_options: { include_usage: true } });
     expect(response.headers.get('content-type')).toBe('text/event-stream');
-    const events = (await response.text()).split('\n\n').filter(Boolean).map((e) => e.replace(/^data: /, ''));
+    const events = (await response.text())
+      .split('\n\n')
+      .filter(Boolean)
+      .map((e) => e.replace(/^data: /, ''));
     expect(events.at(-1)).toBe('[DONE]');
     const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
     for (const chunk of chunks) expect(chunk).toMatchObject({ object: 'chat.completion.chunk', model: 'gpt-test' });

@@ -151,9 +151,10 @@ export async function startMockLlm(options: MockLlmOptions = {}): Promise<MockLl
       };
       if (outcome === 'hang') {
         // No hangMs: never answer; the socket closes when the client gives up or we shut down.
-        if (options.hangMs !== undefined) later(res, options.hangMs, () => {
-          if (!res.destroyed) answer(res, request, undefined);
-        });
+        if (options.hangMs !== undefined)
+          later(res, options.hangMs, () => {
+            if (!res.destroyed) answer(res, request, undefined);
+          });
         return;
       }
       const delay = latency ?? drawnLatency;
@@ -202,8 +203,7 @@ export async function startMockLlm(options: MockLlmOptions = {}): Promise<MockLl
     sendJson(res, 200, completionBody(reply));
   };
 
-  const handleCompletion = (req: IncomingMessage, res: ServerResponse): void =>
-    handleFaulty(req, res, parseRequest, respond, CONTENT_FAULTS);
+  const handleCompletion = (req: IncomingMessage, res: ServerResponse): void => handleFaulty(req, res, parseRequest, respond, CONTENT_FAULTS);
 
   const answerEmbeddings = (res: ServerResponse, request: MockEmbeddingRequest, fault: MockFault | undefined): void => {
     const build = fault === 'malformed' ? malformedEmbeddingsBody : embeddingsBody;

@@ -50,16 +50,27 @@ function hints(route: FuzzRoute, fixtures: Fixtures): Record<string, fc.Arbitrar
         'https://[2001:4860:4860::8888]/hook',
       ),
     ),
-    model: fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...fixtures.models) }, { weight: 1, arbitrary: fc.constantFrom('nope', 'foreign-task', ...PROTOTYPE_NAMES) }),
+    model: fc.oneof(
+      { weight: 6, arbitrary: fc.constantFrom(...fixtures.models) },
+      { weight: 1, arbitrary: fc.constantFrom('nope', 'foreign-task', ...PROTOTYPE_NAMES) },
+    ),
     embedder: mostlyOmitted(fc.constantFrom('builtin', 'healthy-model', 'nope', ...PROTOTYPE_NAMES)),
-    collection: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...fixtures.collections) }, { weight: 1, arbitrary: fc.constantFrom(...fixtures.foreign.collections, 'scratch') }),
+    collection: fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom(...fixtures.collections) },
+      { weight: 1, arbitrary: fc.constantFrom(...fixtures.foreign.collections, 'scratch') },
+    ),
     role: fc.constantFrom('viewer', 'runner', 'developer', 'admin'),
     version: mostlyOmitted(fc.constantFrom(...fixtures.versions)),
     expires_at: mostlyOmitted(fc.constantFrom('2099-01-01T00:00:00Z', '2000-01-01T00:00:00Z')),
   };
   if (/\/v1\/tasks\/\{name\}\/(run|jobs)$/.test(route.path)) out.input = schemaArbitrary(triageDefinition().input_schema as JsonSchema);
-  if (route.path === '/operator/tenants') out.id = fc.oneof({ weight: 3, arbitrary: fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,20}$/) }, { weight: 1, arbitrary: fc.constantFrom(...fixtures.scratchTenants) });
-  if (route.path === '/v1/embeddings') out.input = fc.oneof(fc.string({ maxLength: 40 }), fc.array(fc.string({ maxLength: 40 }), { minLength: 1, maxLength: 3 }));
+  if (route.path === '/operator/tenants')
+    out.id = fc.oneof(
+      { weight: 3, arbitrary: fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,20}$/) },
+      { weight: 1, arbitrary: fc.constantFrom(...fixtures.scratchTenants) },
+    );
+  if (route.path === '/v1/embeddings')
+    out.input = fc.oneof(fc.string({ maxLength: 40 }), fc.array(fc.string({ maxLength: 40 }), { minLength: 1, maxLength: 3 }));
   if (route.path === '/v1/embeddings' || route.path === '/v1/chat/completions') out.dimensions = mostlyOmitted(fc.integer({ min: 1, max: 64 }));
   return out;
 }
@@ -79,7 +90,10 @@ export function bodyArbitraries(route: FuzzRoute, fixtures: Fixtures): { valid: 
   const hostile: Array<fc.WeightedArbitrary<Body>> = [{ weight: 6, arbitrary: spoiled.map(json) }, ...raw.map((arbitrary) => ({ weight: 1, arbitrary }))];
   if (route.multipart) hostile.push({ weight: 4, arbitrary: multipartArbitrary.map((m): Body => ({ kind: 'multipart', ...m })) });
   const validBody: fc.Arbitrary<Body> = route.multipart
-    ? fc.oneof(valid.map(json), validMultipartArbitrary.map((m): Body => ({ kind: 'multipart', ...m })))
+    ? fc.oneof(
+        valid.map(json),
+        validMultipartArbitrary.map((m): Body => ({ kind: 'multipart', ...m })),
+      )
     : valid.map(json);
   return { valid: validBody, hostile: fc.oneof(...hostile) };
 }
@@ -114,4 +128,3 @@ function taskDefinitionArbitrary(): fc.Arbitrary<unknown> {
     })
     .map(({ name, route, user }) => ({ ...triageDefinition({ name, route }), prompt: { system: 'You triage.', user } }));
 }
-

@@ -59,7 +59,17 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
   const started = Date.now();
   const arbitrary = requestArbitrary(target.routes, { fixtures: target.fixtures, keys: target.keys, operatorKey: target.operatorKey });
   const findings = new Map<string, Finding>();
-  const report: FuzzReport = { seed: options.seed, requests: 0, runChecks: 0, findings: [], elapsedMs: 0, perRoute: {}, statuses: {}, routeStatuses: {}, samples: {} };
+  const report: FuzzReport = {
+    seed: options.seed,
+    requests: 0,
+    runChecks: 0,
+    findings: [],
+    elapsedMs: 0,
+    perRoute: {},
+    statuses: {},
+    routeStatuses: {},
+    samples: {},
+  };
   const shrinkBudget = options.shrinkBudget ?? 150;
   const state = { shrinking: undefined as string | undefined, shrinkSpent: 0 };
 
@@ -83,7 +93,14 @@ export async function runFuzz(target: FuzzTarget, options: FuzzOptions): Promise
         known.seen++;
         continue;
       }
-      const finding: Finding = { ...problem, request: describeRequest(request), answer: describeAnswer(answer), seen: 1, firstAt: report.requests, minimised: false };
+      const finding: Finding = {
+        ...problem,
+        request: describeRequest(request),
+        answer: describeAnswer(answer),
+        seen: 1,
+        firstAt: report.requests,
+        minimised: false,
+      };
       findings.set(problem.signature, finding);
       // A hang is recorded as it came: shrinking it would wait out the timeout at every step.
       if (fresh === undefined && problem.check !== 'no-answer') fresh = problem.signature;
@@ -126,7 +143,8 @@ async function probe(target: FuzzTarget, request: FuzzRequest, timeoutMs: number
   report.statuses[answer.status] = (report.statuses[answer.status] ?? 0) + 1;
   const perStatus = (report.routeStatuses[request.route] ??= {});
   perStatus[answer.status] = (perStatus[answer.status] ?? 0) + 1;
-  report.samples[`${request.route} ${answer.status}`] ??= `${request.method} ${excerpt(request.url)} ${excerpt(typeof request.payload === 'string' ? request.payload : '')} → ${excerpt(answer.body)}`;
+  report.samples[`${request.route} ${answer.status}`] ??=
+    `${request.method} ${excerpt(request.url)} ${excerpt(typeof request.payload === 'string' ? request.payload : '')} → ${excerpt(answer.body)}`;
   const { problems: found, parsed } = checkAnswer(request, answer, target.secrets);
   problems.push(...found);
   const runIds = runIdsOf(answer, parsed);
@@ -134,12 +152,25 @@ async function probe(target: FuzzTarget, request: FuzzRequest, timeoutMs: number
     await target.app.runBatcher.flush();
     for (const id of runIds) {
       report.runChecks++;
-      const run = await target.server.inject({ method: 'GET', url: `/v1/runs/${encodeURIComponent(id)}`, headers: { authorization: `Bearer ${target.keys.viewer}` } });
-      if (run.statusCode !== 200) add('run-not-recorded', String(answer.status), `answer ${answer.status} names run ${id}; GET /v1/runs/${id} answered ${run.statusCode}: ${run.body.slice(0, 200)}`);
+      const run = await target.server.inject({
+        method: 'GET',
+        url: `/v1/runs/${encodeURIComponent(id)}`,
+        headers: { authorization: `Bearer ${target.keys.viewer}` },
+      });
+      if (run.statusCode !== 200)
+        add(
+          'run-not-recorded',
+          String(answer.status),
+          `answer ${answer.status} names run ${id}; GET /v1/runs/${id} answered ${run.statusCode}: ${run.body.slice(0, 200)}`,
+        );
     }
   }
   for (const line of target.drainErrorLogs()) {
-    add('error-log', `${line.source} ${line.msg}`, `${line.source} logged "${line.msg}"${line.err ? `: ${line.err}` : ''}${line.reqId ? ` (request ${line.reqId})` : ''}`);
+    add(
+      'error-log',
+      `${line.source} ${line.msg}`,
+      `${line.source} logged "${line.msg}"${line.err ? `: ${line.err}` : ''}${line.reqId ? ` (request ${line.reqId})` : ''}`,
+    );
   }
   return { problems, answer };
 }
@@ -165,7 +196,8 @@ async function send(target: FuzzTarget, request: FuzzRequest, timeoutMs: number)
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     // Node refuses to put some header values on the wire at all: no server would ever see them.
-    if (err.code === 'ERR_INVALID_CHAR' || err.code === 'ERR_INVALID_HTTP_TOKEN' || err.code === 'ERR_HTTP_INVALID_HEADER_VALUE') return { unsendable: err.message };
+    if (err.code === 'ERR_INVALID_CHAR' || err.code === 'ERR_INVALID_HTTP_TOKEN' || err.code === 'ERR_HTTP_INVALID_HEADER_VALUE')
+      return { unsendable: err.message };
     return { failed: 'inject-error', detail: `${err.name}: ${err.message}` };
   } finally {
     clearTimeout(timer);
@@ -177,8 +209,16 @@ const EXCERPT = 400;
 const BODY_EXCERPT = 2_000;
 
 function describeRequest(request: FuzzRequest): Finding['request'] {
-  const headers = Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, excerpt(k === 'authorization' ? v.replace(/gw[ko]_\S+/g, (key) => `${key.slice(0, 8)}…`) : v)]));
-  const body = request.payload === undefined ? undefined : excerpt(typeof request.payload === 'string' ? request.payload : `<${request.payload.length} bytes> ${request.payload.toString('latin1')}`, BODY_EXCERPT);
+  const headers = Object.fromEntries(
+    Object.entries(request.headers).map(([k, v]) => [k, excerpt(k === 'authorization' ? v.replace(/gw[ko]_\S+/g, (key) => `${key.slice(0, 8)}…`) : v)]),
+  );
+  const body =
+    request.payload === undefined
+      ? undefined
+      : excerpt(
+          typeof request.payload === 'string' ? request.payload : `<${request.payload.length} bytes> ${request.payload.toString('latin1')}`,
+          BODY_EXCERPT,
+        );
   return { method: request.method, url: excerpt(request.url), headers, body };
 }
 

@@ -160,8 +160,14 @@ const input = { subject: 'Refund', body: 'Charged twice', customer: { name: 'Dan
 async function seed(params: { server: FastifyInstance; app: App; admin: string; foreignKey: string }): Promise<Fixtures> {
   const { server, app } = params;
   const call = async (key: string, method: string, url: string, payload?: unknown, expected = [200, 201, 202]) => {
-    const response = await server.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${key}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
-    if (!expected.includes(response.statusCode)) throw new Error(`fuzz setup: ${method} ${url} answered ${response.statusCode}: ${response.body.slice(0, 300)}`);
+    const response = await server.inject({
+      method: method as 'GET',
+      url,
+      headers: { authorization: `Bearer ${key}` },
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
+    if (!expected.includes(response.statusCode))
+      throw new Error(`fuzz setup: ${method} ${url} answered ${response.statusCode}: ${response.body.slice(0, 300)}`);
     return response.json() as Record<string, any>;
   };
   const own = (method: string, url: string, payload?: unknown) => call(params.admin, method, url, payload);
@@ -226,6 +232,7 @@ async function seed(params: { server: FastifyInstance; app: App; admin: string; 
 function describe(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (value instanceof Error) return `${value.name}: ${value.message}`;
-  if (typeof value === 'object' && value !== null && 'message' in value) return `${String((value as { type?: string }).type ?? 'Error')}: ${String((value as { message: unknown }).message)}`;
+  if (typeof value === 'object' && value !== null && 'message' in value)
+    return `${String((value as { type?: string }).type ?? 'Error')}: ${String((value as { message: unknown }).message)}`;
   return JSON.stringify(value)?.slice(0, 500);
 }

@@ -45,7 +45,21 @@ export const hostileString: fc.Arbitrary<string> = fc.constantFrom(
 );
 
 /** Numbers that break naive code: huge, negative, fractional, past 2^53, negative zero. */
-export const hostileNumber: fc.Arbitrary<number> = fc.constantFrom(1e308, -1e308, -1, 0, -0, 0.5, 2 ** 53, 2 ** 53 + 2, -(2 ** 63), 2 ** 31, 2 ** 32, 1e-320, 123456789.123456789);
+export const hostileNumber: fc.Arbitrary<number> = fc.constantFrom(
+  1e308,
+  -1e308,
+  -1,
+  0,
+  -0,
+  0.5,
+  2 ** 53,
+  2 ** 53 + 2,
+  -(2 ** 63),
+  2 ** 31,
+  2 ** 32,
+  1e-320,
+  123456789.123456789,
+);
 
 /** Any hostile JSON value, wrong types included. */
 export const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
@@ -66,9 +80,27 @@ export type Mutation =
 
 export const mutationArbitrary: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('replace' as const), at: fc.nat(64), value: hostileValue }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('extra-field' as const), at: fc.nat(64), key: fc.oneof(fc.string({ maxLength: 8 }), hostileString.filter((s) => s.length < 100)), value: hostileValue }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('extra-field' as const),
+      at: fc.nat(64),
+      key: fc.oneof(
+        fc.string({ maxLength: 8 }),
+        hostileString.filter((s) => s.length < 100),
+      ),
+      value: hostileValue,
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('drop-field' as const), at: fc.nat(64) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('proto-key' as const), at: fc.nat(64), key: fc.constantFrom('__proto__' as const, 'constructor' as const, 'prototype' as const) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('proto-key' as const),
+      at: fc.nat(64),
+      key: fc.constantFrom('__proto__' as const, 'constructor' as const, 'prototype' as const),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('wrap-deep' as const), at: fc.nat(64), levels: fc.constantFrom(63, 64, 65, 200) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('empty' as const), at: fc.nat(64) }) },
 );

@@ -77,7 +77,10 @@ const framing = fc.constantFrom('ok', 'ok', 'ok', 'no-closing-boundary', 'wrong-
 
 export const multipartArbitrary: fc.Arbitrary<MultipartBody> = fc
   .record({
-    files: fc.array(fc.record({ filename: fileName, content, type: fc.constantFrom('text/plain', 'application/octet-stream', 'application/pdf', 'text/html') }), { minLength: 0, maxLength: 6 }),
+    files: fc.array(
+      fc.record({ filename: fileName, content, type: fc.constantFrom('text/plain', 'application/octet-stream', 'application/pdf', 'text/html') }),
+      { minLength: 0, maxLength: 6 },
+    ),
     metadata: metadataField,
     framing,
   })
@@ -87,7 +90,11 @@ export const multipartArbitrary: fc.Arbitrary<MultipartBody> = fc
 export const validMultipartArbitrary: fc.Arbitrary<MultipartBody> = fc
   .record({
     files: fc.array(
-      fc.record({ filename: fc.constantFrom('a.md', 'docs/b.txt', 'data.csv', 'page.html'), content: fc.constant(Buffer.from('# Title\n\nSome text about refunds.')), type: fc.constant('text/plain') }),
+      fc.record({
+        filename: fc.constantFrom('a.md', 'docs/b.txt', 'data.csv', 'page.html'),
+        content: fc.constant(Buffer.from('# Title\n\nSome text about refunds.')),
+        type: fc.constant('text/plain'),
+      }),
       { minLength: 1, maxLength: 2 },
     ),
     metadata: fc.constantFrom(undefined, '{"lang":"en"}'),
@@ -101,7 +108,8 @@ function buildMultipart(files: FilePart[], metadata: string | undefined, frame: 
   if (frame === 'junk-preamble') add('this is a preamble nobody reads\r\n');
   if (metadata !== undefined) add(`--${boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n${metadata}\r\n`);
   for (const file of files) {
-    const disposition = frame === 'part-without-disposition' ? '' : `Content-Disposition: form-data; name="file"; filename="${file.filename.replaceAll('"', '%22')}"\r\n`;
+    const disposition =
+      frame === 'part-without-disposition' ? '' : `Content-Disposition: form-data; name="file"; filename="${file.filename.replaceAll('"', '%22')}"\r\n`;
     add(`--${boundary}\r\n${disposition}Content-Type: ${file.type}\r\n\r\n`);
     add(file.content);
     add('\r\n');

@@ -64,7 +64,9 @@ export function checkAnswer(request: FuzzRequest, answer: Answer, secrets: strin
     }
   }
   const code = errorCodeOf(parsed);
-  const rawCode = String((parsed as { error?: { code?: unknown }; code?: unknown } | undefined)?.error?.code ?? (parsed as { code?: unknown } | undefined)?.code ?? '-');
+  const rawCode = String(
+    (parsed as { error?: { code?: unknown }; code?: unknown } | undefined)?.error?.code ?? (parsed as { code?: unknown } | undefined)?.code ?? '-',
+  );
 
   if (answer.status >= 500) {
     const upstreamOk = request.upstreamFaults && [502, 503, 504].includes(answer.status) && code !== undefined && UPSTREAM_CODES.has(code);
@@ -72,19 +74,29 @@ export function checkAnswer(request: FuzzRequest, answer: Answer, secrets: strin
   }
   const isError = answer.status >= 400;
   if (isError && request.method !== 'HEAD') {
-    if (!/^application\/json/.test(contentType)) add('error-shape', `${answer.status} ${contentType}`, `error answered as ${contentType || 'no content type'}: ${answer.body.slice(0, 200)}`);
-    else if (!validErrorBody(parsed)) add('error-shape', `${answer.status} ${rawCode}`, `error body is not { error: { code, message, details } }: ${answer.body.slice(0, 300)}`, false);
+    if (!/^application\/json/.test(contentType))
+      add('error-shape', `${answer.status} ${contentType}`, `error answered as ${contentType || 'no content type'}: ${answer.body.slice(0, 200)}`);
+    else if (!validErrorBody(parsed))
+      add('error-shape', `${answer.status} ${rawCode}`, `error body is not { error: { code, message, details } }: ${answer.body.slice(0, 300)}`, false);
     else if (code === undefined) add('error-code', `${answer.status} ${rawCode}`, `unregistered error code: ${answer.body.slice(0, 200)}`, false);
-    else if (ERROR_CODES[code].httpStatus !== answer.status) add('error-status', `${answer.status} ${code}`, `${code} is registered as ${ERROR_CODES[code].httpStatus}, answered ${answer.status}`, false);
+    else if (ERROR_CODES[code].httpStatus !== answer.status)
+      add('error-status', `${answer.status} ${code}`, `${code} is registered as ${ERROR_CODES[code].httpStatus}, answered ${answer.status}`, false);
   }
   for (const [what, pattern] of STACK_PATTERNS) {
     const match = pattern.exec(answer.body);
     // An answer may echo what it was sent (a name, a query): only text the request did not carry counts.
-    if (match && !echoes(request, match[0])) add('stack-trace', `${answer.status} ${rawCode} ${what}`, `${what} in the body: …${answer.body.slice(Math.max(0, match.index - 80), match.index + 120)}…`);
+    if (match && !echoes(request, match[0]))
+      add(
+        'stack-trace',
+        `${answer.status} ${rawCode} ${what}`,
+        `${what} in the body: …${answer.body.slice(Math.max(0, match.index - 80), match.index + 120)}…`,
+      );
   }
-  for (const secret of secrets) if (answer.body.includes(secret)) add('secret-in-body', secret.slice(0, 8), `an API/operator key secret is in the body (${answer.status})`);
+  for (const secret of secrets)
+    if (answer.body.includes(secret)) add('secret-in-body', secret.slice(0, 8), `an API/operator key secret is in the body (${answer.status})`);
   // (Operators act on every tenant by design; the fuzz tenant's keys must never see another's data.)
-  if (answer.status < 300 && !request.url.startsWith('/operator') && answer.body.includes(FOREIGN_MARKER)) add('cross-tenant', String(answer.status), `another tenant's data in a ${answer.status} answer: ${answer.body.slice(0, 200)}`);
+  if (answer.status < 300 && !request.url.startsWith('/operator') && answer.body.includes(FOREIGN_MARKER))
+    add('cross-tenant', String(answer.status), `another tenant's data in a ${answer.status} answer: ${answer.body.slice(0, 200)}`);
   // A key below the route's role is judged on that route only (another method may be another route, open to it).
   const judged = request.caller.kind !== 'allowed' && (request.caller.kind !== 'below' || request.method === request.routeMethod);
   if (request.needsKey && judged && answer.status < 400) {
@@ -93,8 +105,10 @@ export function checkAnswer(request: FuzzRequest, answer: Answer, secrets: strin
   for (const promise of promisesAtTheEdge(request, answer)) add(promise.check, String(answer.status), promise.detail, promise.check !== 'nul-in-url');
   const requestId = answer.headers['x-request-id'];
   // (HEAD answers are the GET's, checked on GET; their empty bodies would only blur the key.)
-  if (request.method !== 'HEAD' && typeof requestId !== 'string') add('request-id', `missing ${answer.status} ${rawCode}`, 'no x-request-id in the answer', false);
-  else if (typeof requestId === 'string' && !/^[A-Za-z0-9._:-]{1,64}$/.test(requestId)) add('request-id', 'unsafe', `x-request-id answered as ${JSON.stringify(requestId).slice(0, 100)}`, false);
+  if (request.method !== 'HEAD' && typeof requestId !== 'string')
+    add('request-id', `missing ${answer.status} ${rawCode}`, 'no x-request-id in the answer', false);
+  else if (typeof requestId === 'string' && !/^[A-Za-z0-9._:-]{1,64}$/.test(requestId))
+    add('request-id', 'unsafe', `x-request-id answered as ${JSON.stringify(requestId).slice(0, 100)}`, false);
   if (POLLUTION_MARKER in Object.prototype || Object.keys(Object.prototype).length > 0) {
     add('prototype-pollution', Object.keys(Object.prototype).join(','), `Object.prototype gained ${Object.keys(Object.prototype).join(', ')}`);
     for (const key of Object.keys(Object.prototype)) delete (Object.prototype as Record<string, unknown>)[key];
@@ -109,7 +123,7 @@ function sentUrl(url: string): string {
 }
 
 function echoes(request: FuzzRequest, text: string): boolean {
-  const sent = `${safeDecode(request.url)} ${typeof request.payload === 'string' ? request.payload : request.payload?.toString('utf8') ?? ''}`;
+  const sent = `${safeDecode(request.url)} ${typeof request.payload === 'string' ? request.payload : (request.payload?.toString('utf8') ?? '')}`;
   return sent.includes(text) || sent.includes(JSON.stringify(text).slice(1, -1));
 }
 
@@ -166,7 +180,8 @@ function promisesAtTheEdge(request: FuzzRequest, answer: Answer): Array<Omit<Pro
     } catch {
       // Not JSON: nothing to judge.
     }
-    if (typeof webhook === 'string' && !PUBLIC_WEBHOOK.test(webhook)) out.push({ check: 'webhook-policy', detail: `a job was accepted (${answer.status}) with webhook_url ${JSON.stringify(webhook).slice(0, 200)}` });
+    if (typeof webhook === 'string' && !PUBLIC_WEBHOOK.test(webhook))
+      out.push({ check: 'webhook-policy', detail: `a job was accepted (${answer.status}) with webhook_url ${JSON.stringify(webhook).slice(0, 200)}` });
   }
   return out;
 }

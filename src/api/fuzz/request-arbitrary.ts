@@ -92,7 +92,17 @@ function routeRequestArbitrary(route: FuzzRoute, context: RequestContext): fc.Ar
     let i = 0;
     const path = route.path.replace(/\{[^}]+\}/g, () => params[i++] ?? '');
     const url = `${spellPath(path, spelling)}${query ? `?${query}` : ''}`;
-    return assemble({ route: id, routeMethod: route.method, method, url, body, contentType, headers, caller, needsKey: route.auth.kind !== 'public' && needsKey(url) });
+    return assemble({
+      route: id,
+      routeMethod: route.method,
+      method,
+      url,
+      body,
+      contentType,
+      headers,
+      caller,
+      needsKey: route.auth.kind !== 'public' && needsKey(url),
+    });
   });
 }
 
@@ -116,7 +126,17 @@ function partArbitraries(route: FuzzRoute, context: RequestContext): PartArbitra
   };
 }
 
-function assemble(parts: { route: string; routeMethod?: string; method: string; url: string; body: Body; contentType: string | undefined; headers: Record<string, string>; caller: Caller; needsKey: boolean }): FuzzRequest {
+function assemble(parts: {
+  route: string;
+  routeMethod?: string;
+  method: string;
+  url: string;
+  body: Body;
+  contentType: string | undefined;
+  headers: Record<string, string>;
+  caller: Caller;
+  needsKey: boolean;
+}): FuzzRequest {
   const headers: Record<string, string> = { ...parts.headers };
   if (parts.caller.authorization !== undefined) headers.authorization = parts.caller.authorization;
   let payload: string | Buffer | undefined;
@@ -206,8 +226,22 @@ function queryArbitraries(route: FuzzRoute, fixtures: Fixtures): { valid: fc.Arb
   if (query.length === 0) return { valid: fc.constant(''), hostile: hostileQuery };
   const hinted = queryHints(fixtures);
   const valid = fc
-    .record(Object.fromEntries(query.map((p) => [p.name, p.name in hinted ? fc.oneof({ weight: 3, arbitrary: hinted[p.name] }, { weight: 1, arbitrary: schemaArbitrary(p.schema) }) : schemaArbitrary(p.schema)])), { requiredKeys: [] })
-    .map((values) => Object.entries(values).map(([k, v]) => `${k}=${encodeSegment(String(v))}`).join('&'));
+    .record(
+      Object.fromEntries(
+        query.map((p) => [
+          p.name,
+          p.name in hinted
+            ? fc.oneof({ weight: 3, arbitrary: hinted[p.name] }, { weight: 1, arbitrary: schemaArbitrary(p.schema) })
+            : schemaArbitrary(p.schema),
+        ]),
+      ),
+      { requiredKeys: [] },
+    )
+    .map((values) =>
+      Object.entries(values)
+        .map(([k, v]) => `${k}=${encodeSegment(String(v))}`)
+        .join('&'),
+    );
   const hostileParam = fc
     .tuple(fc.constantFrom(...query.map((p) => p.name)), fc.oneof(hostileString.filter((v) => v.length < 20_000).map(encodeSegment), hostileSegment))
     .map(([k, v]) => `${k}=${v}`);
@@ -217,11 +251,30 @@ function queryArbitraries(route: FuzzRoute, fixtures: Fixtures): { valid: fc.Arb
 /** Paths that no route serves, under /v1, /operator and elsewhere. */
 function unroutedArbitrary(context: RequestContext): fc.Arbitrary<FuzzRequest> {
   const path = fc.oneof(
-    fc.constantFrom('/v1', '/v1/', '/v1/nope', '/v1/tasks/triage/nope', '/%76%31/keys', '/v1/%2e%2e/healthz', '/operator', '/operator/nope', '/v2/tasks', '/', '/%', '/..%2f..%2fetc', '/docs/json', '/openapi.json'),
+    fc.constantFrom(
+      '/v1',
+      '/v1/',
+      '/v1/nope',
+      '/v1/tasks/triage/nope',
+      '/%76%31/keys',
+      '/v1/%2e%2e/healthz',
+      '/operator',
+      '/operator/nope',
+      '/v2/tasks',
+      '/',
+      '/%',
+      '/..%2f..%2fetc',
+      '/docs/json',
+      '/openapi.json',
+    ),
     hostileSegment.map((s) => `/v1/${s}`),
   );
   return fc
-    .record({ path, caller: fc.oneof(...Object.values(callerArbitraries({ kind: 'key', role: 'viewer' }, context))), method: fc.constantFrom('GET', 'POST', 'DELETE', 'PUT') })
+    .record({
+      path,
+      caller: fc.oneof(...Object.values(callerArbitraries({ kind: 'key', role: 'viewer' }, context))),
+      method: fc.constantFrom('GET', 'POST', 'DELETE', 'PUT'),
+    })
     .map(({ path: url, caller, method }) =>
       assemble({
         route: 'unrouted',

@@ -51,7 +51,11 @@ export function callerArbitraries(auth: RouteAuth, keys: CallerKeys): { valid: f
   }
   const at = ROLES.indexOf(auth.role);
   const below = ROLES.slice(0, at);
-  const refused: Array<fc.Arbitrary<Caller>> = [none, junk(keys.keys.admin), fc.constant<Caller>({ kind: 'wrong-kind', authorization: bearer(keys.operatorKey) })];
+  const refused: Array<fc.Arbitrary<Caller>> = [
+    none,
+    junk(keys.keys.admin),
+    fc.constant<Caller>({ kind: 'wrong-kind', authorization: bearer(keys.operatorKey) }),
+  ];
   if (below.length > 0) refused.push(fc.constantFrom(...below).map((role): Caller => ({ kind: 'below', role, authorization: bearer(keys.keys[role]) })));
   return {
     valid: fc.constantFrom(...ROLES.slice(at)).map((role): Caller => ({ kind: 'allowed', role, authorization: bearer(keys.keys[role]) })),
@@ -64,7 +68,18 @@ export const extraHeadersArbitrary: fc.Arbitrary<Record<string, string>> = fc
   .record(
     {
       'x-request-id': fc.constantFrom('fz-req-1', 'x'.repeat(65), 'x'.repeat(10_000), 'a b', '\u00e4', '../../x', '<script>', '%00', ''),
-      'idempotency-key': fc.constantFrom('fz-idem-1', 'fz-idem-2', '', ' ', 'x'.repeat(255), 'x'.repeat(256), '\u00e4', 'a\tb', '00000000-0000-4000-8000-000000000000', '%00'),
+      'idempotency-key': fc.constantFrom(
+        'fz-idem-1',
+        'fz-idem-2',
+        '',
+        ' ',
+        'x'.repeat(255),
+        'x'.repeat(256),
+        '\u00e4',
+        'a\tb',
+        '00000000-0000-4000-8000-000000000000',
+        '%00',
+      ),
       accept: fc.constantFrom('text/event-stream', 'application/xml', '*/*;q=0', 'application/json', ''),
       'content-encoding': fc.constantFrom('gzip', 'br', 'identity', 'deflate, gzip'),
       'x-tenant-id': fc.constantFrom('fz-foreign', 'default'),
@@ -77,31 +92,39 @@ export const extraHeadersArbitrary: fc.Arbitrary<Record<string, string>> = fc
 
 /** Content types for a JSON body the ways clients get them wrong (or rightly, differently spelt). */
 export const contentTypeArbitrary: fc.Arbitrary<string | undefined> = fc.constantFrom<string | undefined>(
-      undefined,
-      'application/json; charset=utf-8',
-      'application/json;charset=UTF-16',
-      'application/json; charset=latin1',
-      'APPLICATION/JSON',
-      'application/json ; charset=utf-8',
-      'application/json, text/plain',
-      'application/vnd.api+json',
-      'application/json-patch+json',
-      'text/plain',
-      'text/json',
-      'application/x-www-form-urlencoded',
-      'multipart/form-data',
-      'multipart/form-data; boundary=',
-      'application/octet-stream',
-      '',
-      '*/*',
-      'application/json; boundary=x; charset=utf-8; charset=ascii',
+  undefined,
+  'application/json; charset=utf-8',
+  'application/json;charset=UTF-16',
+  'application/json; charset=latin1',
+  'APPLICATION/JSON',
+  'application/json ; charset=utf-8',
+  'application/json, text/plain',
+  'application/vnd.api+json',
+  'application/json-patch+json',
+  'text/plain',
+  'text/json',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data',
+  'multipart/form-data; boundary=',
+  'application/octet-stream',
+  '',
+  '*/*',
+  'application/json; boundary=x; charset=utf-8; charset=ascii',
 );
 
 /** Ways to spell the path prefix: the router decodes some of them to the real route. */
 export type PathSpelling = 'plain' | 'encoded-v' | 'encoded-v1' | 'double-slash' | 'trailing-slash' | 'upper' | 'dot-segment' | 'encoded-slash';
 
 /** The other spellings (`plain` is the valid one). */
-export const pathSpellingArbitrary: fc.Arbitrary<PathSpelling> = fc.constantFrom<PathSpelling>('encoded-v', 'encoded-v1', 'double-slash', 'trailing-slash', 'upper', 'dot-segment', 'encoded-slash');
+export const pathSpellingArbitrary: fc.Arbitrary<PathSpelling> = fc.constantFrom<PathSpelling>(
+  'encoded-v',
+  'encoded-v1',
+  'double-slash',
+  'trailing-slash',
+  'upper',
+  'dot-segment',
+  'encoded-slash',
+);
 
 /** The path spelled as chosen (only the leading segment and the end change). */
 export function spellPath(path: string, spelling: PathSpelling): string {

@@ -79,13 +79,21 @@ function integerFor(schema: Schema): fc.Arbitrary<number> {
 function numberFor(schema: Schema): fc.Arbitrary<number> {
   const min = bound(schema.minimum) ?? bound(schema.exclusiveMinimum) ?? -1_000;
   const max = bound(schema.maximum) ?? bound(schema.exclusiveMaximum) ?? 1_000;
-  return fc.double({ min, max, noNaN: true, noDefaultInfinity: true, minExcluded: schema.exclusiveMinimum !== undefined, maxExcluded: schema.exclusiveMaximum !== undefined });
+  return fc.double({
+    min,
+    max,
+    noNaN: true,
+    noDefaultInfinity: true,
+    minExcluded: schema.exclusiveMinimum !== undefined,
+    maxExcluded: schema.exclusiveMaximum !== undefined,
+  });
 }
 
 function stringFor(schema: Schema): fc.Arbitrary<string> {
   const minLength = bound(schema.minLength) ?? 0;
   const maxLength = Math.max(minLength, Math.min(bound(schema.maxLength) ?? SHORT, minLength + SHORT));
-  if (schema.format === 'date-time') return fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString());
+  if (schema.format === 'date-time')
+    return fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString());
   if (typeof schema.pattern === 'string') {
     try {
       return fc.stringMatching(new RegExp(schema.pattern)).filter((s) => s.length >= minLength && s.length <= (bound(schema.maxLength) ?? Infinity));
@@ -111,16 +119,27 @@ function arrayFor(schema: Schema, root: JsonSchema, depth: number): fc.Arbitrary
 function objectFor(schema: Schema, root: JsonSchema, depth: number): fc.Arbitrary<Record<string, unknown>> {
   const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
   const required = new Set(Array.isArray(schema.required) ? (schema.required as string[]) : []);
-  const known = fc.record(
-    Object.fromEntries(Object.entries(properties).map(([key, value]) => [key, schemaArbitrary(value, root, depth + 1)])),
-    { requiredKeys: [...required].filter((k) => k in properties) },
-  );
+  const known = fc.record(Object.fromEntries(Object.entries(properties).map(([key, value]) => [key, schemaArbitrary(value, root, depth + 1)])), {
+    requiredKeys: [...required].filter((k) => k in properties),
+  });
   const extra = schema.additionalProperties;
   if (extra === false || extra === undefined) return known;
   // Open maps (records, loose objects): a few more keys, named as propertyNames allows.
-  const keyArb = schema.propertyNames && typeof schema.propertyNames === 'object' ? (stringFor(schema.propertyNames as Schema) as fc.Arbitrary<string>) : fc.string({ maxLength: 12 });
+  const keyArb =
+    schema.propertyNames && typeof schema.propertyNames === 'object'
+      ? (stringFor(schema.propertyNames as Schema) as fc.Arbitrary<string>)
+      : fc.string({ maxLength: 12 });
   const valueArb = extra === true || Object.keys(extra as object).length === 0 ? anyJson(depth + 1) : schemaArbitrary(extra as JsonSchema, root, depth + 1);
-  return fc.tuple(known, fc.dictionary(keyArb.filter((k) => !(k in properties)), valueArb, { maxKeys: 3 })).map(([a, b]) => ({ ...b, ...a }));
+  return fc
+    .tuple(
+      known,
+      fc.dictionary(
+        keyArb.filter((k) => !(k in properties)),
+        valueArb,
+        { maxKeys: 3 },
+      ),
+    )
+    .map(([a, b]) => ({ ...b, ...a }));
 }
 
 /** Any small JSON value (for `{}` schemas). */

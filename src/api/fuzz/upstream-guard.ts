@@ -62,13 +62,10 @@ function pass(params: { req: IncomingMessage; res: ServerResponse; body: Buffer;
   const { req, res, body, upstream } = params;
   const headers = { ...req.headers, host: upstream.host, 'content-length': String(body.length) };
   delete headers['transfer-encoding'];
-  const out = forward(
-    { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
-    (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    },
-  );
+  const out = forward({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers }, (answer) => {
+    res.writeHead(answer.statusCode ?? 502, answer.headers);
+    answer.pipe(res);
+  });
   out.on('error', () => {
     if (!res.headersSent) res.writeHead(502);
     res.end();

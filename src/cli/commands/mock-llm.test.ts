@@ -68,7 +68,9 @@ describe('mockLlmCommand', () => {
 
   it('exits with code 2 and a message naming the flag when a value is invalid', async () => {
     const { io, stderr } = harness(Promise.resolve());
-    const command = mockLlmCommand(io).exitOverride().configureOutput({ writeErr: (s) => stderr.push(s) });
+    const command = mockLlmCommand(io)
+      .exitOverride()
+      .configureOutput({ writeErr: (s) => stderr.push(s) });
     const run = command.parseAsync(['--fault-5xx', '2'], { from: 'user' });
     await expect(run).rejects.toBeInstanceOf(CommanderError);
     await expect(run).rejects.toMatchObject({ exitCode: 2 });
@@ -93,7 +95,20 @@ describe('mockLlmCommand', () => {
 
   it('documents every flag in --help', () => {
     const help = mockLlmCommand().helpInformation();
-    for (const flag of ['--host', '--port', '--seed', '--latency', '--fault-5xx', '--fault-429', '--retry-after', '--fault-hang', '--hang-ms', '--fault-malformed', '--fault-schema', '--fault-truncated']) {
+    for (const flag of [
+      '--host',
+      '--port',
+      '--seed',
+      '--latency',
+      '--fault-5xx',
+      '--fault-429',
+      '--retry-after',
+      '--fault-hang',
+      '--hang-ms',
+      '--fault-malformed',
+      '--fault-schema',
+      '--fault-truncated',
+    ]) {
       expect(help).toContain(flag);
     }
     expect(help).toMatch(/FAKE/);

@@ -42,12 +42,9 @@ export function decodeText(bytes: Uint8Array, filename: string): string {
   // Browsers decode "latin1" as windows-1252 too; it adds printable characters at 0x80–0x9F.
   const encoding = detected === 'ISO-8859-1' ? 'windows-1252' : detected;
   if (!encoding || !iconv.encodingExists(encoding)) {
-    throw ingestError(
-      'INGEST_PARSE_FAILED',
-      filename,
-      encoding ? `text encoding ${encoding} is not supported` : 'text encoding could not be detected',
-      { details: { encoding: encoding ?? null } },
-    );
+    throw ingestError('INGEST_PARSE_FAILED', filename, encoding ? `text encoding ${encoding} is not supported` : 'text encoding could not be detected', {
+      details: { encoding: encoding ?? null },
+    });
   }
   return iconv.decode(bytes, encoding);
 }

@@ -74,7 +74,10 @@ function listItem(item: Tokens.ListItem, blocks: Block[]): void {
 function table(token: Tokens.Table, blocks: Block[]): void {
   const columns = token.header.map((cell) => tidy(inlineText(cell.tokens)));
   for (const row of token.rows) {
-    const text = renderRecord(columns, row.map((cell) => tidy(inlineText(cell.tokens))));
+    const text = renderRecord(
+      columns,
+      row.map((cell) => tidy(inlineText(cell.tokens))),
+    );
     if (text) blocks.push({ kind: 'record', text });
   }
 }

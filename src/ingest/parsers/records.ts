@@ -25,5 +25,8 @@ export function renderRecord(columns: readonly string[], values: readonly string
 
 /** Collapses runs of spaces and tabs (not line breaks) and trims, as layout whitespace carries no meaning. */
 export function tidy(text: string): string {
-  return text.replace(/[ \t\f\v\u00a0]+/g, ' ').replace(/ ?\n ?/g, '\n').trim();
+  return text
+    .replace(/[ \t\f\v\u00a0]+/g, ' ')
+    .replace(/ ?\n ?/g, '\n')
+    .trim();
 }

@@ -89,12 +89,9 @@ function checkDeclaredSizes(entries: Entry[], { filename, limits }: ParserContex
       );
     }
     if (total > limits.maxDecompressedBytes) {
-      throw ingestError(
-        'INGEST_LIMIT_EXCEEDED',
-        filename,
-        `archive inflates to more than the limit of ${limits.maxDecompressedBytes} bytes (zip bomb?)`,
-        { details: { maxDecompressedBytes: limits.maxDecompressedBytes, entry: entry.fileName } },
-      );
+      throw ingestError('INGEST_LIMIT_EXCEEDED', filename, `archive inflates to more than the limit of ${limits.maxDecompressedBytes} bytes (zip bomb?)`, {
+        details: { maxDecompressedBytes: limits.maxDecompressedBytes, entry: entry.fileName },
+      });
     }
   }
 }

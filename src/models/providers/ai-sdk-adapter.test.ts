@@ -24,7 +24,12 @@ describe('provider error text shown to tenants', () => {
 
   it('turns an unreachable provider into "could not reach <provider>: connection refused" with the detail kept apart', () => {
     const cause = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:18189'), { code: 'ECONNREFUSED' });
-    const error = new APICallError({ message: 'Cannot connect to API: connect ECONNREFUSED 127.0.0.1:18189', url: 'http://127.0.0.1:18189/v1/chat/completions', requestBodyValues: {}, cause });
+    const error = new APICallError({
+      message: 'Cannot connect to API: connect ECONNREFUSED 127.0.0.1:18189',
+      url: 'http://127.0.0.1:18189/v1/chat/completions',
+      requestBodyValues: {},
+      cause,
+    });
     const failure = toModelCallError(error, { name: 'm', providerName: 'local' });
     expect(failure.message).toBe('could not reach local: connection refused');
     expect(failure.detail).toMatch(/ECONNREFUSED 127\.0\.0\.1:18189/);

@@ -70,7 +70,10 @@ const jsonRequest: GenerateRequest = {
 };
 
 async function failure(promise: Promise<unknown>): Promise<ModelCallError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(ModelCallError);
   return error as ModelCallError;
 }
@@ -117,7 +120,11 @@ describe('createAnthropicModel', () => {
 
   it('instructs JSON in the system prompt when native structured output is off', async () => {
     const server = await startServer(() => ({ body: message([{ type: 'text', text: '{"label":"billing"}' }]) }));
-    const model = createAnthropicModel({ name: 'proxy', provider: provider(server.baseUrl, { native_structured_output: false }), modelId: 'claude-sonnet-4-5' });
+    const model = createAnthropicModel({
+      name: 'proxy',
+      provider: provider(server.baseUrl, { native_structured_output: false }),
+      modelId: 'claude-sonnet-4-5',
+    });
 
     await model.generate(jsonRequest);
 
@@ -147,7 +154,11 @@ describe('createAnthropicModel', () => {
 
   it('maps 429 with an HTTP-date Retry-After to rate_limited', async () => {
     const when = new Date(Date.now() + 5_000).toUTCString();
-    const server = await startServer(() => ({ status: 429, headers: { 'retry-after': when }, body: { type: 'error', error: { type: 'rate_limit_error', message: 'Too many' } } }));
+    const server = await startServer(() => ({
+      status: 429,
+      headers: { 'retry-after': when },
+      body: { type: 'error', error: { type: 'rate_limit_error', message: 'Too many' } },
+    }));
     const model = createAnthropicModel({ name: 'sonnet', provider: provider(server.baseUrl), modelId: 'claude-sonnet-4-5' });
 
     const error = await failure(model.generate(jsonRequest));
@@ -158,7 +169,10 @@ describe('createAnthropicModel', () => {
   });
 
   it('maps 401 to a non-retryable provider_error without the key', async () => {
-    const server = await startServer(() => ({ status: 401, body: { type: 'error', error: { type: 'authentication_error', message: `invalid x-api-key ${SECRET}` } } }));
+    const server = await startServer(() => ({
+      status: 401,
+      body: { type: 'error', error: { type: 'authentication_error', message: `invalid x-api-key ${SECRET}` } },
+    }));
     const model = createAnthropicModel({ name: 'sonnet', provider: provider(server.baseUrl), modelId: 'claude-sonnet-4-5' });
 
     const error = await failure(model.generate(jsonRequest));

@@ -10,7 +10,6 @@ export const ANY_JSON: GbnfJsonSchema = {
 };
 const GRAMMAR_FORMATS = new Set(['date-time', 'date', 'time']);
 
-
 /**
  * Rewrites a JSON Schema into the subset node-llama-cpp's grammar understands. Unsupported
  * keywords are dropped (the grammar then allows a superset; the structured-output wrapper
@@ -69,14 +68,10 @@ function convertNode(s: Record<string, unknown>, defs: Record<string, unknown>):
     case 'null':
       return { type: type as 'number' | 'integer' | 'boolean' | 'null' };
     case 'object': {
-      const properties = Object.fromEntries(
-        Object.entries(asRecord(s.properties) ?? {}).map(([key, value]) => [key, convert(value, defs)]),
-      );
+      const properties = Object.fromEntries(Object.entries(asRecord(s.properties) ?? {}).map(([key, value]) => [key, convert(value, defs)]));
       const declaresNone = Object.keys(properties).length === 0;
       const additional =
-        s.additionalProperties === false ? false
-        : asRecord(s.additionalProperties) !== undefined ? convert(s.additionalProperties, defs)
-        : declaresNone;
+        s.additionalProperties === false ? false : asRecord(s.additionalProperties) !== undefined ? convert(s.additionalProperties, defs) : declaresNone;
       return {
         type: 'object',
         properties,

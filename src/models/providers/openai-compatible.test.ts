@@ -74,7 +74,10 @@ const jsonRequest: GenerateRequest = {
 };
 
 async function failure(promise: Promise<unknown>): Promise<ModelCallError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(ModelCallError);
   return error as ModelCallError;
 }
@@ -155,7 +158,11 @@ describe('createOpenAICompatibleModel', () => {
   });
 
   it('prefers retry-after-ms when the server sends it', async () => {
-    const server = await startServer(() => ({ status: 429, headers: { 'retry-after-ms': '150', 'retry-after': '1' }, body: { error: { message: 'slow down' } } }));
+    const server = await startServer(() => ({
+      status: 429,
+      headers: { 'retry-after-ms': '150', 'retry-after': '1' },
+      body: { error: { message: 'slow down' } },
+    }));
     const model = createOpenAICompatibleModel({ name: 'mini', provider: provider(server.baseUrl), modelId: 'gpt-4o-mini' });
 
     expect((await failure(model.generate(jsonRequest))).retryAfterMs).toBe(150);

@@ -33,9 +33,7 @@ export function createOpenAICompatibleModel(options: OpenAICompatibleModelOption
     // OpenAI rejects strict mode (HTTP 400) for schemas that allow extra or optional
     // properties; for those, send the schema as guidance and let validation catch misses.
     providerOptions: (request) =>
-      request.responseFormat?.type === 'json'
-        ? { openaiCompatible: { strictJsonSchema: isStrictCompatible(request.responseFormat.schema) } }
-        : undefined,
+      request.responseFormat?.type === 'json' ? { openaiCompatible: { strictJsonSchema: isStrictCompatible(request.responseFormat.schema) } } : undefined,
   });
 }
 

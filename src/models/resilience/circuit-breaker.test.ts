@@ -35,7 +35,13 @@ describe('withCircuitBreaker', () => {
     // Now every call fails: once half of the last 10 failed, the circuit opens.
     state.next = () => Promise.reject(fail('provider_error'));
     const outcomes: string[] = [];
-    for (let i = 0; i < 8; i++) outcomes.push(await model.generate({ messages: [] }).then(() => 'ok', (e: ModelCallError) => e.outcome));
+    for (let i = 0; i < 8; i++)
+      outcomes.push(
+        await model.generate({ messages: [] }).then(
+          () => 'ok',
+          (e: ModelCallError) => e.outcome,
+        ),
+      );
     expect(outcomes.filter((o) => o === 'provider_error').length).toBeLessThanOrEqual(5);
     expect(outcomes.at(-1)).toBe('circuit_open');
   });

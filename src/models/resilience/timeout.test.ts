@@ -31,7 +31,9 @@ describe('withTimeout', () => {
     const { port, seen } = slowModel(5_000);
     const started = Date.now();
 
-    const error = await withTimeout(port, 30).generate({ messages: [] }).catch((e: unknown) => e);
+    const error = await withTimeout(port, 30)
+      .generate({ messages: [] })
+      .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(ModelCallError);
     expect(error).toMatchObject({ outcome: 'timeout', retryable: true });
@@ -52,7 +54,9 @@ describe('withTimeout', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 20);
 
-    const error = await withTimeout(port, 2_000).generate({ messages: [], signal: controller.signal }).catch((e: unknown) => e);
+    const error = await withTimeout(port, 2_000)
+      .generate({ messages: [], signal: controller.signal })
+      .catch((e: unknown) => e);
 
     expect(error).toMatchObject({ outcome: 'timeout', retryable: false, message: 'run deadline exceeded' });
   });
