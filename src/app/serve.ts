@@ -124,6 +124,6 @@ function storeStep(config: Config): { label: string; announce?: string } {
   if (existsSync(join(pgliteDir(config.dataDir), 'PG_VERSION'))) return { label: `opening the embedded store in ${config.dataDir}` };
   return {
     label: `creating the embedded store in ${config.dataDir}`,
-    announce: `creating the embedded store in ${config.dataDir} (first start: the database is initialised and migrated, which takes a few seconds)`,
+    announce: `creating the embedded store in ${config.dataDir} (first start: from the migrated template, or initialised and migrated when this machine has none yet, which takes a few seconds)`,
   };
 }

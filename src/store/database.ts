@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs';
+import { rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Pool, PoolClient } from 'pg';
 import { GroundworkError } from '../kernel/errors.js';
-import { openEmbeddedWorker } from './embedded.js';
-import { migratedTemplate } from './embedded-template.js';
+import { makePrivateDir } from './data-dir-mode.js';
+import { openEmbeddedWorker, type EmbeddedDatabase } from './embedded.js';
+import { cachedTemplate, migratedTemplate, offerTemplate } from './embedded-template.js';
 import { storableParams } from './json-param.js';
 import type { Database, SqlTransaction } from './ports.js';
 
@@ -49,22 +52,56 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
 }
 
 /**
- * Only memory stores use the template, and only without a schema (a template's tables are in
- * public). A new data folder still runs initdb: its first start happens once, a template read
- * from a shared temp folder would seed a user's real database with whatever that file holds,
- * and PGlite writes a tarball into the folder file by file, with no rename at the end.
+ * A new store starts from the migrated template (embedded-template.ts) instead of initdb and
+ * every migration: a `memory://` one (the template is built when there is none), and a new
+ * data folder when a template is cached (its first start: ~2.5 s instead of 6–7 s here; a
+ * machine's first data folder is made the long way and becomes the template). Not with a
+ * schema (a template's tables are in public). The template comes
+ * from a folder only this user can write, whose owner and mode are checked before it is
+ * read. PGlite writes the template into a data folder file by file, with no rename at the
+ * end, so a marker file stands beside it until the load is done: a start that finds the
+ * marker (a process killed mid-load) removes the half-written folder and loads it again.
  */
 async function openEmbedded(dataDir: string, schema: string | undefined, fromTemplate: boolean): Promise<Database> {
   const memory = dataDir === MEMORY_DATA_DIR;
-  return openEmbeddedWorker({
-    dataDir,
-    dir: memory ? MEMORY_DATA_DIR : pgliteDir(dataDir),
-    memory,
-    searchPath: schema ? `${quoteIdent(schema)}, public` : undefined,
-    // Only a shortcut: when no template can be made, the store is made the long way.
-    template: memory && fromTemplate && !schema ? await migratedTemplate().catch(() => undefined) : undefined,
-  });
+  const dir = memory ? MEMORY_DATA_DIR : pgliteDir(dataDir);
+  const marker = join(dataDir, TEMPLATE_LOADING);
+  let template: Uint8Array | undefined;
+  let fresh = false;
+  if (fromTemplate && !schema) {
+    if (!memory && existsSync(marker)) await rm(dir, { recursive: true, force: true });
+    // Only a shortcut: when there is no template, the store is made the long way.
+    if (memory) template = await migratedTemplate().catch(() => undefined);
+    else if (!existsSync(join(dir, 'PG_VERSION'))) {
+      template = await cachedTemplate();
+      fresh = template === undefined;
+    }
+  }
+  const loading = template !== undefined && !memory;
+  if (loading) {
+    await makePrivateDir(dataDir);
+    await writeFile(marker, '', { mode: 0o600 });
+  }
+  const db = await openEmbeddedWorker({ dataDir, dir, memory, searchPath: schema ? `${quoteIdent(schema)}, public` : undefined, template });
+  if (loading) await unlink(marker);
+  if (fresh) madeTheLongWay.add(db);
+  return db;
 }
+
+/** New data folders made with initdb (no template was cached): each offers itself as the template once migrated. */
+const madeTheLongWay = new WeakSet<Database>();
+
+/**
+ * After the built-in migrations: a new data folder made the long way becomes the template of
+ * the next ones (embedded-template.ts), so only a machine's first data folder pays for initdb.
+ */
+export async function offerAsTemplate(db: Database): Promise<void> {
+  if (!madeTheLongWay.delete(db)) return;
+  await offerTemplate(() => (db as EmbeddedDatabase).dumpDataDir()).catch(() => {});
+}
+
+/** Beside `pglite/` while a template is being written into it (see openEmbedded). */
+export const TEMPLATE_LOADING = 'pglite.loading';
 
 async function openServer(url: string, options: OpenDatabaseOptions): Promise<Database> {
   const { default: pg } = await import('pg');

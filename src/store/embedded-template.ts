@@ -6,8 +6,9 @@ import { openEmbeddedWorker, sharedCopy } from './embedded.js';
 import { checksum, migrate, MIGRATIONS } from './migrations.js';
 
 /**
- * The migrated template of `memory://` stores (tests, throwaway runs). A new PGlite runs initdb
- * and then every migration: 2–3 s of CPU per store, most of a small test file's time. A store
+ * The migrated template new stores start from (`memory://` ones, and a new data folder's
+ * first start: see database.ts). A new PGlite runs initdb and then every migration: 2–3 s of
+ * CPU per store (6–7 s for a data folder), most of a small test file's time. A store
  * made from the template loads PGlite's dump of a data folder where both already happened.
  * openStore still runs the migrations on top (no-ops when applied), so correctness never
  * depends on the template: a stale one would only be migrated forward.
@@ -18,19 +19,54 @@ import { checksum, migrate, MIGRATIONS } from './migrations.js';
  * written under a temporary name and renamed into place, so a reader never sees half of one
  * and racing writers both leave a whole, identical template. The folder must be this user's
  * and closed to others (a template planted by another user would seed every store it opens);
- * otherwise the template stays in this process. On-disk data folders never use it: see
- * database.ts.
+ * otherwise the template is built in this process and kept there only.
  */
 
 let template: Promise<Uint8Array> | undefined;
 
+const cacheDir = (): string => join(tmpdir(), `groundwork-${userTag()}`);
+
 /** The migrated template (an uncompressed tar in shared memory), made or read once per process. */
 export function migratedTemplate(): Promise<Uint8Array> {
-  template ??= loadOrBuildTemplate({ cacheDir: join(tmpdir(), `groundwork-${userTag()}`) }).then(sharedCopy);
+  template ??= loadOrBuildTemplate({ cacheDir: cacheDir() }).then(sharedCopy);
   template.catch(() => {
     template = undefined;
   });
   return template;
+}
+
+/**
+ * The template when this process has one or a whole one is cached; never builds one. A new
+ * data folder uses this: building a template in memory first would make a machine's very
+ * first start slower than making the folder the long way (which then offers itself, below).
+ */
+export async function cachedTemplate(): Promise<Uint8Array | undefined> {
+  if (template) return template.catch(() => undefined);
+  const dir = cacheDir();
+  if (!(await privateFolder(dir))) return undefined;
+  const cached = await readFile(templateFile(dir, await templateKey())).catch(() => undefined);
+  if (!cached || !isTar(cached)) return undefined;
+  template = Promise.resolve(sharedCopy(cached));
+  return template;
+}
+
+/**
+ * Stores a just-migrated store's data folder as the template when none is cached yet (a
+ * machine's first data folder, made the long way): the folder holds exactly what a template
+ * holds, nothing having been written to it but the migrations. Best effort.
+ */
+export async function offerTemplate(dump: () => Promise<Uint8Array>): Promise<void> {
+  const dir = cacheDir();
+  if (!(await privateFolder(dir))) return;
+  const file = templateFile(dir, await templateKey());
+  if (
+    await stat(file).then(
+      () => true,
+      () => false,
+    )
+  )
+    return;
+  await storeAtomically(file, await dump());
 }
 
 export interface TemplateCache {

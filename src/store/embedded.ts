@@ -34,7 +34,7 @@ export interface OpenEmbeddedOptions {
   dir: string;
   memory: boolean;
   searchPath?: string;
-  /** A data folder (uncompressed tar) to start from instead of initdb; only for a `memory` store. */
+  /** A data folder (uncompressed tar) to start from instead of initdb: a new store's (see database.ts). */
   template?: Uint8Array;
 }
 
@@ -50,7 +50,6 @@ export async function openEmbeddedWorker(options: OpenEmbeddedOptions): Promise<
   let worker: Worker | undefined;
   try {
     if (!options.memory) await makePrivateDir(options.dir);
-    if (options.template && !options.memory) throw new Error('a template is only for a memory store');
     worker = await spawn({ dir: options.dir, searchPath: options.searchPath, artifacts: await loadArtifacts(), template: options.template });
     await ready(worker);
     // PGlite gives the files it writes while opening (initdb's, pg_internal.init) modes of its

@@ -1,6 +1,6 @@
 import { acquireDataDirLock, type DataDirLock, type DataDirRole } from './data-dir-lock.js';
 import { tightenDataDir } from './data-dir-mode.js';
-import { MEMORY_DATA_DIR, openDatabase } from './database.js';
+import { MEMORY_DATA_DIR, offerAsTemplate, openDatabase } from './database.js';
 import { migrate } from './migrations.js';
 import type { Database, Store } from './ports.js';
 import { createRunRepository } from './run.repository.js';
@@ -38,12 +38,18 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
 
   let db: Database | undefined;
   let tightened = 0;
+  let offered: Promise<void> = Promise.resolve();
   try {
     // After the lock: only the folder's owner changes it.
     if (folder) tightened = await tightenDataDir(options.dataDir);
     const migrating = options.migrate !== false;
     db = await openDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl, schema: options.schema, fromTemplate: migrating });
-    if (migrating) await migrate(db);
+    if (migrating) {
+      await migrate(db);
+      // In the background: the dump (PGlite's thread) and the file write need not hold up the
+      // start; closing waits for it, so a short CLI command still leaves the template behind.
+      offered = offerAsTemplate(db);
+    }
   } catch (error) {
     await db?.close().catch(() => {});
     await lock?.release();
@@ -60,6 +66,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     close() {
       closing ??= (async () => {
         try {
+          await offered;
           await database.close();
         } finally {
           await lock?.release();
