@@ -6,7 +6,7 @@ import { decodeVectorSend, encodeEmbedding, scaleSql } from './embedding-codec.j
 describe('embedding codec', () => {
   let db: Database;
   beforeAll(async () => {
-    db = await openDatabase({ dataDir: 'memory://' });
+    db = await openDatabase({ dataDir: 'memory://', fromTemplate: true });
     await db.exec('CREATE EXTENSION IF NOT EXISTS vector');
   });
   afterAll(async () => {

@@ -15,7 +15,7 @@ describe.skipIf(!server.available)('PostgreSQL server retrieval', () => {
   beforeAll(async () => {
     db = await openDatabase({ databaseUrl: server.url, schema: await server.createSchema('gw_retrieval') });
     await migrate(db);
-    embedded = await openDatabase({ dataDir: 'memory://' });
+    embedded = await openDatabase({ dataDir: 'memory://', fromTemplate: true });
     await migrate(embedded);
   });
   afterAll(async () => {

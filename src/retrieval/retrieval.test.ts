@@ -6,7 +6,8 @@ import { retrievalContract } from './retrieval.contract.js';
 
 let db: Database;
 beforeAll(async () => {
-  db = await openDatabase({ dataDir: 'memory://' });
+  // From the migrated template: migrate() then only checks that every migration is applied.
+  db = await openDatabase({ dataDir: 'memory://', fromTemplate: true });
   await migrate(db);
 });
 afterAll(async () => {

@@ -7,7 +7,7 @@ import type { Database } from './ports.js';
 describe('embedded database (PGlite)', () => {
   let db: Database;
   beforeAll(async () => {
-    db = await openDatabase({ dataDir: 'memory://' });
+    db = await openDatabase({ dataDir: 'memory://', fromTemplate: true });
   });
   afterAll(async () => {
     await db?.close();
@@ -83,7 +83,7 @@ describe('embedded database (PGlite)', () => {
 
 describe('embedded database lifecycle', () => {
   it('answers STORE_UNAVAILABLE after close, and lets a process exit that never closed it', async () => {
-    const db = await openDatabase({ dataDir: 'memory://' });
+    const db = await openDatabase({ dataDir: 'memory://', fromTemplate: true });
     await db.close();
     await expect(db.query('SELECT 1')).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
 
