@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sanitizeSource } from '../ingest/source-path.js';
 import type PgBoss from 'pg-boss';
 import type { JobsConfig } from '../config/config.js';
+import { abortableSleep, untilAborted } from '../kernel/abort.js';
 import { GroundworkError } from '../kernel/errors.js';
 import { newId } from '../kernel/ids.js';
 import type { Database, RunRepository, SqlExecutor } from '../store/ports.js';
@@ -410,7 +411,7 @@ export function createJobService(deps: JobServiceDeps): JobService {
           yield job;
         }
         if (isTerminal(job.status)) return;
-        await sleep(WATCH_POLL_MS, signal);
+        await abortableSleep(WATCH_POLL_MS, signal);
       }
     },
 
@@ -467,40 +468,6 @@ export function createJobService(deps: JobServiceDeps): JobService {
       await b?.stop({ graceful: false, close: false });
     },
   };
-}
-
-/** Settles with `work`, or rejects with the signal's reason as soon as it aborts (a try that ignores its signal cannot hold its slot). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) {
-      work.catch(() => undefined);
-      return reject(signal.reason);
-    }
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }
 
 /**

@@ -69,16 +69,28 @@ export function createOpenAIPassThrough(options: PassThroughOptions): ModelPort 
     }
   }
 
-  async function chat(request: GenerateRequest, body: Record<string, unknown>): Promise<GenerateResult> {
-    const text = await answerText(request, await send(request, '/chat/completions', JSON.stringify({ ...body, model: modelId })));
-    let json: Record<string, unknown>;
+  /** The body sent with this tier's model id; the answer read, parsed and checked to be `what`, or a provider_error. */
+  async function answerJson(
+    request: GenerateRequest,
+    endpoint: string,
+    body: Record<string, unknown>,
+    what: string,
+    valid: (json: Record<string, unknown>) => boolean,
+  ): Promise<{ text: string; json: Record<string, unknown> }> {
+    const text = await answerText(request, await send(request, endpoint, JSON.stringify({ ...body, model: modelId })));
+    let json: unknown;
     try {
-      json = JSON.parse(text) as Record<string, unknown>;
+      json = JSON.parse(text);
     } catch {
-      throw failure(`${provider} sent a response that is not a chat completion`);
+      json = undefined;
     }
-    if (!isObject(json) || !Array.isArray(json.choices)) throw failure(`${provider} sent a response that is not a chat completion`);
-    const choice: unknown = json.choices[0];
+    if (!isObject(json) || !valid(json)) throw failure(`${provider} sent a response that is not ${what}`);
+    return { text, json };
+  }
+
+  async function chat(request: GenerateRequest, body: Record<string, unknown>): Promise<GenerateResult> {
+    const { text, json } = await answerJson(request, '/chat/completions', body, 'a chat completion', (answer) => Array.isArray(answer.choices));
+    const choice: unknown = (json.choices as unknown[])[0];
     const message = isObject(choice) && isObject(choice.message) ? (choice.message as WireMessage) : undefined;
     const answer = contentText(message?.content);
     return {
@@ -91,15 +103,13 @@ export function createOpenAIPassThrough(options: PassThroughOptions): ModelPort 
   }
 
   async function embed(request: GenerateRequest, body: Record<string, unknown>): Promise<GenerateResult> {
-    const text = await answerText(request, await send(request, '/embeddings', JSON.stringify({ ...body, model: modelId })));
-    let json: Record<string, unknown>;
-    try {
-      json = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      throw failure(`${provider} sent a response that is not an embeddings list`);
-    }
-    if (!isObject(json) || !Array.isArray(json.data) || !json.data.every((item) => isObject(item)))
-      throw failure(`${provider} sent a response that is not an embeddings list`);
+    const { text, json } = await answerJson(
+      request,
+      '/embeddings',
+      body,
+      'an embeddings list',
+      (answer) => Array.isArray(answer.data) && answer.data.every(isObject),
+    );
     const reported = isObject(json.usage) && typeof json.usage.prompt_tokens === 'number' ? json.usage.prompt_tokens : undefined;
     const usage: TokenUsage =
       reported === undefined

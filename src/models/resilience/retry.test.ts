@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ModelCallError, type GenerateResult, type ModelPort } from '../spec.js';
-import { abortableSleep, retryDelay, withRetry, type RetryOptions } from './retry.js';
+import { abortableSleep } from '../../kernel/abort.js';
+import { retryDelay, withRetry, type RetryOptions } from './retry.js';
 
 const ok: GenerateResult = { text: 'hi', usage: { inputTokens: 1, outputTokens: 1 }, finishReason: 'stop', model: 'm', provider: 'p' };
 const fail = (outcome: ModelCallError['outcome'], extra: { retryAfterMs?: number; retryable?: boolean } = {}) =>

@@ -1,4 +1,5 @@
 import { ConstantBackoff, handleWhen, retry } from 'cockatiel';
+import { abortableSleep } from '../../kernel/abort.js';
 import { ModelCallError, type CancelSignal, type GenerateRequest, type ModelPort } from '../spec.js';
 import { streamOf } from '../stream.js';
 
@@ -13,20 +14,6 @@ export interface RetryOptions {
   random?: () => number;
   /** Injected in tests; must resolve early when the signal aborts. */
   sleep?: (ms: number, signal?: CancelSignal) => Promise<void>;
-}
-
-/** Waits `ms`, ending as soon as `signal` aborts. */
-export function abortableSleep(ms: number, signal?: CancelSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted || ms <= 0) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**
