@@ -65,9 +65,10 @@ module.exports = {
     // grounding → retrieval/ports.ts (types), models/spec.ts.
     mayTypes(folder('grounding'), [file('retrieval/ports.ts')]),
     may(folder('grounding'), [file('models/spec.ts')]),
-    // runs (what every run shares: the attempt log, the no-answer error) → kernel, models/spec.ts (types), store/ports.ts (types).
+    // runs (what every run shares: the attempt log, the quota meter, the no-answer error) → kernel,
+    // models/spec.ts, store/ports.ts, limits/ports.ts and auth/principal.ts (types only).
     may(folder('runs'), [folder('kernel')]),
-    mayTypes(folder('runs'), [file('models/spec.ts'), file('store/ports.ts')]),
+    mayTypes(folder('runs'), [file('models/spec.ts'), file('store/ports.ts'), file('limits/ports.ts'), file('auth/principal.ts')]),
     // tasks → kernel, config, models/spec.ts, store/ports.ts, grounding, runs, retrieval (the service type).
     may(folder('tasks'), [folder('kernel'), folder('config'), file('models/spec.ts'), file('store/ports.ts'), folder('grounding'), folder('runs')]),
     mayTypes(folder('tasks'), [folder('retrieval')]),

@@ -3,7 +3,7 @@ import { createAuthService, type AuthService } from '../auth/auth-service.js';
 import type { Principal } from '../auth/principal.js';
 import { presentJob } from '../api/job-presenter.js';
 import type { KeyedRuns, RunReader } from '../api/services.js';
-import { runMeter } from './metering.js';
+import { runMeter } from '../runs/meter.js';
 import { createLimits, type LimitsService } from '../limits/index.js';
 import type { Config } from '../config/config.js';
 import { createEmbedderRegistry } from '../embeddings/registry.js';

@@ -85,11 +85,11 @@ export async function chatCompletions(ctx: GatewayContext, call: GatewayCall): P
   } catch (error) {
     const answer = noAnswer(error, run, plan, call.disconnect);
     run.fail(answer);
-    settle(ctx, hold, run);
+    settle(hold, run);
     throw answer;
   }
-  if (reply.type === 'json') settle(ctx, hold, run);
-  if (hold?.reservation.overSoftQuota) reply.overSoftQuota = true;
+  if (reply.type === 'json') settle(hold, run);
+  if (hold?.overSoftQuota) reply.overSoftQuota = true;
   return reply;
 }
 
@@ -163,7 +163,7 @@ function streamReply(
         out.end();
         run.fail(error, output);
       } finally {
-        settle(ctx, hold, run);
+        settle(hold, run);
       }
     },
   };

@@ -2,11 +2,12 @@ import type { Principal } from '../auth/principal.js';
 import type { EmbedderRegistry } from '../embeddings/registry.js';
 import { GroundworkError, isGroundworkError } from '../kernel/errors.js';
 import type { Clock, IdGenerator } from '../kernel/ids.js';
-import type { Limits, Reservation, UsageAmount } from '../limits/ports.js';
-import { costUsd } from '../models/pricing.js';
+import type { Limits } from '../limits/ports.js';
+import { costUsd, type ResolvedPrice } from '../models/pricing.js';
 import type { ModelRegistry } from '../models/registry.js';
 import { AllTiersFailedError, AttemptRefusedError, ModelCallError, type AttemptEvent, type TokenUsage } from '../models/spec.js';
 import { AttemptLog, attemptDetailTo, type DetailLogger } from '../runs/attempt-log.js';
+import { runMeter, type CallAmount, type RunMeter } from '../runs/meter.js';
 import { noAnswerError } from '../runs/no-answer.js';
 import type { RunBatcher } from '../store/run-batcher.js';
 import type { RunRecord } from '../store/ports.js';
@@ -112,17 +113,21 @@ export class GatewayRun {
 }
 
 /**
- * A call's hold on its tenant's quotas and its key's tokens per minute: what the first tier's
- * call can cost at most (its input tokens, estimated, and its own output limit), grown before
- * any later call (retries, failover) to cover what was spent plus that call's worst case.
+ * A call's hold on its tenant's quotas and its key's tokens per minute, through the same
+ * RunMeter task runs use (src/runs/meter.ts): what the first tier's call can cost at most (its
+ * input tokens, estimated, and its own output limit), grown before any later call (retries,
+ * failover) to cover what was spent plus that call's worst case.
  */
 export interface Hold {
-  reservation: Reservation;
-  /** What is held so far. */
-  held: UsageAmount;
+  meter: RunMeter;
   /** The request's input tokens (estimated) and output limit: each call's worst case is priced from these. */
   usage: TokenUsage;
+  /** The tenant is over a soft quota: allowed, and flagged to the client. */
+  overSoftQuota: boolean;
 }
+
+/** A call's worst case on a tier with this price. */
+const worstCase = (price: ResolvedPrice, usage: TokenUsage): CallAmount => ({ tokens: usage.inputTokens + usage.outputTokens, usd: costUsd(price, usage) });
 
 /** Reserves the first tier's worst case against the tenant's quotas; records the run when refused. */
 export async function reserve(
@@ -132,9 +137,14 @@ export async function reserve(
   const limits = ctx.deps.limits;
   if (!limits) return undefined;
   const usage = { inputTokens: params.inputTokens, outputTokens: params.maxOutputTokens };
-  const first = { tokens: usage.inputTokens + usage.outputTokens, usd: costUsd(params.plan.tiers[0].price, usage) };
+  const hold: Hold = {
+    usage,
+    overSoftQuota: false,
+    meter: runMeter({ limits, principal: params.principal, logger: ctx.deps.logger, onSoftQuota: () => (hold.overSoftQuota = true) }),
+  };
   try {
-    return { reservation: await limits.reserve(params.principal, first), held: first, usage };
+    await hold.meter.reserve(worstCase(params.plan.tiers[0].price, usage));
+    return hold;
   } catch (error) {
     throw params.run.failWith(error);
   }
@@ -145,33 +155,19 @@ export async function reserve(
  * spent plus this call's worst case on `model` (QUOTA_EXCEEDED / RATE_LIMITED when it cannot).
  * The first call is covered by the reservation already, so it costs nothing here.
  */
-export function coverEach(hold: Hold | undefined, run: GatewayRun, plan: Plan): ((attempt: { model: string }) => Promise<void> | void) | undefined {
+export function coverEach(hold: Hold | undefined, run: GatewayRun, plan: Plan): ((attempt: { model: string }) => Promise<void> | undefined) | undefined {
   if (!hold) return undefined;
-  return (attempt) => {
-    const spent = run.log.spent();
-    const more = {
-      tokens: Math.max(0, spent.tokens + hold.usage.inputTokens + hold.usage.outputTokens - hold.held.tokens),
-      usd: Math.max(0, spent.usd + costUsd(plan.price(attempt.model), hold.usage) - hold.held.usd),
-    };
-    if (more.tokens === 0 && more.usd === 0) return;
-    return hold.reservation.extend(more).then(() => {
-      hold.held = { tokens: hold.held.tokens + more.tokens, usd: hold.held.usd + more.usd };
-    });
-  };
+  return (attempt) => hold.meter.beforeCall({ worstCase: worstCase(plan.price(attempt.model), hold.usage), spent: run.log.spent() });
 }
 
 /**
- * Settles a reservation with what the call actually used, off the response path (the
- * answer does not wait for the quota write); with nothing spent, releases it.
+ * Settles the hold with what the call actually used, off the response path (the answer does
+ * not wait for the quota write; the meter logs a failed write); with nothing spent, releases it.
  */
-export function settle(ctx: GatewayContext, hold: Hold | undefined, run: GatewayRun): void {
+export function settle(hold: Hold | undefined, run: GatewayRun): void {
   if (!hold) return;
-  const reservation = hold.reservation;
   const spent = run.log.spent();
-  const done = spent.tokens === 0 && spent.usd === 0 ? reservation.release() : reservation.settle({ tokens: spent.tokens, usd: spent.usd });
-  done.catch((error: unknown) =>
-    ctx.deps.logger.error({ err: error instanceof Error ? error.message : String(error), run_id: run.id }, 'could not settle a quota reservation'),
-  );
+  void hold.meter.settle({ tokens: spent.tokens, usd: spent.usd });
 }
 
 /**

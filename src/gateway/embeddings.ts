@@ -44,13 +44,13 @@ export async function embeddings(ctx: GatewayContext, call: GatewayCall): Promis
   } catch (error) {
     const answer = noAnswer(error, run, plan, call.disconnect);
     run.fail(answer);
-    settle(ctx, hold, run);
+    settle(hold, run);
     throw answer;
   }
   const answer = inEncoding(result, body.encoding_format === 'base64');
   run.succeed({ tier: result.tier ?? 0, model: result.model, output: { embeddings: answer.count, dimensions: answer.dimensions } });
-  settle(ctx, hold, run);
-  return { type: 'json', runId: run.id, body: answer.body, ...(hold?.reservation.overSoftQuota ? { overSoftQuota: true } : {}) };
+  settle(hold, run);
+  return { type: 'json', runId: run.id, body: answer.body, ...(hold?.overSoftQuota ? { overSoftQuota: true } : {}) };
 }
 
 /** The answer's list with every vector in the asked encoding; re-encoded only when the server ignored it. */

@@ -14,6 +14,7 @@ import {
 } from '../models/spec.js';
 import type { RetrievalService } from '../retrieval/retrieval-service.js';
 import { AttemptLog, attemptDetailTo } from '../runs/attempt-log.js';
+import type { CallAmount, RunMeter } from '../runs/meter.js';
 import { noAnswerError } from '../runs/no-answer.js';
 import type { AttemptRecord, RunRecord, RunRepository } from '../store/ports.js';
 import type { RouteConfig } from './definition.js';
@@ -45,27 +46,9 @@ export interface RunLogger {
   warn?(details: Record<string, unknown>, message: string): void;
 }
 
-/** Tokens and USD: what a call may cost at most, or what a run has spent. */
-export interface CallAmount {
-  tokens: number;
-  usd: number;
-}
-
 /** Where a run record goes when it need not be durable before the answer: the batching recorder. */
 export interface RunQueue {
   add(tenantId: string, run: RunRecord): void;
-}
-
-/**
- * Quota accounting for one run (app/metering.ts implements it over the limits): hold the first
- * call's worst case before anything is spent, grow the hold before each further call, settle
- * with what the run used. Throws QUOTA_EXCEEDED / RATE_LIMITED where a hold cannot be had.
- */
-export interface RunMeter {
-  reserve(firstCall: CallAmount): Promise<void>;
-  beforeCall(call: { worstCase: CallAmount; spent: CallAmount }): Promise<void>;
-  /** Once per run that reserved, success or failure: what it used. */
-  settle(used: CallAmount): Promise<void>;
 }
 
 export interface RunTaskDeps {
@@ -211,21 +194,18 @@ export function createTaskRunner(deps: RunTaskDeps): TaskRunner {
       attempts: log.records,
       keyId: params.keyId,
     };
-    const outcome = (result: Omit<RunOutcome, 'runId' | 'taskVersion' | 'attempts' | 'usage' | 'latencyMs'>, latencyMs: number): RunOutcome => {
-      const spent = log.spent();
-      return {
-        runId,
-        taskVersion: task.version,
-        ...result,
-        attempts: log.count,
-        usage: { inputTokens: spent.inputTokens, outputTokens: spent.outputTokens, costUsd: spent.usd },
-        latencyMs: round(latencyMs),
-      };
-    };
     const totals = () => {
       const spent = log.spent();
       return { inputTokens: spent.inputTokens, outputTokens: spent.outputTokens, costUsd: spent.usd };
     };
+    const outcome = (result: Omit<RunOutcome, 'runId' | 'taskVersion' | 'attempts' | 'usage' | 'latencyMs'>, latencyMs: number): RunOutcome => ({
+      runId,
+      taskVersion: task.version,
+      ...result,
+      attempts: log.count,
+      usage: totals(),
+      latencyMs: round(latencyMs),
+    });
 
     // 3. Sources, for grounded runs (retrieval may pay for a query embedding: after the hold).
     const ground =
@@ -286,7 +266,7 @@ export function createTaskRunner(deps: RunTaskDeps): TaskRunner {
                 beforeAttempt: (call) =>
                   meter.beforeCall({
                     worstCase: worstCase(call, definition.limits.max_output_tokens, deps.models),
-                    spent: { tokens: log.spent().tokens, usd: log.spent().usd },
+                    spent: log.spent(),
                   }),
               }
             : {}),
