@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Gateway, GatewayModel, StreamOut } from '../gateway/index.js';
-import { Disconnect } from '../kernel/disconnect.js';
+import { Cancellation } from '../kernel/cancellation.js';
 import { principalOf } from './auth.js';
 import { errorBody } from './schemas.js';
 
@@ -178,8 +178,8 @@ function sendJsonText(reply: FastifyReply, body: string): FastifyReply {
 }
 
 /** Aborted when the client goes away before the answer was sent: the upstream call stops too. */
-function disconnectOf(reply: FastifyReply): Disconnect {
-  const disconnect = new Disconnect();
+function disconnectOf(reply: FastifyReply): Cancellation {
+  const disconnect = new Cancellation();
   const res = reply.raw;
   res.once('close', () => {
     if (!res.writableFinished) disconnect.abort();

@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/principal.js';
 import { GroundworkError } from '../kernel/errors.js';
-import type { Disconnect } from '../kernel/disconnect.js';
+import type { Cancellation } from '../kernel/cancellation.js';
 import type { GenerateRequest, GenerateResult, GenerateStream, TokenUsage } from '../models/spec.js';
 import { clientGone, coverEach, GatewayRun, noAnswer, reserve, settle, type GatewayContext, type GatewayLogger, type Hold } from './context.js';
 import type { Plan } from './targets.js';
@@ -47,7 +47,7 @@ export interface GatewayCall {
   principal: Principal;
   body: unknown;
   /** Aborted when the client disconnects: stops the upstream call. */
-  disconnect: Disconnect;
+  disconnect: Cancellation;
   /** The request's logger (its lines carry the request id); defaults to the gateway's. */
   logger?: GatewayLogger;
 }

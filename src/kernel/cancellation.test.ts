@@ -1,3 +1,6 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Cancellation, toAbortSignal } from './cancellation.js';
 
@@ -53,5 +56,35 @@ describe('Cancellation', () => {
     const native = new AbortController().signal;
     expect(toAbortSignal(native)).toBe(native);
     expect(toAbortSignal(undefined)).toBeUndefined();
+  });
+});
+
+describe('Cancellation as a client disconnect (the gateway routes make one per call)', () => {
+  it('aborts once, and its AbortSignal follows whether made before or after', () => {
+    const before = new Cancellation();
+    const signal = before.signal;
+    let events = 0;
+    before.addEventListener('abort', () => events++);
+    before.abort();
+    before.abort();
+    expect([before.aborted, signal.aborted, events]).toEqual([true, true, 1]);
+    const after = new Cancellation();
+    after.abort();
+    expect(after.signal.aborted).toBe(true);
+    expect(new Cancellation().signal.aborted).toBe(false);
+  });
+
+  it('stops an undici request in flight', async () => {
+    const server = createServer(() => {}); // never answers
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const disconnect = new Cancellation();
+      const pending = request(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { method: 'POST', body: '{}', signal: disconnect });
+      setTimeout(() => disconnect.abort(), 20);
+      await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../app/app.js';
 import type { Principal } from '../auth/principal.js';
 import { loadConfig, type Config } from '../config/config.js';
-import { Disconnect } from '../kernel/disconnect.js';
+import { Cancellation } from '../kernel/cancellation.js';
 import { DEFAULT_TENANT, type AttemptRecord } from '../store/ports.js';
 
 /**
@@ -195,11 +195,11 @@ const paths: Record<string, () => Promise<{ runId: string; answered: boolean }>>
     return { runId: outcome.runId, answered: (outcome.output as { answer?: string }).answer === 'Within 14 days.' };
   },
   chat: async () => {
-    const reply = await app.gateway.chatCompletions({ principal: PRINCIPAL, body: chatBody, disconnect: new Disconnect() });
+    const reply = await app.gateway.chatCompletions({ principal: PRINCIPAL, body: chatBody, disconnect: new Cancellation() });
     return { runId: reply.runId, answered: reply.type === 'json' && reply.body.includes('Duplicate charge') };
   },
   'streaming chat': async () => {
-    const reply = await app.gateway.chatCompletions({ principal: PRINCIPAL, body: { ...chatBody, stream: true }, disconnect: new Disconnect() });
+    const reply = await app.gateway.chatCompletions({ principal: PRINCIPAL, body: { ...chatBody, stream: true }, disconnect: new Cancellation() });
     if (reply.type !== 'stream') throw new Error('expected a stream');
     let sent = '';
     await reply.pipe({ open: () => undefined, write: (text) => void (sent += text), end: () => undefined });
