@@ -118,11 +118,19 @@ async function buildTemplate(): Promise<Uint8Array> {
   }
 }
 
-/** What the template's content depends on: the database engine, its vector extension, the migrations. */
-export async function templateKey(): Promise<string> {
-  const versions = await Promise.all(['@electric-sql/pglite', '@electric-sql/pglite-pgvector'].map(packageVersion));
-  const migrations = MIGRATIONS.map((migration) => `${migration.id}:${checksum(migration.sql)}`);
-  return createHash('sha256').update(JSON.stringify({ versions, migrations })).digest('hex').slice(0, 24);
+let key: Promise<string> | undefined;
+
+/** What the template's content depends on: the database engine, its vector extension, the migrations. Worked out once per process. */
+export function templateKey(): Promise<string> {
+  key ??= (async () => {
+    const versions = await Promise.all(['@electric-sql/pglite', '@electric-sql/pglite-pgvector'].map(packageVersion));
+    const migrations = MIGRATIONS.map((migration) => `${migration.id}:${checksum(migration.sql)}`);
+    return createHash('sha256').update(JSON.stringify({ versions, migrations })).digest('hex').slice(0, 24);
+  })();
+  key.catch(() => {
+    key = undefined;
+  });
+  return key;
 }
 
 /** A package's version, from the package.json beside its entry point's folder (neither package exports it). */
