@@ -60,11 +60,14 @@ export function withTimeout(model: ModelPort, ms: number): ModelPort {
       ),
     // A stream has `ms` to begin; once its first chunk is in, the timer stops, but the run's
     // own signal still stops it until its chunks end.
-    stream: (request) =>
-      bounded(
+    // When the chunks end, the attempt's signal stops following the run's.
+    stream: (request) => {
+      let attempt: Cancellation | undefined;
+      return bounded(
         request,
-        (signal) => streamOf(model, { ...request, signal }),
+        (signal) => streamOf(model, { ...request, signal: (attempt = signal) }),
         (signal) => signal.stopTimer(),
-      ).then((stream) => onStreamEnd(stream, () => undefined)),
+      ).then((stream) => onStreamEnd(stream, () => attempt?.dispose()));
+    },
   };
 }
