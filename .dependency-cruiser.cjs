@@ -44,27 +44,27 @@ module.exports = {
 
     // kernel → nothing of ours.
     may(folder('config'), [folder('kernel')]),
-    // models → models/spec.ts (and each other, see `forbidden`), config (types), the abort helpers and the cheap cancellation.
+    // models → models/spec.ts (and each other, see `forbidden`), config (types), the abort helpers, the cheap cancellation, lazy packages.
     mayTypes(folder('models'), [folder('config')]),
-    may(folder('models'), [file('kernel/abort.ts'), file('kernel/cancellation.ts')]),
+    may(folder('models'), [file('kernel/abort.ts'), file('kernel/cancellation.ts'), file('kernel/tokenizer.ts'), file('kernel/lazy-package.ts')]),
     // store → kernel, models/spec.ts (types only).
     may(folder('store'), [folder('kernel')]),
     mayTypes(folder('store'), [file('models/spec.ts')]),
     // ingest → kernel, embeddings/spec.ts, retrieval/ports.ts.
     may(folder('ingest'), [folder('kernel'), file('embeddings/spec.ts'), file('retrieval/ports.ts')]),
-    // embeddings → config (types), the abort helpers; from models: the HTTP error helpers, tokens,
+    // embeddings → config (types), the abort helpers, the lazy tokenizer; from models: the HTTP error helpers, tokens,
     // and the llama.cpp model loader lazily (a dynamic import, or types).
     mayTypes(folder('embeddings'), [folder('config'), file('models/providers/llama-cpp.ts')]),
-    may(folder('embeddings'), [file('kernel/abort.ts'), file('models/providers/ai-sdk-adapter.ts'), file('models/tokens.ts')]),
+    may(folder('embeddings'), [file('kernel/abort.ts'), file('kernel/tokenizer.ts'), file('models/providers/ai-sdk-adapter.ts'), file('models/tokens.ts')]),
     {
       from: { path: folder('embeddings'), pathNot: TEST },
       to: { path: file('models/providers/llama-cpp.ts'), dependencyTypes: ['dynamic-import'] },
     },
     // retrieval → kernel, store/ports.ts, store/json-param.ts, embeddings/spec.ts, ingest/types.ts.
     may(folder('retrieval'), [folder('kernel'), file('store/ports.ts'), file('store/json-param.ts'), file('embeddings/spec.ts'), file('ingest/types.ts')]),
-    // grounding → retrieval/ports.ts (types), models/spec.ts.
+    // grounding → retrieval/ports.ts (types), models/spec.ts, the lazy tokenizer.
     mayTypes(folder('grounding'), [file('retrieval/ports.ts')]),
-    may(folder('grounding'), [file('models/spec.ts')]),
+    may(folder('grounding'), [file('models/spec.ts'), file('kernel/tokenizer.ts')]),
     // runs (what every run shares: the attempt log, the quota meter, the no-answer error) → kernel,
     // models/spec.ts, store/ports.ts, limits/ports.ts and auth/principal.ts (types only).
     may(folder('runs'), [folder('kernel')]),

@@ -70,10 +70,12 @@ export interface CreateAppOptions {
   fetch?: typeof fetch;
   /** Server mode: work in this schema (test isolation: one schema per test file). */
   schema?: string;
+  /** A store already open (serve opens it while the rest loads); the app owns it from here and closes it. */
+  store?: Store;
 }
 
 export async function createApp(config: Config, options: CreateAppOptions): Promise<App> {
-  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, schema: options.schema, lock: options.lock });
+  const store = options.store ?? (await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, schema: options.schema, lock: options.lock }));
   const registry = createModelRegistry(
     { providers: config.providers, models: config.models, resilience: config.resilience },
     { fetch: options.fetch, builtinModels: { extractive: () => createExtractiveEngine() } },

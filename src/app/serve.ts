@@ -35,16 +35,27 @@ export async function startServer(config: Config, options: { installSignalHandle
   // Until the server (and its pino logger) exists, steps log lines of the same shape themselves.
   const steps = startupSteps({ level: config.logLevel, logger: () => server?.log });
   // The app and the HTTP layer load here, not when this module does: loading them is a step
-  // of its own (the model SDKs, fastify, the parsers), timed and logged like the others.
-  const [{ createApp }, { buildServer }, { releasePendingClaims }] = await steps.run('loading the server code', () =>
-    Promise.all([import('./app.js'), import('../api/server.js'), import('../api/idempotency.js')]),
-  );
-  const app = await steps.run(storeStep(config), () =>
-    createApp(config, {
-      lock: { role: 'serve', url },
-      logger: { error: (details, message) => server?.log.error(details, message) },
+  // of its own (the model SDKs, fastify, the parsers), timed and logged like the others. The
+  // store opens meanwhile: PGlite starts in its own thread, so on two cores the two overlap.
+  const lock = { role: 'serve' as const, url };
+  const [code, opened] = await Promise.allSettled([
+    steps.run('loading the server code', () => Promise.all([import('./app.js'), import('../api/server.js'), import('../api/idempotency.js')])),
+    steps.run(storeStep(config), async () => {
+      const { openStore } = await import('../store/index.js');
+      return openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, lock });
     }),
-  );
+  ]);
+  if (code.status === 'rejected') {
+    if (opened.status === 'fulfilled') await opened.value.close();
+    throw code.reason;
+  }
+  if (opened.status === 'rejected') throw opened.reason;
+  const [{ createApp }, { buildServer }, { releasePendingClaims }] = code.value;
+  const app = await createApp(config, {
+    store: opened.value,
+    lock,
+    logger: { error: (details, message) => server?.log.error(details, message) },
+  });
   let localAdmin: RunningServer['localAdmin'];
   try {
     await steps.run('pushing the task files', () => app.syncTaskFiles());

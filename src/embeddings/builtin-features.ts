@@ -3,8 +3,8 @@
  * a weightless rarity estimate, and 32-bit feature hashes. Everything here is a pure function of
  * the text (caches only memoise), so a vector computed today equals one computed next year.
  */
-import { encode } from 'gpt-tokenizer';
 import { stemmer } from 'stemmer';
+import { tokenizer } from '../kernel/tokenizer.js';
 
 /** Knobs of one version of the algorithm; a change to any of them is a new embedder identity. */
 export interface HashParams {
@@ -106,7 +106,7 @@ function wordFeatures(word: string, params: HashParams): WordFeatures {
  * fixed, published table shipped in gpt-tokenizer, so this adds no downloaded weights.
  */
 function rarityOf(word: string, params: HashParams): number {
-  const ids = encode(` ${word}`);
+  const ids = tokenizer().encode(` ${word}`);
   let largest = 0;
   for (const id of ids) if (id > largest) largest = id;
   const rarity = Math.log1p(largest) - params.rarityOffset + params.rarityPerExtraToken * (ids.length - 1);

@@ -1,5 +1,5 @@
-import { countTokens } from 'gpt-tokenizer';
 import type { SearchHit } from '../retrieval/ports.js';
+import { tokenizer } from '../kernel/tokenizer.js';
 
 /**
  * Numbered sources: the retrieved chunks a grounded prompt shows the model as [1]…[n], and
@@ -55,13 +55,13 @@ export function countTextTokens(text: string): number {
     const isSpace = i === text.length || text.charCodeAt(i) <= 32;
     if (!isSpace) continue;
     if (i - runStart > MAX_RUN) {
-      total += countTokens(text.slice(from, runStart), COUNT_OPTIONS);
-      for (let at = runStart; at < i; at += MAX_RUN) total += countTokens(text.slice(at, Math.min(i, at + MAX_RUN)), COUNT_OPTIONS);
+      total += tokenizer().countTokens(text.slice(from, runStart), COUNT_OPTIONS);
+      for (let at = runStart; at < i; at += MAX_RUN) total += tokenizer().countTokens(text.slice(at, Math.min(i, at + MAX_RUN)), COUNT_OPTIONS);
       from = i;
     }
     runStart = i + 1;
   }
-  return total + (from < text.length ? countTokens(text.slice(from), COUNT_OPTIONS) : 0);
+  return total + (from < text.length ? tokenizer().countTokens(text.slice(from), COUNT_OPTIONS) : 0);
 }
 
 /**

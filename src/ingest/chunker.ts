@@ -1,15 +1,17 @@
-import { countTokens } from 'gpt-tokenizer';
 import type { Block, ChunkDraft, ChunkingOptions, ParsedDocument } from './types.js';
+import { tokenizer } from '../kernel/tokenizer.js';
 
 /** Document text may contain strings like "<|endoftext|>"; count them as text, never throw. */
 const COUNT_OPTIONS = { disallowedSpecial: new Set<string>() };
-const count = (text: string): number => (text.length === 0 ? 0 : countTokens(text, COUNT_OPTIONS));
+const count = (text: string): number => (text.length === 0 ? 0 : tokenizer().countTokens(text, COUNT_OPTIONS));
 
 const DEFAULT_OPTIONS: ChunkingOptions = { maxTokens: 256, overlapTokens: 32 };
 /** Below this a budget cannot hold a sentence fragment plus overlap meaningfully. */
 const MIN_MAX_TOKENS = 8;
 const BLOCK_SEPARATOR = '\n\n';
-const SEPARATOR_TOKENS = count(BLOCK_SEPARATOR);
+let separatorCount: number | undefined;
+/** Tokens of the separator between blocks (counted at first use: the tokenizer loads lazily). */
+const separatorTokens = (): number => (separatorCount ??= count(BLOCK_SEPARATOR));
 /** A sentence this many characters per budget token cannot fit; skip counting it whole. */
 const HOPELESS_CHARS_PER_TOKEN = 16;
 const WORDS = /\s*\S+/g;
@@ -83,7 +85,7 @@ export function chunkDocument(doc: ParsedDocument, options: Partial<ChunkingOpti
   };
   /** Closes the chunk and opens the next with overlap, leaving `room` tokens for what comes next. */
   const breakBefore = (room: number): void => {
-    const budget = Math.min(overlapTokens, maxTokens - room - SEPARATOR_TOKENS);
+    const budget = Math.min(overlapTokens, maxTokens - room - separatorTokens());
     const overlap = hasBody ? tailOf(current, budget) : [];
     emit();
     for (const piece of overlap) push(piece);
@@ -113,7 +115,7 @@ export function chunkDocument(doc: ParsedDocument, options: Partial<ChunkingOpti
       continue;
     }
     // Keep a block whole in the next chunk rather than split it, if this chunk is already well used.
-    const blockTokens = pieces.reduce((sum, piece) => sum + piece.tokens, SEPARATOR_TOKENS);
+    const blockTokens = pieces.reduce((sum, piece) => sum + piece.tokens, separatorTokens());
     if (hasBody && currentTokens + blockTokens > maxTokens && blockTokens <= maxTokens && currentTokens >= maxTokens / 2) {
       breakBefore(blockTokens);
     }
@@ -124,7 +126,7 @@ export function chunkDocument(doc: ParsedDocument, options: Partial<ChunkingOpti
 }
 
 function joinCost(piece: Piece): number {
-  return piece.tokens + (piece.startsBlock ? SEPARATOR_TOKENS : 0);
+  return piece.tokens + (piece.startsBlock ? separatorTokens() : 0);
 }
 
 /** A piece opening a chunk loses its leading whitespace, and is recounted for it. */

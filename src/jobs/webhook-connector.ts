@@ -1,7 +1,11 @@
 import type { LookupOptions } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
-import { buildConnector } from 'undici';
+import type { buildConnector } from 'undici';
+import { lazyPackage } from '../kernel/lazy-package.js';
 import { normalizeHost, WebhookTargetRefusedError, type HostResolver, type WebhookTargetPolicy } from './webhook-target.js';
+
+/** Loaded at the first delivery (see lazy-package.ts). */
+const undici = lazyPackage<typeof import('undici')>('undici');
 
 /**
  * The undici connector webhook deliveries use: the address policy runs inside the connect
@@ -28,7 +32,7 @@ export function guardedConnector(params: GuardedConnectorParams): buildConnector
       if (refusal) return void process.nextTick(callback, new WebhookTargetRefusedError(refusal, `${host} port ${port}`), null);
     }
     // Built per connection so that the lookup knows the port (this server's own one is refused).
-    buildConnector({ timeout: params.timeoutMs, lookup: guardedLookup(params, port) })(options, callback);
+    undici().buildConnector({ timeout: params.timeoutMs, lookup: guardedLookup(params, port) })(options, callback);
   };
 }
 

@@ -1,9 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
-import { Agent, request } from 'undici';
 import { GroundworkError } from '../kernel/errors.js';
+import { lazyPackage } from '../kernel/lazy-package.js';
 import { guardedConnector } from './webhook-connector.js';
 import { normalizeHost, systemResolver, WebhookTargetRefusedError, type HostResolver, type WebhookTargetPolicy } from './webhook-target.js';
+
+/** Loaded at the first delivery (see lazy-package.ts). */
+const undici = lazyPackage<typeof import('undici')>('undici');
 
 /**
  * Job completion webhooks. Each delivery is a POST of `{ "job": { … } }` (JSON) with the header
@@ -131,7 +134,7 @@ export interface DeliverParams {
 export async function deliverWebhook(params: DeliverParams): Promise<number> {
   // One dispatcher per delivery: its connector enforces the address policy, and destroying it
   // drops the connection together with whatever of the answer was left unread.
-  const dispatcher = new Agent({
+  const dispatcher = new (undici().Agent)({
     connect: guardedConnector({ policy: params.policy, resolve: params.resolve ?? systemResolver, timeoutMs: params.timeoutMs }),
     headersTimeout: params.timeoutMs,
     bodyTimeout: params.timeoutMs,
@@ -139,7 +142,7 @@ export async function deliverWebhook(params: DeliverParams): Promise<number> {
   const signal = AbortSignal.timeout(params.timeoutMs);
   try {
     // undici's request() never follows redirects: a receiver must answer itself.
-    const response = await request(params.url, {
+    const response = await undici().request(params.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': 'groundwork-webhooks/1', [SIGNATURE_HEADER]: signWebhook(params.secret, params.rawBody) },
       body: params.rawBody,

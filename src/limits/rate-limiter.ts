@@ -1,9 +1,12 @@
-import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Principal } from '../auth/principal.js';
 import { GroundworkError } from '../kernel/errors.js';
+import { lazyPackage } from '../kernel/lazy-package.js';
 import type { SqlExecutor } from '../store/ports.js';
 import type { RateDecision } from './ports.js';
+
+/** Only with `limits.backend: redis`. */
+const ioredis = lazyPackage<typeof import('ioredis')>('ioredis');
 
 /**
  * Per-key rate limits: requests per minute and tokens per minute, fixed one-minute windows
@@ -180,7 +183,7 @@ function storeFor(options: KeyRateLimiterOptions): LimiterStore {
           details: { issues: [{ path: 'limits.redis_url', message: 'is required when limits.backend is redis' }] },
         });
       }
-      const client = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
+      const client = new (ioredis().Redis)(options.redisUrl, { maxRetriesPerRequest: 1 });
       // ioredis reconnects by itself; an error event must not crash the process.
       client.on('error', () => {});
       // Requests wait (up to 2 s) for the first connection, so counts are shared from the first

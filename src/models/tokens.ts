@@ -1,5 +1,5 @@
-import { countTokens } from 'gpt-tokenizer';
 import type { GenerateRequest } from './spec.js';
+import { tokenizer } from '../kernel/tokenizer.js';
 
 /**
  * Token estimates for when a provider reports no usage (some OpenAI-compatible servers,
@@ -17,7 +17,7 @@ const PER_MESSAGE_OVERHEAD = 4;
 /** Estimated token count of a piece of text. */
 export function estimateTokens(text: string): number {
   if (text.length === 0) return 0;
-  return countTokens(text, COUNT_OPTIONS);
+  return tokenizer().countTokens(text, COUNT_OPTIONS);
 }
 
 /** Estimated input tokens of a request: system prompt, messages and any JSON schema sent. */

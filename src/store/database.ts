@@ -5,7 +5,7 @@ import type { Pool, PoolClient } from 'pg';
 import { GroundworkError } from '../kernel/errors.js';
 import { makePrivateDir } from './data-dir-mode.js';
 import { openEmbeddedWorker, type EmbeddedDatabase } from './embedded.js';
-import { cachedTemplate, migratedTemplate, offerTemplate } from './embedded-template.js';
+import { cachedTemplateFile, migratedTemplate, offerTemplate } from './embedded-template.js';
 import { storableParams } from './json-param.js';
 import type { Database, SqlTransaction } from './ports.js';
 
@@ -54,36 +54,40 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
 /**
  * A new store starts from the migrated template (embedded-template.ts) instead of initdb and
  * every migration: a `memory://` one (the template is built when there is none), and a new
- * data folder when a template is cached (its first start: ~2.5 s instead of 6–7 s here; a
+ * data folder when a template is cached (its first start then costs a restart's; a
  * machine's first data folder is made the long way and becomes the template). Not with a
- * schema (a template's tables are in public). The template comes
- * from a folder only this user can write, whose owner and mode are checked before it is
- * read. PGlite writes the template into a data folder file by file, with no rename at the
- * end, so a marker file stands beside it until the load is done: a start that finds the
- * marker (a process killed mid-load) removes the half-written folder and loads it again.
+ * schema (a template's tables are in public). The template comes from a folder only this
+ * user can write, whose owner and mode are checked before it is read. A data folder's
+ * template is unpacked file by file, with no rename at the end, so a marker file stands
+ * beside it until the unpacking is done: a start that finds the marker (a process killed
+ * mid-way) removes the half-written folder and makes it again.
  */
 async function openEmbedded(dataDir: string, schema: string | undefined, fromTemplate: boolean): Promise<Database> {
   const memory = dataDir === MEMORY_DATA_DIR;
   const dir = memory ? MEMORY_DATA_DIR : pgliteDir(dataDir);
   const marker = join(dataDir, TEMPLATE_LOADING);
+  if (!memory && existsSync(marker)) {
+    // A start killed while unpacking the template: what it left is half a folder.
+    await rm(dir, { recursive: true, force: true });
+    await unlink(marker);
+  }
   let template: Uint8Array | undefined;
+  let unpack: string | undefined;
   let fresh = false;
   if (fromTemplate && !schema) {
-    if (!memory && existsSync(marker)) await rm(dir, { recursive: true, force: true });
     // Only a shortcut: when there is no template, the store is made the long way.
     if (memory) template = await migratedTemplate().catch(() => undefined);
     else if (!existsSync(join(dir, 'PG_VERSION'))) {
-      template = await cachedTemplate();
-      fresh = template === undefined;
+      unpack = await cachedTemplateFile();
+      fresh = unpack === undefined;
     }
   }
-  const loading = template !== undefined && !memory;
-  if (loading) {
+  if (unpack) {
     await makePrivateDir(dataDir);
     await writeFile(marker, '', { mode: 0o600 });
   }
-  const db = await openEmbeddedWorker({ dataDir, dir, memory, searchPath: schema ? `${quoteIdent(schema)}, public` : undefined, template });
-  if (loading) await unlink(marker);
+  const db = await openEmbeddedWorker({ dataDir, dir, memory, searchPath: schema ? `${quoteIdent(schema)}, public` : undefined, template, unpack });
+  if (unpack) await unlink(marker);
   if (fresh) madeTheLongWay.add(db);
   return db;
 }

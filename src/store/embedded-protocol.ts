@@ -8,15 +8,23 @@ export interface EmbeddedWorkerData {
   dir: string;
   /** `search_path = <schema>, public` when set (already validated and quoted by the client). */
   searchPath?: string;
-  /** PGlite's compiled WASM modules and file-system bundle, loaded once per process and shared by every worker. */
-  artifacts: PgliteArtifacts;
   /**
    * A data folder (PGlite's uncompressed tar dump) to start from instead of running initdb:
    * the migrated template of `memory://` stores (embedded-template.ts). Shared memory, not copied.
    */
   template?: Uint8Array;
+  /**
+   * A template file (the same tar) to unpack into `dir` before opening it: a new data folder's
+   * (database.ts). Done in the worker, off the thread that is loading the server meanwhile.
+   */
+  unpack?: string;
 }
 
+/**
+ * The worker's first message: PGlite's compiled WASM modules and file-system bundle, loaded
+ * once per process and shared by every worker. Sent once compiled, not at spawn, so the
+ * worker loads its code and unpacks a template meanwhile.
+ */
 export interface PgliteArtifacts {
   pgliteWasmModule: WebAssembly.Module;
   initdbWasmModule: WebAssembly.Module;

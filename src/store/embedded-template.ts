@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openEmbeddedWorker, sharedCopy } from './embedded.js';
@@ -36,19 +36,32 @@ export function migratedTemplate(): Promise<Uint8Array> {
 }
 
 /**
- * The template when this process has one or a whole one is cached; never builds one. A new
- * data folder uses this: building a template in memory first would make a machine's very
- * first start slower than making the folder the long way (which then offers itself, below).
+ * The cached template's file when a whole one is there; never builds one. A new data folder
+ * unpacks it (see database.ts): building a template first would make a machine's very first
+ * start slower than making the folder the long way (which then offers itself, below). Read
+ * from the file, not memory: a serving process has no later use for 41 MB of template.
  */
-export async function cachedTemplate(): Promise<Uint8Array | undefined> {
-  if (template) return template.catch(() => undefined);
+export async function cachedTemplateFile(): Promise<string | undefined> {
   const dir = cacheDir();
   if (!(await privateFolder(dir))) return undefined;
-  const cached = await readFile(templateFile(dir, await templateKey())).catch(() => undefined);
-  if (!cached || !isTar(cached)) return undefined;
-  template = Promise.resolve(sharedCopy(cached));
-  return template;
+  const file = templateFile(dir, await templateKey());
+  const header = await readHeader(file);
+  return header && isTar(header) ? file : undefined;
 }
+
+async function readHeader(file: string): Promise<Uint8Array | undefined> {
+  const handle = await open(file, 'r').catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    const header = new Uint8Array(TAR_BLOCK * 3);
+    const { bytesRead } = await handle.read(header, 0, header.byteLength, 0);
+    return header.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+const TAR_BLOCK = 512;
 
 /**
  * Stores a just-migrated store's data folder as the template when none is cached yet (a
@@ -167,7 +180,7 @@ async function storeAtomically(file: string, bytes: Uint8Array): Promise<void> {
 
 /** A tar archive's first header says "ustar" at byte 257: enough to tell a template from anything else there. */
 function isTar(bytes: Uint8Array): boolean {
-  return bytes.byteLength > 1024 && Buffer.from(bytes.subarray(257, 262)).toString('latin1') === 'ustar';
+  return bytes.byteLength > 2 * TAR_BLOCK && Buffer.from(bytes.subarray(257, 262)).toString('latin1') === 'ustar';
 }
 
 /** Separates users sharing one temp folder (the folder's owner is checked as well). */

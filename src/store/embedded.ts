@@ -36,6 +36,8 @@ export interface OpenEmbeddedOptions {
   searchPath?: string;
   /** A data folder (uncompressed tar) to start from instead of initdb: a new store's (see database.ts). */
   template?: Uint8Array;
+  /** A template file to unpack into `dir` first: a new data folder's (see database.ts). */
+  unpack?: string;
 }
 
 /** The embedded Database, plus what only the embedded store can do: dump its data folder. */
@@ -50,8 +52,12 @@ export async function openEmbeddedWorker(options: OpenEmbeddedOptions): Promise<
   let worker: Worker | undefined;
   try {
     if (!options.memory) await makePrivateDir(options.dir);
-    worker = await spawn({ dir: options.dir, searchPath: options.searchPath, artifacts: await loadArtifacts(), template: options.template });
-    await ready(worker);
+    worker = await spawn({ dir: options.dir, searchPath: options.searchPath, template: options.template, unpack: options.unpack });
+    const opened = ready(worker);
+    opened.catch(() => {}); // awaited below, after the artifacts (whose failure comes first)
+    // Compiled (once per process) while the worker starts and unpacks.
+    worker.postMessage(await loadArtifacts());
+    await opened;
     // PGlite gives the files it writes while opening (initdb's, pg_internal.init) modes of its
     // own (0666, 0644) that no umask reaches: make them private once they exist.
     if (!options.memory) await tightenDataDir(options.dir);

@@ -1,7 +1,11 @@
-import { Agent, errors, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { lazyPackage } from '../../kernel/lazy-package.js';
 import type { ProviderConfig } from '../../config/config.js';
 import { ModelCallError, type CancelSignal } from '../spec.js';
 import { networkFailure, parseRetryAfter, scrub } from './ai-sdk-adapter.js';
+
+/** Loaded when the first pass-through client is made (see lazy-package.ts). */
+const undici = lazyPackage<typeof import('undici')>('undici');
 
 /**
  * HTTP to OpenAI-compatible providers for the pass-through provider: one undici Agent (a
@@ -37,7 +41,7 @@ export function httpTarget(provider: Readonly<ProviderConfig>): HttpTarget {
 }
 
 export function createHttpClient(options: { timeoutMs: number; connectionsPerOrigin?: number }): HttpClient {
-  const agent = new Agent({
+  const agent = new (undici().Agent)({
     connections: options.connectionsPerOrigin ?? 256,
     keepAliveTimeout: 30_000,
     // Time to the response head, and the longest silence between body chunks (streams).
@@ -87,6 +91,7 @@ export async function failureFromStatus(response: HttpResponse, target: HttpTarg
 /** A thrown network failure (refused, reset, timed out) as a ModelCallError. */
 export function failureFromError(error: unknown, target: HttpTarget, model: string): ModelCallError {
   const ids = { model, provider: target.provider, cause: error };
+  const { errors } = undici();
   if (error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError || error instanceof errors.ConnectTimeoutError) {
     return new ModelCallError({ ...ids, outcome: 'timeout', message: `${target.provider} did not answer in time`, detail: (error as Error).message });
   }
