@@ -65,6 +65,8 @@ module.exports = {
     // grounding → retrieval/ports.ts (types), models/spec.ts, the lazy tokenizer.
     mayTypes(folder('grounding'), [file('retrieval/ports.ts')]),
     may(folder('grounding'), [file('models/spec.ts'), file('kernel/tokenizer.ts')]),
+    // evals (datasets, scorers, scorecards, the gate: pure functions so far) → kernel.
+    may(folder('evals'), [folder('kernel')]),
     // runs (what every run shares: the attempt log, the quota meter, the no-answer error) → kernel,
     // models/spec.ts, store/ports.ts, limits/ports.ts and auth/principal.ts (types only).
     may(folder('runs'), [folder('kernel')]),
@@ -145,7 +147,8 @@ module.exports = {
       file('ingest/source-path.ts'),
     ]),
     may(file('cli/commands/mock-llm.ts'), [file('testing/index.ts')]),
-    // testing → its own files only.
+    // testing → its own files, and the seeded generator it shares with the server (kernel/random.ts).
+    may(folder('testing'), [file('kernel/random.ts')]),
     // bench → app, config, kernel, tasks, testing, grounding, api/fuzz, api/server.ts (the gateway
     // benchmark serves the real HTTP server in-process), store, retrieval, embeddings.
     {

@@ -87,6 +87,11 @@ export const ERROR_CODES = {
   // OpenAI-compatible gateway
   GATEWAY_MODEL_NOT_FOUND: { httpStatus: 404, category: 'user' },
   GATEWAY_REQUEST_INVALID: { httpStatus: 400, category: 'user' },
+  // evaluation
+  /** A golden dataset that cannot be used as given (its bad lines are listed by number). */
+  EVAL_DATASET_INVALID: { httpStatus: 400, category: 'user' },
+  /** A gate threshold that names no metric, or a threshold that is not a number. */
+  EVAL_GATE_INVALID: { httpStatus: 400, category: 'user' },
   // server
   SERVER_SHUTTING_DOWN: { httpStatus: 503, category: 'system' },
   INTERNAL: { httpStatus: 500, category: 'system' },

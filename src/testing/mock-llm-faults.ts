@@ -33,17 +33,8 @@ export const FAULT_HEADER_VALUES: Readonly<Record<string, MockFault | 'none'>> =
   truncated: 'truncated',
 };
 
-/** mulberry32: tiny, fast, and good enough for picking faults; not for anything secret. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator faults are picked with (kernel/random.ts). */
+export { mulberry32 } from '../kernel/random.js';
 
 /** Throws a RangeError naming the first bad rate; returns cumulative thresholds in FAULT_ORDER. */
 export function faultThresholds(rates: MockFaultRates = {}): number[] {

@@ -1,0 +1,15 @@
+/**
+ * A small seeded generator (mulberry32): the same seed gives the same numbers on every
+ * machine, which is what seeded tests, fault scripts and bootstrap intervals need (never for
+ * anything secret). Returns numbers in [0, 1).
+ */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
