@@ -24,6 +24,8 @@ export interface CaseResult {
   citations?: { proposed: number; verified: number; cited?: readonly string[] };
   latencyMs: number;
   costUsd: number;
+  /** Why an error trial failed (its registered code): shown in reports, never scored. */
+  error?: { code: string; message: string };
 }
 
 export type Scores = Record<string, number>;
