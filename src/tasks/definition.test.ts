@@ -64,6 +64,23 @@ describe('parseTaskDefinition', () => {
     }
   });
 
+  it('takes an eval block (dataset, gate, normalisers) and reports each bad gate threshold at eval.gate', () => {
+    const gate = { schema_valid: { min: 1 }, 'field:category': { max_drop: 0.02 }, latency_p95_ms: { max_rise: 500 } };
+    const definition = parseTaskDefinition({ ...triageDefinition(), eval: { dataset: 'ticket-triage', gate, normalisers: ['case'] } }, testRouteConfig);
+    expect(definition.eval).toEqual({ dataset: 'ticket-triage', gate, normalisers: ['case'], k: 10 });
+    // A task without one keeps the version it had before the block existed (stored versions stay valid).
+    expect(taskVersion(parseTaskDefinition(triageDefinition(), testRouteConfig))).toBe('cdb0a0a3984b9b54');
+    expect(parseTaskDefinition(triageDefinition(), testRouteConfig)).not.toHaveProperty('eval');
+
+    const issues = issuesOf({ ...triageDefinition(), eval: { dataset: 'ticket-triage', gate: { accuracy: { min: 0.9 }, cost_usd: { max_drop: 1 } } } });
+    expect(issues).toEqual([
+      { path: 'eval.gate', message: expect.stringMatching(/"accuracy" is not a metric/) },
+      { path: 'eval.gate', message: expect.stringMatching(/"cost_usd" is better lower/) },
+    ]);
+    expect(issuesOf({ ...triageDefinition(), eval: { dataset: 'Bad Name!' } }).map((i) => i.path)).toEqual(['eval.dataset']);
+    expect(issuesOf({ ...triageDefinition(), eval: { dataset: 'd', normalisers: ['emoji'] } }).map((i) => i.path)).toEqual(['eval.normalisers.0']);
+  });
+
   it('requires an object input schema', () => {
     expect(issuesOf(triageDefinition({ input_schema: { type: 'string' }, prompt: { user: 'x' } }))[0].path).toBe('input_schema.type');
   });

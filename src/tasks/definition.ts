@@ -3,6 +3,8 @@ import { canonicalJson } from '../kernel/json.js';
 import { z } from 'zod';
 import { checkModelUsable, type Config } from '../config/config.js';
 import { GroundworkError, type Issue } from '../kernel/errors.js';
+import { parseGate } from '../evals/gate.js';
+import { NORMALISERS } from '../evals/normalise.js';
 import { compileSchema, schemaProblems } from './json-schema.js';
 import { templateProblems } from './template.js';
 
@@ -55,6 +57,22 @@ export const taskDefinitionSchema = z
       })
       .strict()
       .default({ timeout_ms: 30_000, max_output_tokens: 1_024 }),
+    /**
+     * Evaluation: the golden dataset the task is measured on and the gate a new version must
+     * pass against the active one, e.g. `{ dataset: ticket-triage, gate: { schema_valid: { min: 1 },
+     * "field:category": { max_drop: 0.02 } } }` (metric names: evals/gate.ts).
+     */
+    eval: z
+      .object({
+        dataset: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'must be a dataset name (lowercase letters, digits, "_", "." and "-")'),
+        gate: z.record(z.string(), z.unknown()).default({}),
+        /** How outputs are compared with `expected` (exact and per-field match, token F1). */
+        normalisers: z.array(z.enum(NORMALISERS)).default([]),
+        /** k of recall@k and nDCG@k. */
+        k: z.number().int().min(1).max(100).default(10),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -107,6 +125,7 @@ export function parseTaskDefinition(raw: unknown, config: RouteConfig, source = 
     compileSchema(definition.output_schema);
   }
   issues.push(...routeProblems(definition.route, config));
+  if (definition.eval) issues.push(...gateProblems(definition.eval.gate));
   if (issues.length > 0) throw invalid(source, issues);
   return definition;
 }
@@ -120,6 +139,17 @@ export function resolveRoute(route: TaskDefinition['route'], config: RouteConfig
 /** Content hash of a definition: the immutable version id. Key order does not matter. */
 export function taskVersion(definition: TaskDefinition): string {
   return createHash('sha256').update(canonicalJson(definition)).digest('hex').slice(0, 16);
+}
+
+/** The gate's problems as definition issues (parseGate names each one). */
+function gateProblems(gate: Record<string, unknown>): Issue[] {
+  try {
+    parseGate(gate);
+    return [];
+  } catch (error) {
+    if (!(error instanceof GroundworkError) || error.code !== 'EVAL_GATE_INVALID') throw error;
+    return ((error.details?.problems as string[] | undefined) ?? [error.message]).map((message) => ({ path: 'eval.gate', message }));
+  }
 }
 
 function withSources(inputSchema: Record<string, unknown>): Record<string, unknown> {
