@@ -72,7 +72,16 @@ module.exports = {
     may(folder('runs'), [folder('kernel')]),
     mayTypes(folder('runs'), [file('models/spec.ts'), file('store/ports.ts'), file('limits/ports.ts'), file('auth/principal.ts')]),
     // tasks → kernel, config, models/spec.ts, store/ports.ts, grounding, runs, retrieval (the service type), the eval gate and normalisers (definitions declare them).
-    may(folder('tasks'), [folder('kernel'), folder('config'), file('models/spec.ts'), file('store/ports.ts'), folder('grounding'), folder('runs'), file('evals/gate.ts'), file('evals/normalise.ts')]),
+    may(folder('tasks'), [
+      folder('kernel'),
+      folder('config'),
+      file('models/spec.ts'),
+      file('store/ports.ts'),
+      folder('grounding'),
+      folder('runs'),
+      file('evals/gate.ts'),
+      file('evals/normalise.ts'),
+    ]),
     mayTypes(folder('tasks'), [folder('retrieval')]),
     // auth → kernel, store/ports.ts (tests may use the store's index, see the test rule).
     may(folder('auth'), [folder('kernel'), file('store/ports.ts')]),
