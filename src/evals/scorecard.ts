@@ -166,7 +166,8 @@ export function compare(candidate: readonly CaseTrial[], baseline: readonly Case
   };
 }
 
-function groupByCase(trials: readonly CaseTrial[]): Map<string, CaseTrial[]> {
+/** Trials by case id, in the order cases first appear. */
+export function groupByCase(trials: readonly CaseTrial[]): Map<string, CaseTrial[]> {
   const byCase = new Map<string, CaseTrial[]>();
   for (const trial of trials) {
     const list = byCase.get(trial.caseId);
