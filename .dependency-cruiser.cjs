@@ -97,6 +97,7 @@ module.exports = {
       file('auth/principal.ts'),
       file('ingest/text-documents.ts'),
       file('ingest/source-path.ts'),
+      file('evals/report.ts'),
     ]),
     mayTypes(folder('jobs'), [folder('config'), folder('tasks'), folder('ingest')]),
     // gateway → kernel, config, models (spec, registry, the router, pricing, tokens, instrumentation,
@@ -130,6 +131,7 @@ module.exports = {
       file('jobs/types.ts'),
       file('ingest/text-documents.ts'),
       file('ingest/source-path.ts'),
+      file('evals/report.ts'),
     ]),
     mayTypes(folder('api'), [
       folder('jobs'),
@@ -154,6 +156,7 @@ module.exports = {
       folder('auth'),
       folder('limits'),
       file('ingest/source-path.ts'),
+      file('evals/report.ts'),
     ]),
     may(file('cli/commands/mock-llm.ts'), [file('testing/index.ts')]),
     // testing → its own files, and the seeded generator it shares with the server (kernel/random.ts).

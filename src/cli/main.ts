@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { buildProgram } from './program.js';
+import { buildProgram, normaliseArgs } from './program.js';
 
 // Everything this process creates is its owner's alone: the data folder holds API-key hashes,
 // webhook secrets and every recorded run, and the CLI writes no file meant for other users.
@@ -10,7 +10,7 @@ import { buildProgram } from './program.js';
 process.umask(0o077);
 
 buildProgram()
-  .parseAsync(process.argv)
+  .parseAsync(normaliseArgs(process.argv.slice(2)), { from: 'user' })
   .catch((error: Error) => {
     console.error(`error: ${error.message}`);
     process.exitCode = 2;

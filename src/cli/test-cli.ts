@@ -1,5 +1,5 @@
 import { vi } from 'vitest';
-import { buildProgram } from './program.js';
+import { buildProgram, normaliseArgs } from './program.js';
 
 /** Runs one `groundwork` command in-process on `dataDir`, capturing what it prints and its exit code (tests). */
 export async function runCli(dataDir: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -11,7 +11,7 @@ export async function runCli(dataDir: string, ...args: string[]): Promise<{ code
   try {
     await buildProgram()
       .exitOverride()
-      .parseAsync(['--data-dir', dataDir, ...args], { from: 'user' });
+      .parseAsync(normaliseArgs(['--data-dir', dataDir, ...args]), { from: 'user' });
   } finally {
     log.mockRestore();
     error.mockRestore();

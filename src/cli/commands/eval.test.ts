@@ -1,0 +1,109 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../app/app.js';
+import { loadConfig } from '../../config/config.js';
+import { triageDefinition } from '../../tasks/test-fixtures.js';
+import { startMockLlm, type MockLlm } from '../../testing/index.js';
+import { runCli } from '../test-cli.js';
+
+/**
+ * `groundwork eval` end to end on an embedded data folder with the mock model: a candidate
+ * whose route never produces valid output fails the gate (exit 1, its failing cases in JUnit
+ * and Markdown); the active version passes (exit 0); a bad dataset is exit 2, by line.
+ */
+
+const DATASET = [
+  '{"id":"refund","input":{"subject":"Refund please","body":"Charged twice"},"expected":{"category":"billing"}}',
+  '{"id":"crash","input":{"subject":"App crashes","body":"On start"},"expected":{"category":"bug"}}',
+].join('\n');
+
+describe('groundwork eval', () => {
+  let mock: MockLlm;
+  let root: string;
+  let dataDir: string;
+  let configFile: string;
+  let broken: string;
+  const gate = { schema_valid: { min: 1 }, 'field:category': { max_drop: 0.02 } };
+  const cli = (...args: string[]) => runCli(dataDir, '--config', configFile, ...args);
+
+  beforeAll(async () => {
+    mock = await startMockLlm({
+      respond: (request) => {
+        const text = request.messages.map((m) => (typeof m.content === 'string' ? m.content : '')).join(' ');
+        if (request.model === 'broken') return { category: 'unknown' };
+        return { category: /refund|charged/i.test(text) ? 'billing' : 'bug', summary: 'triaged' };
+      },
+    });
+    root = mkdtempSync(join(tmpdir(), 'gw-cli-eval-'));
+    dataDir = join(root, 'data');
+    configFile = join(root, 'groundwork.yaml');
+    writeFileSync(
+      configFile,
+      stringify({
+        providers: { mock: { type: 'openai-compatible', base_url: mock.url, native_structured_output: true } },
+        models: { good: { provider: 'mock' }, broken: { provider: 'mock' } },
+        routes: { default: ['good'], broken: ['broken'] },
+      }),
+    );
+    writeFileSync(join(root, 'tickets.jsonl'), DATASET);
+    writeFileSync(join(root, 'bad.jsonl'), `${DATASET}\n{"input":{"subject":"no body"}}\nnot json`);
+    const app = await createApp(loadConfig({ env: {}, file: configFile, overrides: { dataDir, logLevel: 'silent' } }), {
+      lock: { role: 'cli' },
+      logger: { error: () => undefined },
+    });
+    try {
+      broken = (await app.tasks.pushRaw('default', triageDefinition({ route: 'broken', eval: { dataset: 'tickets', gate, normalisers: [], k: 10 } }))).version;
+      // Pushed last: the active version.
+      await app.tasks.pushRaw('default', triageDefinition({ eval: { dataset: 'tickets', gate, normalisers: [], k: 10 } }));
+    } finally {
+      await app.close();
+    }
+  });
+  afterAll(() => mock?.close());
+
+  it('refuses a candidate that fails the gate against the active version: exit 1, the failing cases in JUnit and Markdown', async () => {
+    const junit = join(root, 'eval.xml');
+    const report = join(root, 'eval.md');
+    const result = await cli('eval', 'triage', '--dataset', join(root, 'tickets.jsonl'), '--version', broken, '--gate', '--junit', junit, '--report', report);
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stdout).toContain('❌ gate failed');
+    expect(result.stderr).toMatch(/eval candidate: 2\/2 trials/);
+    expect(result.stderr).toMatch(/eval baseline: 2\/2 trials/);
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toContain('tests="4" failures="4"');
+    expect(xml).toContain('<testcase classname="triage.cases" name="refund"');
+    expect(xml).toContain('output never validated; missed schema_valid');
+    const markdown = readFileSync(report, 'utf8');
+    expect(markdown).toContain('**Cases that got worse (2):** `refund`, `crash`');
+    expect(markdown).toContain('| field:category | max_drop 0.02 | ❌ fell by 1 against the baseline (allowed 0.02) |');
+  });
+
+  it('passes the active version (no baseline to hold it against), and prints JSON when asked', async () => {
+    const result = await cli('eval', 'triage', '--dataset', join(root, 'tickets.jsonl'), '--gate', '--json');
+    expect(result.code, result.stderr).toBe(0);
+    const parsed = JSON.parse(result.stdout) as {
+      gate: { passed: boolean };
+      scorecard: { metrics: Record<string, { value: number }> };
+      baselineVersion?: string;
+    };
+    expect(parsed.gate.passed).toBe(true);
+    expect(parsed.baselineVersion).toBeUndefined();
+    expect(parsed.scorecard.metrics.exact_match.value).toBe(1);
+  });
+
+  it('answers bad input with exit 2 and the line numbers, before any model call', async () => {
+    const calls = mock.stats().total;
+    const bad = await cli('eval', 'triage', '--dataset', join(root, 'bad.jsonl'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/EVAL_DATASET_INVALID: the dataset has 1 bad line: line 4 is not JSON/);
+    const refused = await cli('eval', 'triage', '--dataset', join(root, 'bad.jsonl'), '--lenient');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/EVAL_DATASET_INVALID: 1 case of the dataset has an input task "triage" refuses: line 3/);
+    expect((await cli('eval', 'triage', '--dataset', join(root, 'missing.jsonl'))).code).toBe(2);
+    expect((await cli('eval', 'nope', '--dataset', join(root, 'tickets.jsonl'))).stderr).toMatch(/TASK_NOT_FOUND/);
+    expect(mock.stats().total).toBe(calls);
+  });
+});
