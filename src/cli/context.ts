@@ -39,12 +39,8 @@ export async function configFrom(command: Command, overrides: Partial<Config> = 
  * in-process with the folder locked for the duration of the command.
  */
 export async function withApi<T>(config: Config, fn: (api: GroundworkApi, where: string) => Promise<T>): Promise<T> {
-  if (!config.databaseUrl) {
-    const owner = readDataDirLock(config.dataDir);
-    if (owner?.role === 'serve' && owner.url) {
-      return fn(createClient({ baseUrl: owner.url, apiKey: localApiKey(config) }), `server ${owner.url} (pid ${owner.pid})`);
-    }
-  }
+  const owner = servingOwner(config);
+  if (owner?.url) return fn(createClient({ baseUrl: owner.url, apiKey: localApiKey(config) }), `server ${owner.url} (pid ${owner.pid})`);
   const [{ createApp }, { createLocalApi }] = await Promise.all([import('../app/app.js'), import('../app/local-api.js')]);
   const app = await createApp(config, { lock: { role: 'cli' }, logger: { error: (details, message) => console.error(message, details) } });
   try {
@@ -52,6 +48,13 @@ export async function withApi<T>(config: Config, fn: (api: GroundworkApi, where:
   } finally {
     await app.close();
   }
+}
+
+/** The `serve` process that owns the embedded data folder, if one does (never with DATABASE_URL). */
+export function servingOwner(config: Config): ReturnType<typeof readDataDirLock> {
+  if (config.databaseUrl) return undefined;
+  const owner = readDataDirLock(config.dataDir);
+  return owner?.role === 'serve' ? owner : undefined;
 }
 
 /** The key the CLI sends to a running embedded server: GROUNDWORK_API_KEY, else the data folder's admin key. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { GroundworkError } from '../kernel/errors.js';
-import { canonicalJson, jsonTextTooDeep, MAX_JSON_DEPTH } from '../kernel/json.js';
+import { canonicalJson, isRecord, jsonTextTooDeep, MAX_JSON_DEPTH } from '../kernel/json.js';
 
 /**
  * Golden datasets: JSONL, one case per line. A case has an `input` and any of `expected` (the
@@ -92,29 +92,34 @@ export function parseDataset(text: string, options: ParseDatasetOptions = {}): D
   }
   if (cases.length > maxCases) problems.push({ line: cases[maxCases].line, message: `is past the limit of ${maxCases} cases` });
   if (problems.length > 0 && !options.lenient) {
-    throw new GroundworkError(
-      'EVAL_DATASET_INVALID',
-      `the dataset has ${problems.length} bad line${problems.length === 1 ? '' : 's'}: ${problems
-        .slice(0, 3)
-        .map((p) => `line ${p.line} ${p.message}`)
-        .join('; ')}${problems.length > 3 ? '; …' : ''}`,
-      { details: { bad_lines: problems.length, lines: problems.slice(0, LISTED) } },
-    );
+    throw badLinesError(`the dataset has ${problems.length} bad line${problems.length === 1 ? '' : 's'}`, problems, (p) => `line ${p.line} ${p.message}`);
   }
   const kept = cases.slice(0, maxCases);
   if (kept.length === 0) {
-    throw new GroundworkError('EVAL_DATASET_INVALID', 'the dataset has no cases: one JSON object per line, each with an "input" object', {
-      details: { bad_lines: problems.length, lines: problems.slice(0, LISTED) },
-    });
+    throw badLinesError('the dataset has no cases: one JSON object per line, each with an "input" object', problems);
   }
   return { cases: kept, hash: datasetHash(kept), skipped: problems };
 }
 
+/**
+ * EVAL_DATASET_INVALID for a dataset some of whose lines cannot be used: the summary, the first
+ * three lines as `render` shows them (none when it is not given), and the first 20 in details.
+ */
+export function badLinesError(
+  summary: string,
+  lines: readonly LineProblem[],
+  render?: (line: LineProblem) => string,
+  details: Record<string, unknown> = {},
+): GroundworkError {
+  const shown = render ? `: ${lines.slice(0, 3).map(render).join('; ')}${lines.length > 3 ? '; …' : ''}` : '';
+  return new GroundworkError('EVAL_DATASET_INVALID', `${summary}${shown}`, { details: { ...details, bad_lines: lines.length, lines: lines.slice(0, LISTED) } });
+}
+
 function parseCase(value: unknown, line: number): EvalCase | string {
-  if (!isObject(value)) return 'is not a JSON object';
+  if (!isRecord(value)) return 'is not a JSON object';
   const unknown = Object.keys(value).filter((key) => !KNOWN_FIELDS.has(key));
   if (unknown.length > 0) return `has unknown field${unknown.length === 1 ? '' : 's'} ${unknown.map((k) => `"${k}"`).join(', ')}`;
-  if (!isObject(value.input)) return 'needs an "input" object';
+  if (!isRecord(value.input)) return 'needs an "input" object';
   if (value.id !== undefined && (typeof value.id !== 'string' || !ID.test(value.id))) return '"id" must be 1–128 letters, digits, ".", "_", ":" or "-"';
   const sources = value.expected_sources;
   if (sources !== undefined && (!Array.isArray(sources) || sources.some((s) => typeof s !== 'string' || s.length === 0)))
@@ -154,8 +159,4 @@ export function datasetHash(cases: readonly EvalCase[]): string {
 
 function hashOf(text: string): string {
   return createHash('sha256').update(text).digest('hex');
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

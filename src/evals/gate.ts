@@ -1,5 +1,5 @@
 import { GroundworkError } from '../kernel/errors.js';
-import type { Comparison, Scorecard } from './scorecard.js';
+import { lowerIsBetter, type Comparison, type Scorecard } from './scorecard.js';
 
 /**
  * The gate: thresholds per metric, declared in the task definition
@@ -54,8 +54,6 @@ export const METRICS = [
 
 const KNOWN = new Set<string>(METRICS);
 const RULES: readonly GateRule[] = ['min', 'max', 'max_drop', 'max_rise'];
-/** Where lower is better: a rise is what may be limited, never a drop. */
-const LOWER_IS_BETTER = new Set(['latency_p95_ms', 'cost_usd']);
 
 /** Checks a gate as written in a task definition; EVAL_GATE_INVALID names every problem. */
 export function parseGate(value: unknown): Gate {
@@ -75,8 +73,8 @@ export function parseGate(value: unknown): Gate {
     for (const [rule, limit] of Object.entries(threshold as Record<string, unknown>)) {
       if (!RULES.includes(rule as GateRule)) problems.push(`"${metric}": "${rule}" is not a threshold (${RULES.join(', ')})`);
       else if (typeof limit !== 'number' || !Number.isFinite(limit) || limit < 0) problems.push(`"${metric}".${rule} must be a number ≥ 0`);
-      else if (rule === 'max_drop' && LOWER_IS_BETTER.has(metric)) problems.push(`"${metric}" is better lower: limit its max_rise, not a drop`);
-      else if (rule === 'max_rise' && !LOWER_IS_BETTER.has(metric)) problems.push(`"${metric}" is better higher: limit its max_drop, not a rise`);
+      else if (rule === 'max_drop' && lowerIsBetter(metric)) problems.push(`"${metric}" is better lower: limit its max_rise, not a drop`);
+      else if (rule === 'max_rise' && !lowerIsBetter(metric)) problems.push(`"${metric}" is better higher: limit its max_drop, not a rise`);
       else entry[rule as GateRule] = limit;
     }
     if (Object.keys(entry).length === 0 && !problems.some((p) => p.startsWith(`"${metric}"`))) problems.push(`"${metric}" has no threshold`);

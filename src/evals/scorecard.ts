@@ -45,6 +45,12 @@ export interface Scorecard {
 const PASS_FAIL = new Set(['schema_valid', 'exact_match', 'abstain_accuracy', 'grounded_rate']);
 /** Raw measurements, not scores: summarised by the scorecard's own rows. */
 const RAW = new Set(['latency_ms', 'cost_usd']);
+/** Metrics where lower is better: the raw measurements and the scorecard's latency row. */
+const LOWER_IS_BETTER = new Set([...RAW, 'latency_p95_ms']);
+
+export function lowerIsBetter(metric: string): boolean {
+  return LOWER_IS_BETTER.has(metric);
+}
 
 export function isPassFail(metric: string): boolean {
   return PASS_FAIL.has(metric) || metric.startsWith('field:');
@@ -115,9 +121,6 @@ export interface Comparison {
   same: number;
 }
 
-/** Lower is better for these; for every other metric higher is. */
-const LOWER_IS_BETTER = new Set(['latency_ms', 'cost_usd']);
-
 /** Pairs the candidate's cases with the baseline's by case id and compares them metric by metric. */
 export function compare(candidate: readonly CaseTrial[], baseline: readonly CaseTrial[], options: BootstrapOptions = {}): Comparison {
   const cand = groupByCase(candidate);
@@ -148,10 +151,9 @@ export function compare(candidate: readonly CaseTrial[], baseline: readonly Case
     if (differences.length === 0) continue;
     const interval = bootstrapMeanInterval(differences, weights, options);
     metrics[metric] = { difference: weightedMean(differences, weights), ...interval, cases: differences.length, better, worse, same };
-    if (!LOWER_IS_BETTER.has(metric)) {
-      for (const id of better) caseBetter.add(id);
-      for (const id of worse) caseWorse.add(id);
-    }
+    // (Empty for latency and cost, which are not compared case by case.)
+    for (const id of better) caseBetter.add(id);
+    for (const id of worse) caseWorse.add(id);
   }
   const worse = paired.filter((id) => caseWorse.has(id));
   const better = paired.filter((id) => caseBetter.has(id) && !caseWorse.has(id));

@@ -1,4 +1,4 @@
-import { canonicalJson } from '../kernel/json.js';
+import { canonicalJson, isRecord } from '../kernel/json.js';
 import type { EvalCase } from './dataset.js';
 import { normalise, type Normaliser } from './normalise.js';
 
@@ -65,7 +65,7 @@ export function exactMatch(normalisers: readonly Normaliser[] = []): Scorer {
       if (testCase.expected === undefined || !answered(result)) return {};
       if (result.status !== 'ok') return { exact_match: 0 };
       const expected = testCase.expected;
-      const actual = isObject(expected) && isObject(result.output) ? pick(result.output, Object.keys(expected)) : result.output;
+      const actual = isRecord(expected) && isRecord(result.output) ? pick(result.output, Object.keys(expected)) : result.output;
       return { exact_match: same(actual, expected, normalisers) ? 1 : 0 };
     },
   };
@@ -77,8 +77,8 @@ export function fieldMatch(normalisers: readonly Normaliser[] = []): Scorer {
     name: 'field_match',
     score(testCase, result): Scores {
       const expected = testCase.expected;
-      if (!isObject(expected) || Object.keys(expected).length === 0 || !answered(result)) return {};
-      const output = result.status === 'ok' && isObject(result.output) ? result.output : undefined;
+      if (!isRecord(expected) || Object.keys(expected).length === 0 || !answered(result)) return {};
+      const output = result.status === 'ok' && isRecord(result.output) ? result.output : undefined;
       const scores: Scores = {};
       let sum = 0;
       for (const [field, value] of Object.entries(expected)) {
@@ -104,9 +104,9 @@ export function tokenF1(normalisers: readonly Normaliser[] = []): Scorer {
       if (!answered(result)) return {};
       const pairs: Array<[unknown, string]> = [];
       if (typeof expected === 'string') pairs.push([result.output, expected]);
-      else if (isObject(expected)) {
+      else if (isRecord(expected)) {
         for (const [field, value] of Object.entries(expected))
-          if (typeof value === 'string') pairs.push([isObject(result.output) ? result.output[field] : undefined, value]);
+          if (typeof value === 'string') pairs.push([isRecord(result.output) ? result.output[field] : undefined, value]);
       }
       if (pairs.length === 0) return {};
       let sum = 0;
@@ -222,8 +222,4 @@ function f1(actual: readonly string[], expected: readonly string[]): number {
 
 function dedupe(ids: readonly string[]): string[] {
   return [...new Set(ids)];
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,5 +1,5 @@
-import { GroundworkError, isGroundworkError } from '../kernel/errors.js';
-import type { EvalCase } from './dataset.js';
+import { isGroundworkError } from '../kernel/errors.js';
+import { badLinesError, type EvalCase, type LineProblem } from './dataset.js';
 import type { CaseResult } from './scorers.js';
 
 /**
@@ -39,7 +39,7 @@ export interface TaskCaseDeps<T extends EvaluatedTask> {
 
 /** Checks every case's input against the task before anything runs: EVAL_DATASET_INVALID lists the lines it refuses. */
 export function checkCaseInputs(task: EvaluatedTask, cases: readonly EvalCase[]): void {
-  const lines: Array<{ line: number; message: string }> = [];
+  const lines: LineProblem[] = [];
   for (const testCase of cases) {
     try {
       task.checkInput(testCase.input);
@@ -50,13 +50,11 @@ export function checkCaseInputs(task: EvaluatedTask, cases: readonly EvalCase[])
     }
   }
   if (lines.length === 0) return;
-  throw new GroundworkError(
-    'EVAL_DATASET_INVALID',
-    `${lines.length} case${lines.length === 1 ? '' : 's'} of the dataset ${lines.length === 1 ? 'has an input' : 'have inputs'} task "${task.name}" refuses: ${lines
-      .slice(0, 3)
-      .map((l) => `line ${l.line} (${l.message})`)
-      .join('; ')}${lines.length > 3 ? '; …' : ''}`,
-    { details: { task: task.name, version: task.version, bad_lines: lines.length, lines: lines.slice(0, 20) } },
+  throw badLinesError(
+    `${lines.length} case${lines.length === 1 ? '' : 's'} of the dataset ${lines.length === 1 ? 'has an input' : 'have inputs'} task "${task.name}" refuses`,
+    lines,
+    (l) => `line ${l.line} (${l.message})`,
+    { task: task.name, version: task.version },
   );
 }
 

@@ -2,8 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { GroundworkError, isGroundworkError } from '../../kernel/errors.js';
-import { readDataDirLock } from '../../store/data-dir-lock.js';
-import { action, configFrom, globalOptions, reportError } from '../context.js';
+import { action, configFrom, globalOptions, reportError, servingOwner } from '../context.js';
 
 /** The most a dataset file may hold. */
 const MAX_DATASET_BYTES = 64 * 1024 * 1024;
@@ -70,17 +69,15 @@ export function evalCommand(): Command {
 
 async function evaluate(task: string, options: EvalOptions, command: Command, json: boolean): Promise<void> {
   const config = await configFrom(command);
-  if (!config.databaseUrl) {
-    const owner = readDataDirLock(config.dataDir);
-    if (owner?.role === 'serve') {
-      throw new GroundworkError(
-        'STORE_LOCKED',
-        `a server (pid ${owner.pid}) owns ${config.dataDir}: stop it, or run the eval against PostgreSQL (DATABASE_URL); evals do not run through the HTTP API yet`,
-        {
-          details: { dataDir: config.dataDir },
-        },
-      );
-    }
+  const owner = servingOwner(config);
+  if (owner) {
+    throw new GroundworkError(
+      'STORE_LOCKED',
+      `a server (pid ${owner.pid}) owns ${config.dataDir}: stop it, or run the eval against PostgreSQL (DATABASE_URL); evals do not run through the HTTP API yet`,
+      {
+        details: { dataDir: config.dataDir },
+      },
+    );
   }
   let text: string;
   try {
