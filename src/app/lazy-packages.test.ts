@@ -19,8 +19,11 @@ import { createRequire } from 'node:module';
 import { MessageChannel } from 'node:worker_threads';
 const { port1, port2 } = new MessageChannel();
 const resolved = new Set();
-port1.on('message', (url) => resolved.add(url));
-const hook = 'let port; export function initialize(data) { port = data.port; }' +
+let flushed = () => {};
+port1.on('message', (message) => (typeof message === 'string' ? resolved.add(message) : flushed()));
+// The hook posts each URL it resolves; "flush" is answered after every URL posted before it
+// (one port, in order), so the list is whole without waiting on a timer.
+const hook = 'let port; export function initialize(data) { port = data.port; port.on("message", () => port.postMessage({ flushed: true })); }' +
   'export async function resolve(specifier, context, next) { const result = await next(specifier, context); port.postMessage(result.url); return result; }';
 register('data:text/javascript,' + encodeURIComponent(hook), { data: { port: port2 }, transferList: [port2] });
 const watched = ${JSON.stringify(WATCHED)};
@@ -28,7 +31,7 @@ const loaded = () => {
   const files = [...resolved, ...Object.keys(createRequire(import.meta.url).cache)];
   return watched.filter((name) => files.some((file) => file.includes('/node_modules/' + name + '/')));
 };
-const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+const settle = () => new Promise((resolve) => { flushed = resolve; port1.postMessage('flush'); });
 await Promise.all([import('./src/app/app.ts'), import('./src/api/server.ts'), import('./src/api/idempotency.ts'), import('./src/store/index.ts')]);
 await settle();
 const atStart = loaded();
