@@ -120,7 +120,8 @@ module.exports = {
       file('store/run-batcher.ts'),
     ]),
     // api → tasks, store/ports.ts, kernel, auth, limits, jobs (index, types; the job presenter is the api's own),
-    // gateway (types), ingest (types; text-documents.ts, source-path.ts), grounding and retrieval/ports.ts (types), app/app.ts (types).
+    // gateway (types), ingest (types; text-documents.ts, source-path.ts), grounding and retrieval/ports.ts (types),
+    // app/app.ts and app/eval-service.ts (types).
     may(folder('api'), [
       folder('tasks'),
       file('store/ports.ts'),
@@ -141,6 +142,7 @@ module.exports = {
       file('retrieval/ports.ts'),
       file('retrieval/retrieval-service.ts'),
       file('app/app.ts'),
+      file('app/eval-service.ts'),
     ]),
     // client → nothing of ours. app → everything above (not cli, testing, bench).
     may(folder('app'), ['^src/(?!cli/|testing/)']),
@@ -162,7 +164,8 @@ module.exports = {
     // testing → its own files, and the seeded generator it shares with the server (kernel/random.ts).
     may(folder('testing'), [file('kernel/random.ts')]),
     // bench → app, config, kernel, tasks, testing, grounding, api/fuzz, api/server.ts (the gateway
-    // benchmark serves the real HTTP server in-process), store, retrieval, embeddings.
+    // benchmark serves the real HTTP server in-process), store, retrieval, embeddings, evals (the
+    // eval benchmarks score with the real scorers).
     {
       from: { path: '^bench/' },
       to: {
@@ -178,6 +181,7 @@ module.exports = {
           folder('store'),
           folder('retrieval'),
           folder('embeddings'),
+          folder('evals'),
         ],
       },
     },

@@ -28,6 +28,9 @@ type Kind =
 
 interface Fixture {
   task: string;
+  version: string;
+  dataset: string;
+  evalId: string;
   runId: string;
   collection: string;
   documentId: string;
@@ -57,6 +60,21 @@ const CASES: Record<string, Case> = {
   'POST /v1/tasks': { kind: 'own', request: () => ({ url: '/v1/tasks', payload: triageDefinition({ name: 'mine' }) }) },
   'GET /v1/tasks/:name': { kind: 'resource', request: (f) => ({ url: `/v1/tasks/${f.task}` }) },
   'GET /v1/tasks/:name/versions': { kind: 'resource', request: (f) => ({ url: `/v1/tasks/${f.task}/versions` }) },
+  'POST /v1/tasks/:name/datasets': {
+    kind: 'resource',
+    request: (f) => ({ url: `/v1/tasks/${f.task}/datasets`, payload: { name: f.dataset, cases: [{ input }] } }),
+  },
+  'GET /v1/tasks/:name/datasets': { kind: 'resource', request: (f) => ({ url: `/v1/tasks/${f.task}/datasets` }) },
+  'POST /v1/datasets/:name/cases': {
+    kind: 'resource',
+    request: (f) => ({ url: `/v1/datasets/${f.dataset}/cases`, payload: { run_id: f.runId, id: `c-${Math.random().toString(36).slice(2, 10)}` } }),
+  },
+  'GET /v1/tasks/:name/evals': { kind: 'resource', request: (f) => ({ url: `/v1/tasks/${f.task}/evals` }) },
+  'GET /v1/evals/:id': { kind: 'resource', request: (f) => ({ url: `/v1/evals/${f.evalId}` }) },
+  // The active version: the owner's promotion changes nothing, its rollback finds nothing before it (409).
+  'POST /v1/tasks/:name/promote': { kind: 'resource', request: (f) => ({ url: `/v1/tasks/${f.task}/promote`, payload: { version: f.version } }) },
+  'POST /v1/tasks/:name/rollback': { kind: 'resource', request: (f) => ({ url: `/v1/tasks/${f.task}/rollback`, payload: {} }) },
+  'GET /v1/tasks/:name/releases': { kind: 'resource', request: (f) => ({ url: `/v1/tasks/${f.task}/releases` }) },
   'POST /v1/tasks/:name/run': { kind: 'resource', request: (f) => ({ url: `/v1/tasks/${f.task}/run`, payload: { input } }) },
   'GET /v1/runs': { kind: 'list', request: () => ({ url: '/v1/runs' }) },
   'GET /v1/runs/:id': { kind: 'resource', request: (f) => ({ url: `/v1/runs/${f.runId}` }) },
@@ -161,7 +179,21 @@ export function authzContract(target: () => Promise<{ store: Partial<Config>; sc
     }
     const admin = owner.keys.admin;
     owner.task = 'triage';
-    expect((await call('POST', admin, '/v1/tasks', triageDefinition({ route: 'default' }))).statusCode).toBe(201);
+    const pushed = await call('POST', admin, '/v1/tasks', triageDefinition({ route: 'default' }));
+    expect(pushed.statusCode).toBe(201);
+    owner.version = pushed.json().version;
+    owner.dataset = 'tickets';
+    expect((await call('POST', admin, '/v1/tasks/triage/datasets', { name: 'tickets', cases: [{ input }] })).statusCode).toBe(201);
+    owner.evalId = 'eval_owner';
+    await app.store.evals.createEval(owner.tenantId, {
+      id: owner.evalId,
+      task: 'triage',
+      version: owner.version,
+      datasetName: 'tickets',
+      datasetVersion: 'v',
+      createdBy: 'test',
+      leaseUntil: new Date(),
+    });
     const run = await call('POST', admin, '/v1/tasks/triage/run', { input });
     expect(run.statusCode).toBe(200);
     owner.runId = run.json().run_id;

@@ -1,7 +1,8 @@
 import type { AskOutput } from '../grounding/ask.js';
 import type { Collection, DocumentRecord, SearchHit } from '../retrieval/ports.js';
 import type { RunOutcome } from '../tasks/run-task.js';
-import type { AttemptRecord, RunRecord, RunSummary, TaskSummary, TaskVersionRecord } from '../store/ports.js';
+import type { ReleaseOutcome } from '../tasks/release-service.js';
+import type { AttemptRecord, DatasetRecord, EvalRecord, ReleaseRecord, RunRecord, RunSummary, TaskSummary, TaskVersionRecord } from '../store/ports.js';
 
 /** Store records → API JSON (snake_case, ISO dates). Shared by the HTTP API and the CLI. */
 
@@ -136,4 +137,51 @@ export function presentRunOutcome(outcome: RunOutcome) {
 export function presentAsk(outcome: RunOutcome) {
   const { output, grounding, ...run } = presentRunOutcome(outcome);
   return { ...(output as AskOutput), ...run, grounding: grounding ?? {} };
+}
+
+export function presentRelease(release: ReleaseRecord) {
+  return {
+    seq: release.seq,
+    action: release.action,
+    from_version: release.fromVersion ?? null,
+    to_version: release.toVersion,
+    actor: release.actor,
+    reason: release.reason ?? null,
+    eval_id: release.evalId ?? null,
+    evidence: release.evidence ?? null,
+    created_at: release.createdAt.toISOString(),
+  };
+}
+
+export function presentReleaseOutcome(outcome: ReleaseOutcome) {
+  return {
+    task: outcome.task,
+    active_version: outcome.activeVersion,
+    changed: outcome.release !== undefined,
+    release: outcome.release ? presentRelease(outcome.release) : null,
+  };
+}
+
+export function presentDataset(dataset: Omit<DatasetRecord, 'cases'>) {
+  return { name: dataset.name, version: dataset.version, task: dataset.task, cases: dataset.caseCount, created_at: dataset.createdAt.toISOString() };
+}
+
+export function presentEvalSummary(record: Omit<EvalRecord, 'report'>) {
+  return {
+    id: record.id,
+    task: record.task,
+    version: record.version,
+    baseline_version: record.baselineVersion ?? null,
+    dataset: { name: record.datasetName, version: record.datasetVersion },
+    status: record.status,
+    gate_passed: record.gatePassed ?? null,
+    error: record.error ?? null,
+    created_by: record.createdBy,
+    created_at: record.createdAt.toISOString(),
+    finished_at: record.finishedAt?.toISOString() ?? null,
+  };
+}
+
+export function presentEval(record: EvalRecord) {
+  return { ...presentEvalSummary(record), report: record.report ?? null };
 }

@@ -55,7 +55,88 @@ export const taskDetail = z.object({
 
 export const taskVersionItem = z.object({ version: z.string(), created_at: z.string(), active: z.boolean() });
 
-export const pushResponse = z.object({ name: z.string(), version: z.string(), created: z.boolean(), active: z.boolean() });
+export const pushResponse = z.object({
+  name: z.string(),
+  version: z.string(),
+  created: z.boolean(),
+  active: z.boolean(),
+  candidate: z.boolean().describe('a new version of a gated task: stored, not active until promoted through its gate'),
+});
+
+const versionHash = z.string().regex(/^[0-9a-f]{16}$/, 'must be a task version (16 hex digits)');
+export const datasetName = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'must be a dataset name (lowercase letters, digits, "_", "." and "-")');
+
+export const release = z.object({
+  seq: z.number().int(),
+  action: z.enum(['push', 'promote', 'override', 'rollback']),
+  from_version: z.string().nullable(),
+  to_version: z.string(),
+  actor: z.string(),
+  reason: z.string().nullable(),
+  eval_id: z.string().nullable(),
+  evidence: z.unknown().describe('what the release rested on: the eval, its scorecards and gate checks'),
+  created_at: z.string(),
+});
+
+export const releaseOutcome = z.object({ task: z.string(), active_version: z.string(), changed: z.boolean(), release: release.nullable() });
+
+export const promoteBody = z
+  .object({
+    version: versionHash,
+    override: z.boolean().optional().describe('skip the gate (admin keys only); needs a reason, recorded with the release'),
+    reason: z.string().max(2_000).optional(),
+  })
+  .strict();
+
+export const rollbackBody = z.object({ reason: z.string().max(2_000).optional() }).strict();
+
+export const datasetSummary = z.object({ name: z.string(), version: z.string(), task: z.string(), cases: z.number().int(), created_at: z.string() });
+
+export const datasetUpload = z
+  .object({
+    name: datasetName,
+    jsonl: z.string().optional().describe('the cases as JSON Lines (one case per line)'),
+    cases: z.array(z.unknown()).max(100_000).optional().describe('the cases as a JSON array'),
+    lenient: z.boolean().optional().describe('store the good cases and report the bad ones instead of refusing the dataset'),
+  })
+  .strict();
+
+export const caseFromRun = z
+  .object({
+    run_id: z.string().min(1).max(200),
+    expected: z.unknown().optional().describe("the case's expected output (default: the run's output)"),
+    id: z.string().min(1).max(200).optional(),
+    tags: z.array(z.string().max(100)).max(50).optional(),
+  })
+  .strict();
+
+export const evalBody = z
+  .object({
+    dataset: datasetName,
+    version: versionHash.optional().describe('default: the active version'),
+    baseline: z.string().max(40).optional().describe("'active' (default), 'none', or a version"),
+    gate: z.boolean().optional(),
+    trials: z.number().int().min(1).max(20).optional(),
+    concurrency: z.number().int().min(1).max(64).optional(),
+    max_cost_usd: z.number().positive().optional(),
+  })
+  .strict();
+
+export const evalSummary = z.object({
+  id: z.string(),
+  task: z.string(),
+  version: z.string(),
+  baseline_version: z.string().nullable(),
+  dataset: z.object({ name: z.string(), version: z.string() }),
+  status: z.enum(['running', 'done', 'failed']),
+  gate_passed: z.boolean().nullable(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  created_by: z.string(),
+  created_at: z.string(),
+  finished_at: z.string().nullable(),
+});
+
+export const evalDetail = evalSummary.extend({ report: z.unknown().describe('scorecard, baseline scorecard, paired comparison, gate checks, trials') });
 
 export const attempt = z.object({
   seq: z.number().int(),

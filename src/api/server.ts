@@ -21,6 +21,7 @@ import { gatewayRoutes } from './gateway.routes.js';
 import { collectionRoutes } from './collections.routes.js';
 import { runRoutes } from './runs.routes.js';
 import { taskRoutes } from './tasks.routes.js';
+import { evalRoutes } from './evals.routes.js';
 import { usageRoutes } from './usage.routes.js';
 
 /** Builds the HTTP server (not listening). Routes live in *.routes.ts, one file per resource. */
@@ -102,6 +103,8 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
         { name: 'health', description: 'liveness and readiness' },
         { name: 'jobs', description: 'background task runs and ingestion: status, progress, cancel, events, webhooks' },
         { name: 'usage', description: 'usage (tokens, cost, runs) and quotas of the tenant' },
+        { name: 'evals', description: 'golden datasets and eval results' },
+        { name: 'releases', description: 'which version of a task serves: promotion through the gate, override, rollback, the record' },
         { name: 'gateway', description: 'OpenAI-compatible chat completions and embeddings (point the openai client at <server>/v1)' },
       ],
     },
@@ -112,6 +115,7 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
 
   await server.register(healthRoutes({ db: app.store.db }, state));
   await server.register(taskRoutes({ tasks: app.tasks, runs: app }), { prefix: '/v1' });
+  await server.register(evalRoutes({ evals: app.evals, releases: app.releases }), { prefix: '/v1' });
   await server.register(runRoutes({ runs: app.runs }), { prefix: '/v1' });
   await server.register(
     collectionRoutes({

@@ -33,13 +33,14 @@ export function taskRoutes(deps: TaskRoutesDeps): FastifyPluginAsyncZod {
         schema: {
           tags: ['tasks'],
           summary: 'Push a task definition',
-          description: 'Validates the definition (shape, JSON Schemas, template variables, route) and stores it as an immutable version, made active.',
+          description:
+            'Validates the definition (shape, JSON Schemas, template variables, route) and stores it as an immutable version, made active; a new version of a gated task (one whose definition declares eval.gate) is stored as a candidate instead, made active only by POST /v1/tasks/{name}/promote.',
           body: z.record(z.string(), z.unknown()),
           response: { 200: pushResponse, 201: pushResponse, 400: errorBody },
         },
       },
       async (request, reply) => {
-        const result = await deps.tasks.pushRaw(tenantOf(request), request.body);
+        const result = await deps.tasks.pushRaw(tenantOf(request), request.body, principalOf(request).keyId);
         return reply.status(result.created ? 201 : 200).send(result);
       },
     );

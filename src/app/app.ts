@@ -21,7 +21,10 @@ import { openStore, type Store } from '../store/index.js';
 import { DEFAULT_TENANT } from '../store/ports.js';
 import { createExtractiveEngine } from '../grounding/extractive-engine.js';
 import { createAskTask, type AskOptions, type AskTask } from '../tasks/ask-task.js';
-import { createTaskRunner, type RunLogger, type RunOutcome, type RunTaskParams, type TaskRunner } from '../tasks/run-task.js';
+import { createTaskRunner, firstCallWorstCase, type RunLogger, type RunOutcome, type RunTaskParams, type TaskRunner } from '../tasks/run-task.js';
+import type { PreparedTask } from '../tasks/prepared-task.js';
+import { createReleaseService, type ReleaseService } from '../tasks/release-service.js';
+import { createEvalService, type EvalService } from './eval-service.js';
 import { createTaskService, type PushResult, type TaskService } from '../tasks/task-service.js';
 import { loadTaskFiles } from '../tasks/task-files.js';
 
@@ -36,6 +39,12 @@ export interface App extends KeyedRuns {
   /** Tenants, API keys and the per-request key lookup. */
   readonly auth: AuthService;
   readonly tasks: TaskService;
+  /** Golden datasets and eval records. */
+  readonly evals: EvalService;
+  /** Promotions through the gate, overrides, rollbacks, and their record. */
+  readonly releases: ReleaseService;
+  /** The most a run's first call can cost (the quota hold; an eval's dry run). */
+  estimateFirstCall(task: PreparedTask, input: unknown): { tokens: number; usd: number };
   /** The run path of a task (grounded tasks retrieve their sources on the way). Not metered: see runTaskAs. */
   readonly runTask: TaskRunner;
   readonly retrieval: RetrievalService;
@@ -104,15 +113,16 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
       return store.runs.list(tenantId, query);
     },
   };
+  const models = {
+    route: (names: string[]) => registry.route(names),
+    cost: (model: string, usage: { inputTokens: number; outputTokens: number }) => costUsd(registry.price(model), usage),
+  };
   const runTask = createTaskRunner({
     runs: store.runs,
     queue: runBatcher,
     config,
     retrieval,
-    models: {
-      route: (models) => registry.route(models),
-      cost: (model, usage) => costUsd(registry.price(model), usage),
-    },
+    models,
     newId,
     now: Date.now,
     logger: options.logger,
@@ -166,6 +176,9 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
     store,
     auth,
     tasks,
+    evals: createEvalService({ tasks, evals: store.evals, runs }),
+    releases: createReleaseService({ tasks, taskRepo: store.tasks, evals: store.evals }),
+    estimateFirstCall: (task, input) => firstCallWorstCase({ task, input }, models),
     runTask,
     ask,
     retrieval,
@@ -187,6 +200,7 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
       return tasks.push(
         tenantId,
         files.map((f) => f.definition),
+        { mode: 'sync', actor: 'serve' },
       );
     },
     async close() {

@@ -1,21 +1,28 @@
-import { GroundworkError } from '../kernel/errors.js';
-import { parseDataset } from '../evals/dataset.js';
+import { GroundworkError, isGroundworkError, type ErrorCode } from '../kernel/errors.js';
+import { newId } from '../kernel/ids.js';
+import { parseDataset, type Dataset, type EvalCase } from '../evals/dataset.js';
 import { evaluateGate, parseGate } from '../evals/gate.js';
 import type { EvalReport } from '../evals/report.js';
-import { runCases, type Progress } from '../evals/runner.js';
+import { planEval, runCases, type Progress } from '../evals/runner.js';
 import { buildScorecard, compare } from '../evals/scorecard.js';
 import { defaultScorers } from '../evals/scorers.js';
 import { checkCaseInputs, taskCaseRunner } from '../evals/task-cases.js';
+import type { TaskDefinition } from '../tasks/definition.js';
 import type { PreparedTask } from '../tasks/prepared-task.js';
 import type { App } from './app.js';
 
 /**
- * One eval, in-process: a dataset through a task version (the active one unless named) and,
- * when the version is not the active one, through the active version as its baseline, scored,
- * compared case by case and, when asked, judged by the gate in the version's definition.
- * Both versions share one cost budget. The outcome's exit code is the CLI's: 0 done (and the
- * gate passed), 1 the gate failed, 3 the eval could not finish (budget reached, aborted, or no
- * trial got an answer at all). Bad input throws its typed error before any model call.
+ * One eval: a dataset through a task version (the active one unless named, or a definition not
+ * stored: the pull-request candidate) and, when that is not the active version, through the
+ * active version as its baseline, scored, compared case by case and, when asked, judged by the
+ * gate in the version's definition. Both versions share one cost budget.
+ *
+ * The dataset comes from a file (stored by content hash under its name, so a gate can name it)
+ * or from the store by name. The eval is recorded: a row written before the first case (with a
+ * lease its holder renews, so a promotion can tell that it still runs), finished with its report;
+ * a promotion reads the gate's verdict from it. The outcome's exit code is the CLI's: 0 done (and
+ * the gate passed), 1 the gate failed, 3 the eval could not finish (budget reached, aborted, or
+ * no trial got an answer at all). Bad input throws its typed error before any model call.
  */
 
 export interface EvaluateParams {
@@ -23,28 +30,122 @@ export interface EvaluateParams {
   task: string;
   /** The version evaluated; default the active one. */
   version?: string;
+  /** A definition to evaluate without storing it or making it active (`--candidate`); its name must be `task`. */
+  candidate?: TaskDefinition;
   /** 'active' (the default: none when the version evaluated is the active one), 'none', or a version hash. */
   baseline?: string;
-  dataset: { name: string; text: string; lenient?: boolean };
+  /** A file's text (stored under `name`), or a stored dataset's name (its newest version). */
+  dataset: { name: string; text?: string; lenient?: boolean };
   trials?: number;
   concurrency?: number;
   maxCostUsd?: number;
   /** Judge the result by the definition's `eval.gate` (an error when it has none). */
   gate?: boolean;
+  /** Who runs it (recorded): 'cli', an API key id. */
+  actor?: string;
+  /** The eval's id (an eval job passes its own); default a new one. */
+  evalId?: string;
   onProgress?: (side: 'candidate' | 'baseline', progress: Progress) => void;
   signal?: AbortSignal;
 }
 
+export interface EvalPlan {
+  task: string;
+  version: string;
+  baselineVersion?: string;
+  dataset: { name: string; hash: string; cases: number };
+  /** Trials to run: cases × trials, for each version evaluated. */
+  trials: number;
+  /** At least one model call per trial; re-asks and fallbacks add more. */
+  calls: number;
+  /** Each trial's first call at its worst case (its input's tokens estimated, the output limit), on the first tier. */
+  estimatedUsd: number;
+}
+
 export interface EvaluateOutcome {
+  evalId: string;
   report: EvalReport;
   exitCode: 0 | 1 | 3;
 }
 
+/** How long a running eval's record is held without a renewal, and how often its holder renews it. */
+const LEASE_MS = 60_000;
+const RENEW_MS = 20_000;
+
+/** `--dry-run`: what the eval would run and its estimated cost; no model call, nothing recorded. Bad input throws as for a run. */
+export async function planTaskEval(app: App, params: EvaluateParams): Promise<EvalPlan> {
+  const { candidate, baseline, dataset } = await prepare(app, params);
+  return planOf(app, params, dataset, candidate, baseline);
+}
+
 export async function evaluateTask(app: App, params: EvaluateParams): Promise<EvaluateOutcome> {
   const { tenantId } = params;
-  const candidate = await app.tasks.resolve(tenantId, params.task, params.version);
+  const prepared = await prepare(app, params);
+  const { candidate, baseline, dataset } = prepared;
+  if (params.dataset.text !== undefined) {
+    await app.store.evals.saveDataset(tenantId, { name: params.dataset.name, version: dataset.hash, task: candidate.name, cases: dataset.cases });
+  }
+
+  const evalId = params.evalId ?? newId('eval');
+  await app.store.evals.createEval(tenantId, {
+    id: evalId,
+    task: candidate.name,
+    version: candidate.version,
+    baselineVersion: baseline?.version,
+    datasetName: params.dataset.name,
+    datasetVersion: dataset.hash,
+    createdBy: params.actor ?? 'cli',
+    leaseUntil: new Date(Date.now() + LEASE_MS),
+  });
+  const renew = setInterval(() => {
+    app.store.evals.renewEval(tenantId, evalId, new Date(Date.now() + LEASE_MS)).catch(() => {});
+  }, RENEW_MS);
+  renew.unref();
+  try {
+    const { report, exitCode } = await run(app, params, prepared);
+    await app.store.evals.finishEval(tenantId, evalId, {
+      status: exitCode === 3 ? 'failed' : 'done',
+      gatePassed: exitCode === 3 ? undefined : report.gate?.passed,
+      report,
+      error:
+        exitCode === 3
+          ? {
+              code: report.stopped === 'budget' ? ('EVAL_BUDGET_REACHED' satisfies ErrorCode) : ('EVAL_INCOMPLETE' satisfies ErrorCode),
+              message: incomplete(report),
+            }
+          : undefined,
+    });
+    return { evalId, report, exitCode };
+  } catch (error) {
+    const failure = isGroundworkError(error) ? { code: error.code, message: error.message } : { code: 'INTERNAL', message: 'the eval failed' };
+    await app.store.evals.finishEval(tenantId, evalId, { status: 'failed', error: failure }).catch(() => {});
+    throw error;
+  } finally {
+    clearInterval(renew);
+  }
+}
+
+interface Prepared {
+  candidate: PreparedTask;
+  baseline: PreparedTask | undefined;
+  dataset: Dataset;
+  gate: ReturnType<typeof parseGate> | undefined;
+  settings: TaskDefinition['eval'];
+}
+
+/** Everything checked before any model call: the versions, the dataset and its inputs, the gate. */
+async function prepare(app: App, params: EvaluateParams): Promise<Prepared> {
+  if (params.candidate && params.version) {
+    throw new GroundworkError('EVAL_DATASET_INVALID', 'name either a candidate file or a version, not both', { details: { task: params.task } });
+  }
+  if (params.candidate && params.candidate.name !== params.task) {
+    throw new GroundworkError('TASK_DEFINITION_INVALID', `the candidate file defines task "${params.candidate.name}", not "${params.task}"`, {
+      details: { task: params.task, candidate: params.candidate.name },
+    });
+  }
+  const candidate = params.candidate ? app.tasks.prepareUnstored(params.candidate) : await app.tasks.resolve(params.tenantId, params.task, params.version);
   const baseline = await baselineOf(app, params, candidate);
-  const dataset = parseDataset(params.dataset.text, { lenient: params.dataset.lenient });
+  const dataset = await loadDataset(app, params, candidate);
   checkCaseInputs(candidate, dataset.cases);
   if (baseline) checkCaseInputs(baseline, dataset.cases);
   const settings = candidate.definition.eval;
@@ -52,14 +153,19 @@ export async function evaluateTask(app: App, params: EvaluateParams): Promise<Ev
     throw new GroundworkError(
       'EVAL_GATE_INVALID',
       `task "${candidate.name}" version ${candidate.version} declares no gate: add eval: { dataset, gate } to its definition`,
-      {
-        details: { task: candidate.name, version: candidate.version },
-      },
+      { details: { task: candidate.name, version: candidate.version } },
     );
   }
-  const gate = params.gate && settings ? parseGate(settings.gate) : undefined;
-  const scorers = defaultScorers({ normalisers: settings?.normalisers, k: settings?.k });
+  return { candidate, baseline, dataset, settings, gate: params.gate && settings ? parseGate(settings.gate) : undefined };
+}
 
+async function run(
+  app: App,
+  params: EvaluateParams,
+  { candidate, baseline, dataset, gate, settings }: Prepared,
+): Promise<{ report: EvalReport; exitCode: 0 | 1 | 3 }> {
+  const { tenantId } = params;
+  const scorers = defaultScorers({ normalisers: settings?.normalisers, k: settings?.k });
   const evaluate = async (task: PreparedTask, side: 'candidate' | 'baseline', budget: number | undefined) =>
     runCases({
       cases: dataset.cases,
@@ -101,9 +207,53 @@ export async function evaluateTask(app: App, params: EvaluateParams): Promise<Ev
   return { report, exitCode: stopped || unanswered ? 3 : verdict && !verdict.passed ? 1 : 0 };
 }
 
+function incomplete(report: EvalReport): string {
+  if (report.stopped === 'budget') return 'the eval stopped before it would pass its cost budget';
+  if (report.stopped) return 'the eval was stopped before every case ran';
+  return 'no case got an answer from the model';
+}
+
+/** The file's cases (parsed; refused with every bad line), or the newest stored version of the name. */
+async function loadDataset(app: App, params: EvaluateParams, task: PreparedTask): Promise<Dataset> {
+  const { name, text, lenient } = params.dataset;
+  if (text !== undefined) return parseDataset(text, { lenient });
+  const stored = await app.store.evals.getDataset(params.tenantId, name);
+  if (!stored) {
+    throw new GroundworkError('EVAL_DATASET_NOT_FOUND', `no dataset named "${name}": upload it (POST /v1/tasks/${task.name}/datasets) or name a file`, {
+      details: { dataset: name },
+    });
+  }
+  return { cases: stored.cases as EvalCase[], hash: stored.version, skipped: [] };
+}
+
+function planOf(app: App, params: EvaluateParams, dataset: Dataset, candidate: PreparedTask, baseline: PreparedTask | undefined): EvalPlan {
+  const trials = params.trials ?? 1;
+  const versions = baseline ? [candidate, baseline] : [candidate];
+  let estimatedUsd = 0;
+  let count = 0;
+  for (const task of versions) {
+    const plan = planEval(dataset.cases, trials, (testCase) => app.estimateFirstCall(task, testCase.input).usd);
+    estimatedUsd += plan.estimatedUsd;
+    count += plan.trials;
+  }
+  return {
+    task: candidate.name,
+    version: candidate.version,
+    baselineVersion: baseline?.version,
+    dataset: { name: params.dataset.name, hash: dataset.hash, cases: dataset.cases.length },
+    trials: count,
+    calls: count,
+    estimatedUsd,
+  };
+}
+
 async function baselineOf(app: App, params: EvaluateParams, candidate: PreparedTask): Promise<PreparedTask | undefined> {
   const wanted = params.baseline ?? 'active';
   if (wanted === 'none') return undefined;
-  const baseline = await app.tasks.resolve(params.tenantId, params.task, wanted === 'active' ? undefined : wanted);
-  return baseline.version === candidate.version ? undefined : baseline;
+  const baseline = await app.tasks.resolve(params.tenantId, params.task, wanted === 'active' ? undefined : wanted).catch((error: unknown) => {
+    // A candidate of a task not stored yet has no active version to be held against.
+    if (params.candidate && wanted === 'active' && isGroundworkError(error) && error.code === 'TASK_NOT_FOUND') return undefined;
+    throw error;
+  });
+  return baseline && baseline.version !== candidate.version ? baseline : undefined;
 }

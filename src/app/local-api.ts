@@ -1,4 +1,9 @@
 import {
+  presentDataset,
+  presentEval,
+  presentEvalSummary,
+  presentRelease,
+  presentReleaseOutcome,
   presentAsk,
   presentRunOutcome,
   presentCollection,
@@ -17,13 +22,16 @@ import type { App } from './app.js';
  * The API's operations in-process, for CLI commands run while no server owns the data
  * folder. Same JSON shapes as the HTTP API (the presenters are shared).
  */
+/** Who in-process releases and pushes are recorded as: the operator at this machine's CLI. */
+const LOCAL_ACTOR = 'cli';
+
 export function createLocalApi(app: App, tenantId: string = DEFAULT_TENANT): GroundworkApi {
   return {
     listTasks: async () => (await app.tasks.list(tenantId)).map(presentTaskSummary),
     getTask: async (name) => presentTaskVersion(await app.tasks.get(tenantId, name)),
     listVersions: async (name) =>
       (await app.tasks.versions(tenantId, name)).map((v) => ({ version: v.version, created_at: v.createdAt.toISOString(), active: v.active })),
-    pushTask: (definition) => app.tasks.pushRaw(tenantId, definition),
+    pushTask: (definition) => app.tasks.pushRaw(tenantId, definition, LOCAL_ACTOR),
     async runTask<Output>(name: string, input: Record<string, unknown>, options?: { version?: string }) {
       const task = await app.tasks.resolve(tenantId, name, options?.version);
       return presentRunOutcome(await app.runTask({ tenantId, task, input })) as Awaited<ReturnType<GroundworkApi['runTask']>> & { output: Output };
@@ -57,5 +65,20 @@ export function createLocalApi(app: App, tenantId: string = DEFAULT_TENANT): Gro
           ...(options.embedder === undefined ? {} : { embedder: options.embedder }),
         })
       ).hits.map(presentHit),
+    promoteTask: async (name, version, options = {}) =>
+      presentReleaseOutcome(await app.releases.promote(tenantId, name, { version, actor: LOCAL_ACTOR, ...options })),
+    rollbackTask: async (name, reason) => presentReleaseOutcome(await app.releases.rollback(tenantId, name, LOCAL_ACTOR, reason)),
+    listReleases: async (name) => (await app.releases.list(tenantId, name)).map(presentRelease),
+    async uploadDataset(task, upload) {
+      const stored = await app.evals.uploadDataset(tenantId, task, upload);
+      return { ...stored, dataset: presentDataset(stored.dataset) };
+    },
+    listDatasets: async (task) => (await app.evals.listDatasets(tenantId, task)).map(presentDataset),
+    async addCaseFromRun(dataset, { run_id: runId, ...rest }) {
+      const stored = await app.evals.addCaseFromRun(tenantId, dataset, { runId, ...rest });
+      return { ...stored, dataset: presentDataset(stored.dataset) };
+    },
+    listEvals: async (task) => (await app.evals.listEvals(tenantId, task)).map(presentEvalSummary),
+    getEval: async (id) => presentEval(await app.evals.getEval(tenantId, id)),
   };
 }

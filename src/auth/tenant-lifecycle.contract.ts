@@ -59,6 +59,17 @@ export function tenantLifecycleContract(target: () => Promise<LifecycleTarget>):
     await app.auth.createTenant({ id: tenantId });
     const { key, record } = await app.auth.createKey(tenantId, { role: 'admin' });
     await app.tasks.pushRaw(tenantId, triageDefinition());
+    await app.evals.uploadDataset(tenantId, 'triage', { name: 'tickets', cases: [{ input: { subject: 'Refund', body: 'Charged twice' } }] });
+    const version = (await app.tasks.resolve(tenantId, 'triage')).version;
+    await app.store.evals.createEval(tenantId, {
+      id: 'eval_1',
+      task: 'triage',
+      version,
+      datasetName: 'tickets',
+      datasetVersion: 'v',
+      createdBy: 'test',
+      leaseUntil: new Date(),
+    });
     const run = runRecord({ createdAt: new Date() });
     await app.store.runs.record(tenantId, {
       ...run,

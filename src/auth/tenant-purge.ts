@@ -25,8 +25,11 @@ export type TenantPurge = (tx: SqlExecutor, tenantId: string) => Promise<Removed
 export const TENANT_TABLES: readonly string[] = [
   'run_attempts',
   'runs',
+  'task_releases',
   'tasks',
   'task_versions',
+  'evals',
+  'eval_datasets',
   'retrieval_chunks',
   'retrieval_changes',
   'retrieval_documents',

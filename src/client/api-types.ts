@@ -142,7 +142,7 @@ export interface paths {
     put?: never;
     /**
      * Push a task definition
-     * @description Validates the definition (shape, JSON Schemas, template variables, route) and stores it as an immutable version, made active.
+     * @description Validates the definition (shape, JSON Schemas, template variables, route) and stores it as an immutable version, made active; a new version of a gated task (one whose definition declares eval.gate) is stored as a candidate instead, made active only by POST /v1/tasks/{name}/promote.
      */
     post: {
       parameters: {
@@ -170,6 +170,8 @@ export interface paths {
               version: string;
               created: boolean;
               active: boolean;
+              /** @description a new version of a gated task: stored, not active until promoted through its gate */
+              candidate: boolean;
             };
           };
         };
@@ -184,6 +186,8 @@ export interface paths {
               version: string;
               created: boolean;
               active: boolean;
+              /** @description a new version of a gated task: stored, not active until promoted through its gate */
+              candidate: boolean;
             };
           };
         };
@@ -556,6 +560,752 @@ export interface paths {
         };
       };
     };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tasks/{name}/datasets': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A task's datasets (the newest version of each) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              datasets: {
+                name: string;
+                version: string;
+                task: string;
+                cases: number;
+                created_at: string;
+              }[];
+            };
+          };
+        };
+        /** @description Typed error */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    /**
+     * Upload a golden dataset for a task
+     * @description Cases as JSON Lines (`jsonl`) or a JSON array (`cases`); every line is checked and every input validated against the active version's input schema. Stored by content hash under `name`: the newest upload of a name is the dataset a gate reads. Nothing is stored unless every case is good (or `lenient` is set).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            name: string;
+            /** @description the cases as JSON Lines (one case per line) */
+            jsonl?: string;
+            /** @description the cases as a JSON array */
+            cases?: unknown[];
+            /** @description store the good cases and report the bad ones instead of refusing the dataset */
+            lenient?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              dataset: {
+                name: string;
+                version: string;
+                task: string;
+                cases: number;
+                created_at: string;
+              };
+              created: boolean;
+              skipped: {
+                line: number;
+                message: string;
+              }[];
+            };
+          };
+        };
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              dataset: {
+                name: string;
+                version: string;
+                task: string;
+                cases: number;
+                created_at: string;
+              };
+              created: boolean;
+              skipped: {
+                line: number;
+                message: string;
+              }[];
+            };
+          };
+        };
+        /** @description Typed error */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+        /** @description Typed error */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/datasets/{name}/cases': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Turn a recorded run into a case of a dataset
+     * @description Adds the run's input as a case, with its output as `expected` unless one is given: a new version of the dataset.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            run_id: string;
+            /** @description the case's expected output (default: the run's output) */
+            expected?: unknown;
+            id?: string;
+            tags?: string[];
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              dataset: {
+                name: string;
+                version: string;
+                task: string;
+                cases: number;
+                created_at: string;
+              };
+              created: boolean;
+              skipped: {
+                line: number;
+                message: string;
+              }[];
+            };
+          };
+        };
+        /** @description Typed error */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+        /** @description Typed error */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tasks/{name}/evals': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A task's evals, newest first */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              evals: {
+                id: string;
+                task: string;
+                version: string;
+                baseline_version: string | null;
+                dataset: {
+                  name: string;
+                  version: string;
+                };
+                /** @enum {string} */
+                status: 'running' | 'done' | 'failed';
+                gate_passed: boolean | null;
+                error: {
+                  code: string;
+                  message: string;
+                } | null;
+                created_by: string;
+                created_at: string;
+                finished_at: string | null;
+              }[];
+            };
+          };
+        };
+        /** @description Typed error */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/evals/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** An eval with its report */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              task: string;
+              version: string;
+              baseline_version: string | null;
+              dataset: {
+                name: string;
+                version: string;
+              };
+              /** @enum {string} */
+              status: 'running' | 'done' | 'failed';
+              gate_passed: boolean | null;
+              error: {
+                code: string;
+                message: string;
+              } | null;
+              created_by: string;
+              created_at: string;
+              finished_at: string | null;
+              /** @description scorecard, baseline scorecard, paired comparison, gate checks, trials */
+              report: unknown;
+            };
+          };
+        };
+        /** @description Typed error */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tasks/{name}/promote': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Make a version active through its gate
+     * @description A gated task (its definition declares eval.gate) is promoted only when the newest finished gate eval of this version against the active version, on the newest version of the gate's dataset, passed. `override` (admin keys) skips the gate and records its reason. Every promotion is recorded.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            version: string;
+            /** @description skip the gate (admin keys only); needs a reason, recorded with the release */
+            override?: boolean;
+            reason?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              task: string;
+              active_version: string;
+              changed: boolean;
+              release: {
+                seq: number;
+                /** @enum {string} */
+                action: 'push' | 'promote' | 'override' | 'rollback';
+                from_version: string | null;
+                to_version: string;
+                actor: string;
+                reason: string | null;
+                eval_id: string | null;
+                /** @description what the release rested on: the eval, its scorecards and gate checks */
+                evidence: unknown;
+                created_at: string;
+              } | null;
+            };
+          };
+        };
+        /** @description Typed error */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+        /** @description Typed error */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+        /** @description Typed error */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+        /** @description Typed error */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tasks/{name}/rollback': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Make the previously active version active again */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            reason?: string;
+          } | null;
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              task: string;
+              active_version: string;
+              changed: boolean;
+              release: {
+                seq: number;
+                /** @enum {string} */
+                action: 'push' | 'promote' | 'override' | 'rollback';
+                from_version: string | null;
+                to_version: string;
+                actor: string;
+                reason: string | null;
+                eval_id: string | null;
+                /** @description what the release rested on: the eval, its scorecards and gate checks */
+                evidence: unknown;
+                created_at: string;
+              } | null;
+            };
+          };
+        };
+        /** @description Typed error */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+        /** @description Typed error */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tasks/{name}/releases': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A task's releases, newest first: pushes that activated, promotions, overrides, rollbacks */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              releases: {
+                seq: number;
+                /** @enum {string} */
+                action: 'push' | 'promote' | 'override' | 'rollback';
+                from_version: string | null;
+                to_version: string;
+                actor: string;
+                reason: string | null;
+                eval_id: string | null;
+                /** @description what the release rested on: the eval, its scorecards and gate checks */
+                evidence: unknown;
+                created_at: string;
+              }[];
+            };
+          };
+        };
+        /** @description Typed error */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;

@@ -51,6 +51,15 @@ export type SearchOptions = Omit<Body<'/v1/collections/{collection}/search', 'po
 export type SearchHitInfo = Ok<'/v1/collections/{collection}/search', 'post'>['hits'][number];
 export type AskResult = Ok<'/v1/ask', 'post'>;
 export type AskOptions = Omit<Body<'/v1/ask', 'post'>, 'question' | 'collection'>;
+export type ReleaseResult = Ok<'/v1/tasks/{name}/promote', 'post'>;
+export type ReleaseInfo = Ok<'/v1/tasks/{name}/releases', 'get'>['releases'][number];
+export type PromoteOptions = Omit<Body<'/v1/tasks/{name}/promote', 'post'>, 'version'>;
+export type DatasetUpload = Body<'/v1/tasks/{name}/datasets', 'post'>;
+export type StoredDataset = Ok<'/v1/tasks/{name}/datasets', 'post'>;
+export type DatasetInfo = Ok<'/v1/tasks/{name}/datasets', 'get'>['datasets'][number];
+export type CaseFromRun = Body<'/v1/datasets/{name}/cases', 'post'>;
+export type EvalSummary = Ok<'/v1/tasks/{name}/evals', 'get'>['evals'][number];
+export type EvalDetail = Ok<'/v1/evals/{id}', 'get'>;
 /** The body of every error answer. */
 type ErrorBody = JsonBody<Operation<'/v1/tasks/{name}/run', 'post'>['responses'][400]>;
 
@@ -77,6 +86,16 @@ export interface GroundworkApi {
   ingestFiles(collection: string, files: UploadFile[], metadata?: Record<string, unknown>): Promise<IngestResult[]>;
   search(collection: string, query: string, options?: SearchOptions): Promise<SearchHitInfo[]>;
   ask(question: string, collection: string, options?: AskOptions): Promise<AskResult>;
+  /** Makes a version active through its gate (or, with `override` and a reason, an admin's decision). */
+  promoteTask(name: string, version: string, options?: PromoteOptions): Promise<ReleaseResult>;
+  /** Makes the previously active version active again. */
+  rollbackTask(name: string, reason?: string): Promise<ReleaseResult>;
+  listReleases(name: string): Promise<ReleaseInfo[]>;
+  uploadDataset(task: string, upload: DatasetUpload): Promise<StoredDataset>;
+  listDatasets(task: string): Promise<DatasetInfo[]>;
+  addCaseFromRun(dataset: string, params: CaseFromRun): Promise<StoredDataset>;
+  listEvals(task: string): Promise<EvalSummary[]>;
+  getEval(id: string): Promise<EvalDetail>;
 }
 
 export class GroundworkApiError extends Error {
@@ -180,5 +199,13 @@ export function createClient(options: ClientOptions): GroundworkApi {
     ask: (question, collection, askOptions = {}) => call('post', '/v1/ask', { body: { question, collection, ...askOptions } }),
     search: async (collection, query, searchOptions = {}) =>
       (await call('post', '/v1/collections/{collection}/search', { path: { collection }, body: { query, ...searchOptions } })).hits,
+    promoteTask: (name, version, promoteOptions = {}) => call('post', '/v1/tasks/{name}/promote', { path: { name }, body: { version, ...promoteOptions } }),
+    rollbackTask: (name, reason) => call('post', '/v1/tasks/{name}/rollback', { path: { name }, body: reason === undefined ? {} : { reason } }),
+    listReleases: async (name) => (await call('get', '/v1/tasks/{name}/releases', { path: { name } })).releases,
+    uploadDataset: (task, upload) => call('post', '/v1/tasks/{name}/datasets', { path: { name: task }, body: upload }),
+    listDatasets: async (task) => (await call('get', '/v1/tasks/{name}/datasets', { path: { name: task } })).datasets,
+    addCaseFromRun: (dataset, params) => call('post', '/v1/datasets/{name}/cases', { path: { name: dataset }, body: params }),
+    listEvals: async (task) => (await call('get', '/v1/tasks/{name}/evals', { path: { name: task } })).evals,
+    getEval: (id) => call('get', '/v1/evals/{id}', { path: { id } }),
   };
 }

@@ -141,20 +141,22 @@ function parseCase(value: unknown, line: number): EvalCase | string {
   };
 }
 
+/** A case as its JSONL line (canonical: key order fixed), the inverse of parsing it. */
+export function caseLine(c: EvalCase): string {
+  return canonicalJson({
+    id: c.id,
+    input: c.input,
+    expected: c.expected,
+    expected_sources: c.expectedSources,
+    expect_abstain: c.expectAbstain,
+    tags: c.tags,
+    weight: c.weight,
+  });
+}
+
 /** The dataset's version: the same cases in the same order, the same hash (whitespace and key order aside). */
 export function datasetHash(cases: readonly EvalCase[]): string {
-  const canonical = cases.map((c) =>
-    canonicalJson({
-      id: c.id,
-      input: c.input,
-      expected: c.expected,
-      expected_sources: c.expectedSources,
-      expect_abstain: c.expectAbstain,
-      tags: c.tags,
-      weight: c.weight,
-    }),
-  );
-  return hashOf(canonical.join('\n'));
+  return hashOf(cases.map(caseLine).join('\n'));
 }
 
 function hashOf(text: string): string {

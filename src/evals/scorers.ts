@@ -26,6 +26,8 @@ export interface CaseResult {
   costUsd: number;
   /** Why an error trial failed (its registered code): shown in reports, never scored. */
   error?: { code: string; message: string };
+  /** The recorded run of this trial, when one was recorded. */
+  runId?: string;
 }
 
 export type Scores = Record<string, number>;

@@ -22,6 +22,7 @@ export interface EvaluatedTask {
 }
 
 export interface TaskRunResult {
+  runId?: string;
   output: unknown;
   latencyMs: number;
   usage: { costUsd: number };
@@ -66,21 +67,29 @@ export function taskCaseRunner<T extends EvaluatedTask>(
     const started = performance.now();
     try {
       const outcome = await deps.runTask({ tenantId: deps.tenantId, task: deps.task, input: testCase.input, signal });
-      return { status: 'ok', output: outcome.output, latencyMs: outcome.latencyMs, costUsd: outcome.usage.costUsd, citations: citationsOf(outcome.grounding) };
+      return {
+        status: 'ok',
+        output: outcome.output,
+        latencyMs: outcome.latencyMs,
+        costUsd: outcome.usage.costUsd,
+        citations: citationsOf(outcome.grounding),
+        runId: outcome.runId,
+      };
     } catch (error) {
       if (!isGroundworkError(error)) throw error;
       const latencyMs = performance.now() - started;
       const costUsd = (error.runId ? await deps.runCost?.(error.runId).catch(() => undefined) : undefined) ?? 0;
       const failure = { code: error.code, message: error.message };
+      const base = { latencyMs, costUsd, ...(error.runId ? { runId: error.runId } : {}) };
       switch (error.code) {
         case 'TASK_ABSTAINED':
-          return { status: 'abstained', latencyMs, costUsd };
+          return { status: 'abstained', ...base };
         case 'MODEL_ALL_TIERS_FAILED':
-          return { status: 'invalid_output', latencyMs, costUsd, error: failure };
+          return { status: 'invalid_output', ...base, error: failure };
         case 'TASK_UNGROUNDED':
-          return { status: 'invalid_output', latencyMs, costUsd, citations: { proposed: 0, verified: 0 }, error: failure };
+          return { status: 'invalid_output', ...base, citations: { proposed: 0, verified: 0 }, error: failure };
         default:
-          return { status: 'error', latencyMs, costUsd, error: failure };
+          return { status: 'error', ...base, error: failure };
       }
     }
   };

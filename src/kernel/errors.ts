@@ -92,6 +92,27 @@ export const ERROR_CODES = {
   EVAL_DATASET_INVALID: { httpStatus: 400, category: 'user' },
   /** A gate threshold that names no metric, or a threshold that is not a number. */
   EVAL_GATE_INVALID: { httpStatus: 400, category: 'user' },
+  /** A dataset name this tenant has not stored (nor a file of that name in the evals folder). */
+  EVAL_DATASET_NOT_FOUND: { httpStatus: 404, category: 'user' },
+  /** No eval with this id for this tenant. */
+  EVAL_NOT_FOUND: { httpStatus: 404, category: 'user' },
+  /** An eval of this version is still running: its result is not in yet. */
+  EVAL_RUNNING: { httpStatus: 409, category: 'user' },
+  /** A gated task's version has no finished gate eval against the active version on the gate's dataset. */
+  EVAL_REQUIRED: { httpStatus: 409, category: 'user' },
+  /** An eval stopped before it would pass its --max-cost-usd budget (recorded on the eval; exit code 3). */
+  EVAL_BUDGET_REACHED: { httpStatus: 402, category: 'user' },
+  /** An eval that could not finish: stopped, or no case got an answer from any model (recorded; exit code 3). */
+  EVAL_INCOMPLETE: { httpStatus: 503, category: 'upstream' },
+  // releases
+  /** The version's gate eval failed: the checks that failed are in the details. */
+  RELEASE_GATE_FAILED: { httpStatus: 409, category: 'user' },
+  /** The active version changed while a release was decided: decide again. */
+  RELEASE_CONFLICT: { httpStatus: 409, category: 'user' },
+  /** A rollback with no earlier active version to return to. */
+  RELEASE_NO_PREVIOUS: { httpStatus: 409, category: 'user' },
+  /** An override without a reason, or by a key below admin. */
+  RELEASE_OVERRIDE_INVALID: { httpStatus: 400, category: 'user' },
   // server
   SERVER_SHUTTING_DOWN: { httpStatus: 503, category: 'system' },
   INTERNAL: { httpStatus: 500, category: 'system' },

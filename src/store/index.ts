@@ -5,6 +5,7 @@ import { migrate } from './migrations.js';
 import type { Database, Store } from './ports.js';
 import { createRunRepository } from './run.repository.js';
 import { createTaskRepository } from './task.repository.js';
+import { createEvalRepository } from './eval.repository.js';
 
 export * from './ports.js';
 export { readDataDirLock, type DataDirLockInfo, type DataDirRole } from './data-dir-lock.js';
@@ -61,6 +62,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   return {
     db: database,
     tasks: createTaskRepository(database),
+    evals: createEvalRepository(database),
     runs: createRunRepository(database),
     tightened,
     close() {

@@ -57,9 +57,58 @@ export interface SaveVersionResult {
   active: boolean;
 }
 
+/** A change of a task's active version, as `task_releases` records it. */
+export type ReleaseAction = 'push' | 'promote' | 'override' | 'rollback';
+
+export interface ReleaseRecord {
+  task: string;
+  seq: number;
+  action: ReleaseAction;
+  /** The version active before (none for a task's first version). */
+  fromVersion?: string;
+  toVersion: string;
+  /** Who made it: an API key id, 'cli', 'serve'. */
+  actor: string;
+  reason?: string;
+  /** The eval whose gate let a promotion through. */
+  evalId?: string;
+  /** What the decision rested on (scorecards, the gate's checks): JSON. */
+  evidence?: unknown;
+  createdAt: Date;
+}
+
+export interface ReleaseParams {
+  action: Exclude<ReleaseAction, 'rollback'>;
+  actor: string;
+  reason?: string;
+  evalId?: string;
+  evidence?: unknown;
+  /** Activate only while this version is the active one (the gate was judged against it). */
+  expectedActive?: string;
+}
+
 export interface TaskRepository {
-  /** Stores the version if new; makes it active when `activate`. Atomic. */
-  saveVersion(tenantId: string, params: { name: string; version: string; definition: unknown; activate: boolean }): Promise<SaveVersionResult>;
+  /**
+   * Stores the version if new. A task's first version always becomes active; another becomes
+   * active when `activate` is 'always', or 'if-new' and it was not stored before; a change is
+   * recorded as a 'push' release by `actor`. Atomic.
+   */
+  saveVersion(
+    tenantId: string,
+    params: { name: string; version: string; definition: unknown; activate: 'always' | 'if-new' | 'never'; actor?: string },
+  ): Promise<SaveVersionResult>;
+  /**
+   * Makes a stored version active and records the release, in one transaction. Undefined when
+   * the version was already active; 'conflict' when `expectedActive` no longer is.
+   */
+  activate(tenantId: string, name: string, version: string, params: ReleaseParams): Promise<ReleaseRecord | 'conflict' | undefined>;
+  /**
+   * Makes the version active before the current one active again (the `from` of the newest
+   * non-rollback release that made the current one active). Undefined when there is none.
+   */
+  rollback(tenantId: string, name: string, actor: string, reason?: string): Promise<ReleaseRecord | undefined>;
+  /** Newest first. */
+  releases(tenantId: string, name: string, limit: number): Promise<ReleaseRecord[]>;
   list(tenantId: string): Promise<TaskSummary[]>;
   /** The active version of a task, or undefined when the task does not exist. */
   getActive(tenantId: string, name: string): Promise<TaskVersionRecord | undefined>;
@@ -135,9 +184,68 @@ export interface RunRepository {
   list(tenantId: string, query: RunListQuery): Promise<RunSummary[]>;
 }
 
+/** A stored golden dataset version (cases as JSON: evals/dataset.ts gives them a type). */
+export interface DatasetRecord {
+  name: string;
+  version: string;
+  task: string;
+  cases: unknown[];
+  caseCount: number;
+  createdAt: Date;
+}
+
+export type EvalStatus = 'running' | 'done' | 'failed';
+
+export interface EvalRecord {
+  id: string;
+  task: string;
+  version: string;
+  baselineVersion?: string;
+  datasetName: string;
+  datasetVersion: string;
+  status: EvalStatus;
+  /** Set when the eval was judged by a gate. */
+  gatePassed?: boolean;
+  /** The eval's report (scorecards, comparison, gate, trials): JSON. */
+  report?: unknown;
+  error?: { code: string; message: string };
+  createdBy: string;
+  leaseUntil: Date;
+  createdAt: Date;
+  finishedAt?: Date;
+}
+
+export interface EvalRepository {
+  /** Stores a dataset version if new (by content hash). */
+  saveDataset(tenantId: string, dataset: Omit<DatasetRecord, 'createdAt' | 'caseCount'>): Promise<{ created: boolean }>;
+  /** The named version, else the newest version of the name. */
+  getDataset(tenantId: string, name: string, version?: string): Promise<DatasetRecord | undefined>;
+  /** The newest version of each dataset (of one task, when named), without cases. */
+  listDatasets(tenantId: string, task?: string): Promise<Array<Omit<DatasetRecord, 'cases'>>>;
+  createEval(tenantId: string, record: Omit<EvalRecord, 'status' | 'createdAt' | 'finishedAt' | 'report' | 'error' | 'gatePassed'>): Promise<void>;
+  /** Extends a running eval's lease (its holder is alive). */
+  renewEval(tenantId: string, id: string, leaseUntil: Date): Promise<void>;
+  finishEval(
+    tenantId: string,
+    id: string,
+    result: { status: 'done' | 'failed'; gatePassed?: boolean; report?: unknown; error?: EvalRecord['error'] },
+  ): Promise<void>;
+  getEval(tenantId: string, id: string): Promise<EvalRecord | undefined>;
+  /** Newest first, without reports. */
+  listEvals(tenantId: string, task: string, limit: number): Promise<Array<Omit<EvalRecord, 'report'>>>;
+  /** A running eval of this version whose lease has not run out. */
+  running(tenantId: string, task: string, version: string): Promise<Omit<EvalRecord, 'report'> | undefined>;
+  /** The newest finished, gated eval of `version` against `baselineVersion` on this dataset version. */
+  latestGated(
+    tenantId: string,
+    query: { task: string; version: string; baselineVersion: string | undefined; datasetName: string; datasetVersion: string },
+  ): Promise<EvalRecord | undefined>;
+}
+
 export interface Store {
   readonly db: Database;
   readonly tasks: TaskRepository;
+  readonly evals: EvalRepository;
   readonly runs: RunRepository;
   /** Embedded data folder: entries opening found open to other users and made private (0 otherwise). */
   readonly tightened: number;

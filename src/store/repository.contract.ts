@@ -26,9 +26,9 @@ export function repositoryContract(backend: string, getStore: () => Store): void
 
     it('stores a version once: the same content hash is never overwritten', async () => {
       const { tasks } = getStore();
-      const first = await tasks.saveVersion(tenant, { name: 'classify', version: 'v1', definition: definition('first'), activate: true });
+      const first = await tasks.saveVersion(tenant, { name: 'classify', version: 'v1', definition: definition('first'), activate: 'always' });
       expect(first).toEqual({ created: true, active: true });
-      const again = await tasks.saveVersion(tenant, { name: 'classify', version: 'v1', definition: definition('tampered'), activate: true });
+      const again = await tasks.saveVersion(tenant, { name: 'classify', version: 'v1', definition: definition('tampered'), activate: 'always' });
       expect(again).toEqual({ created: false, active: true });
       const stored = await tasks.getVersion(tenant, 'classify', 'v1');
       expect(stored?.definition).toEqual(definition('first'));
@@ -36,19 +36,19 @@ export function repositoryContract(backend: string, getStore: () => Store): void
 
     it('activates on request and rolls back to an older version', async () => {
       const { tasks } = getStore();
-      await tasks.saveVersion(tenant, { name: 'classify', version: 'v1', definition: definition('one'), activate: true });
-      const candidate = await tasks.saveVersion(tenant, { name: 'classify', version: 'v2', definition: definition('two'), activate: false });
+      await tasks.saveVersion(tenant, { name: 'classify', version: 'v1', definition: definition('one'), activate: 'always' });
+      const candidate = await tasks.saveVersion(tenant, { name: 'classify', version: 'v2', definition: definition('two'), activate: 'never' });
       expect(candidate).toEqual({ created: true, active: false });
       expect((await tasks.getActive(tenant, 'classify'))?.version).toBe('v1');
 
-      const promoted = await tasks.saveVersion(tenant, { name: 'classify', version: 'v2', definition: definition('two'), activate: true });
+      const promoted = await tasks.saveVersion(tenant, { name: 'classify', version: 'v2', definition: definition('two'), activate: 'always' });
       expect(promoted).toEqual({ created: false, active: true });
       const active = await tasks.getActive(tenant, 'classify');
       expect(active).toMatchObject({ name: 'classify', version: 'v2', active: true, definition: definition('two') });
       expect(active?.createdAt).toBeInstanceOf(Date);
       expect((await tasks.list(tenant))[0]).toMatchObject({ activeVersion: 'v2', description: 'two', versionCount: 2 });
 
-      await tasks.saveVersion(tenant, { name: 'classify', version: 'v1', definition: definition('one'), activate: true });
+      await tasks.saveVersion(tenant, { name: 'classify', version: 'v1', definition: definition('one'), activate: 'always' });
       expect((await tasks.getActive(tenant, 'classify'))?.version).toBe('v1');
       expect((await tasks.list(tenant))[0].description).toBe('one');
       expect((await tasks.getVersion(tenant, 'classify', 'v2'))?.active).toBe(false);
@@ -56,16 +56,16 @@ export function repositoryContract(backend: string, getStore: () => Store): void
 
     it('makes the first version of a task active even when not asked to', async () => {
       const { tasks } = getStore();
-      const saved = await tasks.saveVersion(tenant, { name: 'fresh', version: 'a1', definition: definition('x'), activate: false });
+      const saved = await tasks.saveVersion(tenant, { name: 'fresh', version: 'a1', definition: definition('x'), activate: 'never' });
       expect(saved).toEqual({ created: true, active: true });
       expect((await tasks.getActive(tenant, 'fresh'))?.version).toBe('a1');
     });
 
     it('lists tasks by name with version counts, and versions newest first', async () => {
       const { tasks } = getStore();
-      await tasks.saveVersion(tenant, { name: 'zeta', version: 'z1', definition: definition('z'), activate: true });
+      await tasks.saveVersion(tenant, { name: 'zeta', version: 'z1', definition: definition('z'), activate: 'always' });
       for (const version of ['b1', 'b2', 'b3']) {
-        await tasks.saveVersion(tenant, { name: 'beta', version, definition: definition(version), activate: version !== 'b3' });
+        await tasks.saveVersion(tenant, { name: 'beta', version, definition: definition(version), activate: version !== 'b3' ? 'always' : 'never' });
       }
       const list = await tasks.list(tenant);
       expect(list.map((t) => [t.name, t.activeVersion, t.versionCount])).toEqual([
@@ -88,13 +88,13 @@ export function repositoryContract(backend: string, getStore: () => Store): void
 
     it('never shows one tenant the tasks of another', async () => {
       const { tasks } = getStore();
-      await tasks.saveVersion(tenant, { name: 'secret', version: 's1', definition: definition('mine'), activate: true });
+      await tasks.saveVersion(tenant, { name: 'secret', version: 's1', definition: definition('mine'), activate: 'always' });
       expect(await tasks.list(other)).toEqual([]);
       expect(await tasks.getActive(other, 'secret')).toBeUndefined();
       expect(await tasks.getVersion(other, 'secret', 's1')).toBeUndefined();
       expect(await tasks.listVersions(other, 'secret')).toEqual([]);
       // The same name and version in another tenant is a separate, new task.
-      const theirs = await tasks.saveVersion(other, { name: 'secret', version: 's1', definition: definition('theirs'), activate: true });
+      const theirs = await tasks.saveVersion(other, { name: 'secret', version: 's1', definition: definition('theirs'), activate: 'always' });
       expect(theirs.created).toBe(true);
       expect((await tasks.getActive(tenant, 'secret'))?.definition).toEqual(definition('mine'));
     });

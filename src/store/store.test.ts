@@ -29,7 +29,7 @@ describe('openStore (embedded)', () => {
       message: expect.stringContaining('http://127.0.0.1:3000'),
     });
 
-    await store.tasks.saveVersion('default', { name: 'kept', version: 'k1', definition: { name: 'kept' }, activate: true });
+    await store.tasks.saveVersion('default', { name: 'kept', version: 'k1', definition: { name: 'kept' }, activate: 'always' });
     await store.close();
     await store.close();
     expect(readDataDirLock(dataDir)).toBeUndefined();

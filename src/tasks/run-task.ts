@@ -143,27 +143,12 @@ export function createTaskRunner(deps: RunTaskDeps): TaskRunner {
     return router;
   }
 
-  /** The most the run's first call can cost: its input and templates (and sources) estimated, its output limit, on the first tier. */
-  function firstCall(params: RunTaskParams): CallAmount {
-    const { definition } = params.task;
-    const sources = definition.retrieval ? definition.retrieval.max_source_tokens * SOURCE_CHARS_PER_TOKEN : 0;
-    const chars =
-      JSON.stringify(params.input ?? null).length +
-      definition.prompt.user.length +
-      (definition.prompt.system?.length ?? 0) +
-      sources +
-      (params.extraPromptChars ?? 0);
-    const usage = { inputTokens: Math.ceil(chars / CHARS_PER_TOKEN), outputTokens: definition.limits.max_output_tokens };
-    const model = params.task.models[0];
-    return { tokens: usage.inputTokens + usage.outputTokens, usd: model === undefined ? 0 : deps.models.cost(model, usage) };
-  }
-
   return async function runTask(params: RunTaskParams): Promise<RunOutcome> {
     const { task } = params;
     // 1. The input, before any side effect (no quota held, no retrieval paid for, nothing recorded).
     task.checkInput(params.input);
     // 2. The first call's worst case held against the caller's quotas.
-    if (params.meter) await params.meter.reserve(firstCall(params));
+    if (params.meter) await params.meter.reserve(firstCallWorstCase(params, deps.models));
     const runId = params.runId ?? deps.newId('run');
     const logger = params.logger ?? deps.logger;
     // The failure in words is recorded; its detail (addresses, error codes) only goes to the log.
@@ -335,6 +320,24 @@ export function createTaskRunner(deps: RunTaskDeps): TaskRunner {
       return outcome({ output: abstention.answer, model: 'none', degraded: false, grounding: how.metrics }, latencyMs);
     }
   }
+}
+
+/**
+ * The most a run's first call can cost: its input and templates (and sources) estimated, its
+ * output limit, on the first tier. The quota hold before a run, and an eval's `--dry-run`.
+ */
+export function firstCallWorstCase(params: Pick<RunTaskParams, 'task' | 'input' | 'extraPromptChars'>, models: Pick<ModelGateway, 'cost'>): CallAmount {
+  const { definition } = params.task;
+  const sources = definition.retrieval ? definition.retrieval.max_source_tokens * SOURCE_CHARS_PER_TOKEN : 0;
+  const chars =
+    JSON.stringify(params.input ?? null).length +
+    definition.prompt.user.length +
+    (definition.prompt.system?.length ?? 0) +
+    sources +
+    (params.extraPromptChars ?? 0);
+  const usage = { inputTokens: Math.ceil(chars / CHARS_PER_TOKEN), outputTokens: definition.limits.max_output_tokens };
+  const model = params.task.models[0];
+  return { tokens: usage.inputTokens + usage.outputTokens, usd: model === undefined ? 0 : models.cost(model, usage) };
 }
 
 /** The most one call can cost: its prompt's tokens (estimated from characters) and its output limit, at its model's price. */

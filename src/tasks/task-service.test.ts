@@ -16,8 +16,8 @@ function countingRepo() {
     async saveVersion(_t, p) {
       const created = !versions.has(p.version);
       if (created) versions.set(p.version, { name: p.name, version: p.version, definition: p.definition, createdAt: new Date(), active: false });
-      if (p.activate) active = p.version;
-      return { created, active: p.activate };
+      if (p.activate === 'always' || !active) active = p.version;
+      return { created, active: active === p.version };
     },
     async list() {
       return [];
@@ -33,8 +33,15 @@ function countingRepo() {
     async listVersions() {
       return [];
     },
+    activate: unused,
+    rollback: unused,
+    releases: unused,
   };
   return repo;
+}
+
+async function unused(): Promise<never> {
+  throw new Error('not used by these tests');
 }
 
 const v1 = parseTaskDefinition(triageDefinition(), testRouteConfig);

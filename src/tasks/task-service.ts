@@ -11,6 +11,23 @@ export interface PushResult {
   /** False when this exact content was already stored. */
   created: boolean;
   active: boolean;
+  /**
+   * A new version of a gated task (its definition declares `eval.gate`) is not made active by a
+   * push: it waits as a candidate, to be evaluated and promoted through its gate.
+   */
+  candidate: boolean;
+}
+
+/**
+ * How a push treats versions: 'push' (the API, `tasks push`) makes the version active unless its
+ * task is gated; 'sync' (the task files `serve` pushes at start) makes only a new version active,
+ * so a restart never undoes a promotion or rollback to another stored version.
+ */
+export type PushMode = 'push' | 'sync';
+
+/** A definition whose `eval.gate` names a threshold: its new versions go live only through the gate. */
+export function isGated(definition: TaskDefinition): boolean {
+  return definition.eval !== undefined && Object.keys(definition.eval.gate).length > 0;
 }
 
 export interface TaskServiceDeps {
@@ -27,15 +44,19 @@ export interface TaskServiceDeps {
 
 /** The task catalogue as its callers see it. */
 export interface TaskService {
-  push(tenantId: string, definitions: TaskDefinition[], activate?: boolean): Promise<PushResult[]>;
+  push(tenantId: string, definitions: TaskDefinition[], options?: { mode?: PushMode; actor?: string }): Promise<PushResult[]>;
   /** Validates a raw definition (API body) and pushes it. */
-  pushRaw(tenantId: string, raw: unknown): Promise<PushResult>;
+  pushRaw(tenantId: string, raw: unknown, actor?: string): Promise<PushResult>;
   list(tenantId: string): Promise<TaskSummary[]>;
   /** The active version as stored (for presentation). */
   get(tenantId: string, name: string): Promise<TaskVersionRecord>;
   versions(tenantId: string, name: string): Promise<Array<Omit<TaskVersionRecord, 'definition'>>>;
   /** The version to run, prepared: the requested one, else the active one. */
   resolve(tenantId: string, name: string, version?: string): Promise<PreparedTask>;
+  /** A version from a definition that need not be stored (an eval's candidate file): prepared as it would be. */
+  prepareUnstored(definition: TaskDefinition): PreparedTask;
+  /** Forgets what this process remembers of a task's active version (a release changed it). */
+  forgetActive(tenantId: string, name: string): void;
 }
 
 // Prepared versions kept per process: versions are immutable, so this is only a memory bound.
@@ -59,13 +80,21 @@ export function createTaskService(deps: TaskServiceDeps): TaskService {
     return task;
   }
 
-  async function push(tenantId: string, definitions: TaskDefinition[], activate = true): Promise<PushResult[]> {
+  async function push(tenantId: string, definitions: TaskDefinition[], options: { mode?: PushMode; actor?: string } = {}): Promise<PushResult[]> {
+    const mode = options.mode ?? 'push';
     const results: PushResult[] = [];
     for (const definition of definitions) {
       const version = taskVersion(definition);
-      const saved = await deps.tasks.saveVersion(tenantId, { name: definition.name, version, definition, activate });
+      const gated = isGated(definition);
+      const saved = await deps.tasks.saveVersion(tenantId, {
+        name: definition.name,
+        version,
+        definition,
+        activate: gated ? 'never' : mode === 'sync' ? 'if-new' : 'always',
+        actor: options.actor,
+      });
       activeCache.delete(key(tenantId, definition.name));
-      results.push({ name: definition.name, version, created: saved.created, active: saved.active });
+      results.push({ name: definition.name, version, created: saved.created, active: saved.active, candidate: gated && !saved.active });
     }
     return results;
   }
@@ -84,10 +113,19 @@ export function createTaskService(deps: TaskServiceDeps): TaskService {
     push,
 
     /** Validates a raw definition (API body) and pushes it. */
-    async pushRaw(tenantId: string, raw: unknown): Promise<PushResult> {
+    async pushRaw(tenantId: string, raw: unknown, actor?: string): Promise<PushResult> {
       const definition = parseTaskDefinition(raw, deps.config, 'request body');
-      const [result] = await push(tenantId, [definition]);
+      const [result] = await push(tenantId, [definition], { actor });
       return result;
+    },
+
+    prepareUnstored(definition) {
+      const version = taskVersion(definition);
+      return prepareTask({ name: definition.name, version, definition, createdAt: new Date(), active: false }, deps.config);
+    },
+
+    forgetActive(tenantId, name) {
+      activeCache.delete(key(tenantId, name));
     },
 
     list: (tenantId: string) => deps.tasks.list(tenantId),

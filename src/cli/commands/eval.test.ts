@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../app/app.js';
+import { startServer } from '../../app/serve.js';
 import { loadConfig } from '../../config/config.js';
 import { triageDefinition } from '../../tasks/test-fixtures.js';
 import { startMockLlm, type MockLlm } from '../../testing/index.js';
@@ -55,19 +56,39 @@ describe('groundwork eval', () => {
       logger: { error: () => undefined },
     });
     try {
-      broken = (await app.tasks.pushRaw('default', triageDefinition({ route: 'broken', eval: { dataset: 'tickets', gate, normalisers: [], k: 10 } }))).version;
-      // Pushed last: the active version.
+      // The first version goes live; the broken one, pushed after it, waits as a gated candidate.
       await app.tasks.pushRaw('default', triageDefinition({ eval: { dataset: 'tickets', gate, normalisers: [], k: 10 } }));
+      const pushed = await app.tasks.pushRaw('default', triageDefinition({ route: 'broken', eval: { dataset: 'tickets', gate, normalisers: [], k: 10 } }));
+      expect(pushed).toMatchObject({ active: false, candidate: true });
+      broken = pushed.version;
     } finally {
       await app.close();
     }
+    writeFileSync(join(root, 'broken.yaml'), stringify(triageDefinition({ route: 'broken', eval: { dataset: 'tickets', gate, normalisers: [], k: 10 } })));
+    writeFileSync(
+      join(root, 'reworded.yaml'),
+      stringify(triageDefinition({ description: 'classify a ticket, reworded', eval: { dataset: 'tickets', gate, normalisers: [], k: 10 } })),
+    );
   });
   afterAll(() => mock?.close());
+  const active = async () => JSON.parse((await cli('tasks', 'show', 'triage')).stdout).version as string;
 
   it('refuses a candidate that fails the gate against the active version: exit 1, the failing cases in JUnit and Markdown', async () => {
     const junit = join(root, 'eval.xml');
     const report = join(root, 'eval.md');
-    const result = await cli('eval', 'triage', '--dataset', join(root, 'tickets.jsonl'), '--version', broken, '--gate', '--junit', junit, '--report', report);
+    const result = await cli(
+      'eval',
+      'triage',
+      '--dataset',
+      join(root, 'tickets.jsonl'),
+      '--candidate',
+      join(root, 'broken.yaml'),
+      '--gate',
+      '--junit',
+      junit,
+      '--report',
+      report,
+    );
     expect(result.code, result.stderr).toBe(1);
     expect(result.stdout).toContain('❌ gate failed');
     expect(result.stderr).toMatch(/eval candidate: 2\/2 trials/);
@@ -94,6 +115,48 @@ describe('groundwork eval', () => {
     expect(parsed.scorecard.metrics.exact_match.value).toBe(1);
   });
 
+  it('passes an unchanged candidate file (exit 0) without storing it; a dry run calls no model', async () => {
+    const calls = mock.stats().total;
+    const dry = await cli('eval', 'triage', '--dataset', 'tickets', '--candidate', join(root, 'reworded.yaml'), '--dry-run');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(
+      /dry run: 2 cases of "tickets" \([0-9a-f]{12}\) through version [0-9a-f]{16} and the baseline [0-9a-f]{16}: 4 trials, at least 4 model calls/,
+    );
+    expect(mock.stats().total).toBe(calls);
+    const passed = await cli('eval', 'triage', '--dataset', 'tickets', '--candidate', join(root, 'reworded.yaml'), '--gate');
+    expect(passed.code, passed.stderr).toBe(0);
+    expect(passed.stdout).toMatch(/eval eval_\S+ recorded/);
+    expect(JSON.parse((await cli('tasks', 'show', 'triage', '--versions')).stdout)).toHaveLength(2);
+  });
+
+  it('promotes only through the gate, records an override, rolls back, and a restart of serve undoes none of it', async () => {
+    const good = await active();
+    const refused = await cli('tasks', 'promote', 'triage', broken);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/RELEASE_GATE_FAILED: version \S+ of "triage" failed its gate/);
+    const overridden = await cli('tasks', 'promote', 'triage', broken, '--override', '--reason', 'the new route is required');
+    expect(overridden.code, overridden.stderr).toBe(0);
+    expect(overridden.stdout).toMatch(/triage: override \S+ → \S+, active now/);
+    expect(await active()).toBe(broken);
+    expect((await cli('tasks', 'rollback', 'triage')).stdout).toMatch(new RegExp(`rollback ${broken} → ${good}`));
+    const releases = await cli('tasks', 'releases', 'triage');
+    expect(releases.stdout.split('\n').map((line) => line.split(/\s+/)[2])).toEqual(['rollback', 'override', 'push']);
+    expect(releases.stdout).toContain('"the new route is required"');
+
+    // `serve` pushes the tasks folder at start: the broken file there must not go live again.
+    const tasksDir = join(root, 'tasks');
+    mkdirSync(tasksDir, { recursive: true });
+    writeFileSync(join(tasksDir, 'triage.yaml'), readFileSync(join(root, 'broken.yaml')));
+    const running = await startServer(loadConfig({ env: {}, file: configFile, overrides: { dataDir, tasksDir, port: 0, logLevel: 'silent' } }));
+    try {
+      const shown = await fetch(`${running.url}/v1/tasks/triage`, { headers: { authorization: `Bearer ${running.localAdmin?.key}` } });
+      expect(((await shown.json()) as { version: string }).version).toBe(good);
+    } finally {
+      await running.close();
+    }
+    expect(await active()).toBe(good);
+  });
+
   it('answers bad input with exit 2 and the line numbers, before any model call', async () => {
     const calls = mock.stats().total;
     const bad = await cli('eval', 'triage', '--dataset', join(root, 'bad.jsonl'));
@@ -103,6 +166,7 @@ describe('groundwork eval', () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/EVAL_DATASET_INVALID: 1 case of the dataset has an input task "triage" refuses: line 3/);
     expect((await cli('eval', 'triage', '--dataset', join(root, 'missing.jsonl'))).code).toBe(2);
+    expect((await cli('eval', 'triage', '--dataset', 'never-stored')).stderr).toMatch(/EVAL_DATASET_NOT_FOUND/);
     expect((await cli('eval', 'nope', '--dataset', join(root, 'tickets.jsonl'))).stderr).toMatch(/TASK_NOT_FOUND/);
     expect(mock.stats().total).toBe(calls);
   });

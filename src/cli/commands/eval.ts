@@ -1,7 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { GroundworkError, isGroundworkError } from '../../kernel/errors.js';
+import type { EvaluateParams } from '../../app/evaluate.js';
 import { action, configFrom, globalOptions, reportError, servingOwner } from '../context.js';
 
 /** The most a dataset file may hold. */
@@ -9,7 +10,9 @@ const MAX_DATASET_BYTES = 64 * 1024 * 1024;
 
 interface EvalOptions {
   dataset: string;
+  candidate?: string;
   version?: string;
+  dryRun?: boolean;
   baseline?: string;
   gate?: boolean;
   junit?: string;
@@ -43,8 +46,12 @@ export function evalCommand(): Command {
   return new Command('eval')
     .description('run a golden dataset through a task version, score it, compare it with the active version, and gate it')
     .argument('<task>', 'task name')
-    .requiredOption('--dataset <file.jsonl>', 'the golden dataset: one JSON case per line')
-    .option('--version <hash>', 'evaluate this version instead of the active one')
+    .requiredOption(
+      '--dataset <file.jsonl|name>',
+      'the golden dataset: a JSONL file (one case per line), or a name: evals/<name>.jsonl beside the tasks folder, else the stored dataset',
+    )
+    .option('--candidate <task-file>', 'evaluate this task file without storing it or making it active (the pull-request case)')
+    .option('--version <hash>', 'evaluate this stored version instead of the active one')
     .option('--baseline <active|none|hash>', 'compare with this version (default: the active one, when another version is evaluated)')
     .option('--gate', "judge the result by the definition's eval.gate: exit 1 when it fails")
     .option('--junit <file>', 'write JUnit XML (one test case per dataset case and per gate threshold)')
@@ -53,6 +60,7 @@ export function evalCommand(): Command {
     .option('--trials <k>', 'runs of each case (pass^k)', wholeNumber, 1)
     .option('--max-cost-usd <x>', 'stop before the eval would spend more', amount)
     .option('--lenient', 'skip bad dataset lines (each reported) instead of refusing the dataset')
+    .option('--dry-run', 'print the calls the eval would make and their estimated cost; call no model, record nothing')
     .action(
       action(async (task: string, options: EvalOptions, command: Command) => {
         const json = globalOptions(command).json === true || options.json === true;
@@ -79,17 +87,13 @@ async function evaluate(task: string, options: EvalOptions, command: Command, js
       },
     );
   }
-  let text: string;
-  try {
-    const bytes = readFileSync(options.dataset);
-    if (bytes.length > MAX_DATASET_BYTES) throw new Error(`it is ${bytes.length} bytes; the limit is ${MAX_DATASET_BYTES}`);
-    text = bytes.toString('utf8');
-  } catch (error) {
-    throw new GroundworkError('EVAL_DATASET_INVALID', `cannot read the dataset ${options.dataset}: ${(error as Error).message}`, {
-      details: { file: options.dataset },
-    });
+  const dataset = readDataset(options.dataset, config.tasksDir);
+  let candidate: EvaluateParams['candidate'];
+  if (options.candidate) {
+    const { loadTaskFileList } = await import('../../tasks/task-files.js');
+    candidate = loadTaskFileList([resolve(options.candidate)], config)[0].definition;
   }
-  const [{ createApp }, { evaluateTask }, { toJson, toJUnit, toMarkdown }, { DEFAULT_TENANT }] = await Promise.all([
+  const [{ createApp }, { evaluateTask, planTaskEval }, { toJson, toJUnit, toMarkdown }, { DEFAULT_TENANT }] = await Promise.all([
     import('../../app/app.js'),
     import('../../app/evaluate.js'),
     import('../../evals/report.js'),
@@ -97,31 +101,82 @@ async function evaluate(task: string, options: EvalOptions, command: Command, js
   ]);
   const app = await createApp(config, { lock: { role: 'cli' }, logger: { error: (details, message) => console.error(message, details) } });
   try {
-    let last = 0;
-    const { report, exitCode } = await evaluateTask(app, {
+    const params = {
       tenantId: DEFAULT_TENANT,
       task,
       version: options.version,
+      candidate,
       baseline: options.baseline,
-      dataset: { name: basename(options.dataset).replace(/\.jsonl$/, ''), text, lenient: options.lenient },
+      dataset: { ...dataset, lenient: options.lenient },
       trials: options.trials,
       concurrency: options.concurrency,
       maxCostUsd: options.maxCostUsd,
       gate: options.gate,
-      // Plain progress lines on stderr, at most one per tenth of the trials.
-      onProgress: (side, progress) => {
-        const step = Math.max(1, Math.ceil(progress.total / 10));
-        if (progress.done === progress.total || progress.done - last >= step || progress.done < last) {
-          last = progress.done;
-          console.error(`eval ${side}: ${progress.done}/${progress.total} trials, $${progress.spentUsd.toFixed(4)}`);
-        }
-      },
-    });
+      actor: 'cli',
+    };
+    if (options.dryRun) {
+      const plan = await planTaskEval(app, params);
+      if (json) console.log(JSON.stringify(plan, null, 2));
+      else {
+        const versions = plan.baselineVersion ? `version ${plan.version} and the baseline ${plan.baselineVersion}` : `version ${plan.version}`;
+        console.log(
+          `dry run: ${plan.dataset.cases} cases of "${plan.dataset.name}" (${plan.dataset.hash.slice(0, 12)}) through ${versions}: ` +
+            `${plan.trials} trials, at least ${plan.calls} model calls, estimated at most $${plan.estimatedUsd.toFixed(4)} for their first calls (re-asks and fallbacks add to it)`,
+        );
+      }
+      return;
+    }
+    const { evalId, report, exitCode } = await evaluateTask(app, { ...params, onProgress: progressPrinter() });
     if (options.junit) writeFileSync(options.junit, toJUnit(report));
     if (options.report) writeFileSync(options.report, toMarkdown(report));
-    console.log(json ? toJson(report) : toMarkdown(report).trimEnd());
+    console.log(json ? toJson(report) : `${toMarkdown(report).trimEnd()}\n\neval ${evalId} recorded`);
     process.exitCode = exitCode;
   } finally {
     await app.close();
   }
+}
+
+/**
+ * The dataset named on the command line: a file, else `evals/<name>.jsonl` beside the tasks
+ * folder, else (no text) the stored dataset of that name.
+ */
+function readDataset(given: string, tasksDir: string): { name: string; text?: string } {
+  const beside = join(dirname(resolve(tasksDir)), 'evals', `${given}.jsonl`);
+  const file = existsSync(given) ? given : /^[a-z0-9][a-z0-9_.-]{0,62}$/.test(given) && existsSync(beside) ? beside : undefined;
+  if (file === undefined) {
+    if (given.endsWith('.jsonl') || given.includes('/')) {
+      throw new GroundworkError('EVAL_DATASET_INVALID', `cannot read the dataset ${given}: no such file`, { details: { file: given } });
+    }
+    return { name: given };
+  }
+  try {
+    const bytes = readFileSync(file);
+    if (bytes.length > MAX_DATASET_BYTES) throw new Error(`it is ${bytes.length} bytes; the limit is ${MAX_DATASET_BYTES}`);
+    return { name: basename(file).replace(/\.jsonl$/, ''), text: bytes.toString('utf8') };
+  } catch (error) {
+    throw new GroundworkError('EVAL_DATASET_INVALID', `cannot read the dataset ${given}: ${(error as Error).message}`, { details: { file: given } });
+  }
+}
+
+/**
+ * Progress on stderr: on a terminal, one line redrawn in place as a bar (written here: a bar is
+ * one `\r`-redrawn line, not worth a dependency); otherwise plain lines, at most one per tenth.
+ */
+function progressPrinter(): NonNullable<EvaluateParams['onProgress']> {
+  const tty = process.stderr.isTTY === true;
+  let last = 0;
+  return (side, progress) => {
+    const line = `eval ${side}: ${progress.done}/${progress.total} trials, $${progress.spentUsd.toFixed(4)}`;
+    if (tty) {
+      const width = 24;
+      const filled = Math.round((progress.done / Math.max(progress.total, 1)) * width);
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${line}${progress.done === progress.total ? '\n' : ''}`);
+      return;
+    }
+    const step = Math.max(1, Math.ceil(progress.total / 10));
+    if (progress.done === progress.total || progress.done - last >= step || progress.done < last) {
+      last = progress.done;
+      console.error(line);
+    }
+  };
 }
