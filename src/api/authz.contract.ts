@@ -69,6 +69,8 @@ const CASES: Record<string, Case> = {
     kind: 'resource',
     request: (f) => ({ url: `/v1/datasets/${f.dataset}/cases`, payload: { run_id: f.runId, id: `c-${Math.random().toString(36).slice(2, 10)}` } }),
   },
+  // A dry run: the matrix is about who may, not about running evals.
+  'POST /v1/tasks/:name/evals': { kind: 'resource', request: (f) => ({ url: `/v1/tasks/${f.task}/evals`, payload: { dataset: f.dataset, dry_run: true } }) },
   'GET /v1/tasks/:name/evals': { kind: 'resource', request: (f) => ({ url: `/v1/tasks/${f.task}/evals` }) },
   'GET /v1/evals/:id': { kind: 'resource', request: (f) => ({ url: `/v1/evals/${f.evalId}` }) },
   // The active version: the owner's promotion changes nothing, its rollback finds nothing before it (409).

@@ -1,4 +1,4 @@
-import type { Job, JobError, JobKind, JobProgress, JobStatus } from '../jobs/types.js';
+import { evalIdOf, type Job, type JobError, type JobKind, type JobProgress, type JobStatus } from '../jobs/types.js';
 import type { RunOutcome } from '../tasks/run-task.js';
 import { presentRunOutcome } from './presenters.js';
 
@@ -14,6 +14,8 @@ export interface JobJson {
   task_version?: string;
   collection?: string;
   documents?: number;
+  dataset?: string;
+  eval_id?: string;
   progress: JobProgress | null;
   result?: unknown;
   error?: JobError;
@@ -36,7 +38,9 @@ export function presentJob(job: Job): JobJson {
     status: job.status,
     ...(job.kind === 'task_run'
       ? { task: job.payload.task, task_version: job.payload.version }
-      : { collection: job.payload.collection, documents: job.payload.documents.length }),
+      : job.kind === 'eval'
+        ? { task: job.payload.task, task_version: job.payload.version, dataset: job.payload.dataset, eval_id: evalIdOf(job.id) }
+        : { collection: job.payload.collection, documents: job.payload.documents.length }),
     progress: job.progress ?? null,
     ...(job.result !== undefined ? { result: presentResult(job) } : {}),
     ...(job.error ? { error: job.error } : {}),

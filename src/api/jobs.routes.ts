@@ -1,10 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { isGroundworkError } from '../kernel/errors.js';
-import { JOB_KINDS, JOB_STATUSES, type Job, type JobService } from '../jobs/index.js';
+import { JOB_KINDS, JOB_STATUSES, type EvalRequest, type Job, type JobService } from '../jobs/index.js';
+import type { EvalPlan } from '../app/eval-service.js';
 import { presentJob } from './job-presenter.js';
+import { presentEvalPlan } from './presenters.js';
 import { principalOf } from './auth.js';
-import { collectionName, errorBody, taskName, textDocumentsBody, version } from './schemas.js';
+import { collectionName, errorBody, evalBody, evalPlan, taskName, textDocumentsBody, version } from './schemas.js';
 
 /**
  * Durable jobs over HTTP: create (task runs, ingestion) → 202 with the queued job, read,
@@ -32,6 +34,14 @@ const taskJobBody = z
 
 const ingestJobBody = textDocumentsBody.extend(jobOptions).strict();
 
+const evalJobBody = evalBody
+  .extend({
+    promote: z.boolean().optional().describe('promote the version when its gate passes (needs `gate`)'),
+    dry_run: z.boolean().optional().describe('answer 200 with the plan (trials, calls, estimated cost): no model called, nothing queued'),
+    ...jobOptions,
+  })
+  .strict();
+
 const jobJson = z
   .object({
     id: z.string(),
@@ -41,11 +51,15 @@ const jobJson = z
     task_version: z.string().optional(),
     collection: z.string().optional(),
     documents: z.number().int().optional().describe('documents in an ingestion job'),
+    dataset: z.string().optional().describe('the dataset of an eval job'),
+    eval_id: z.string().optional().describe('the record of an eval job: GET /v1/evals/{id}'),
     progress: z.object({ done: z.number().int(), total: z.number().int() }).nullable(),
     result: z
       .unknown()
       .optional()
-      .describe('a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] }'),
+      .describe(
+        'a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] }; an eval: its id, exit code, gate verdict and scorecard',
+      ),
     error: z
       .object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()) })
       .optional()
@@ -85,7 +99,14 @@ const listQuery = z
 // Comments keep idle event streams open through proxies that close silent connections.
 const KEEPALIVE_MS = 15_000;
 
-export function jobRoutes(deps: { jobs: JobService; uploadLimitBytes: number }): FastifyPluginAsyncZod {
+/** What the job routes use: the job service, the upload limit, and an eval's dry run. */
+export interface JobRoutesDeps {
+  jobs: JobService;
+  uploadLimitBytes: number;
+  planEval(tenantId: string, request: EvalRequest): Promise<EvalPlan>;
+}
+
+export function jobRoutes(deps: JobRoutesDeps): FastifyPluginAsyncZod {
   return async (server) => {
     // Open event streams end when the server starts closing, so shutdown need not wait for them.
     const streams = new Set<AbortController>();
@@ -114,6 +135,53 @@ export function jobRoutes(deps: { jobs: JobService; uploadLimitBytes: number }):
           task: request.params.name,
           version: body.version,
           input: body.input,
+          webhookUrl: body.webhook_url,
+          maxAttempts: body.max_attempts,
+          timeoutMs: body.timeout_ms,
+          keyId: principal.keyId,
+        });
+        return reply.status(202).send({ job: presentJob(job) });
+      },
+    );
+
+    server.post(
+      '/tasks/:name/evals',
+      {
+        config: { role: 'developer', idempotent: true },
+        schema: {
+          tags: ['evals'],
+          summary: 'Run an eval in the background',
+          description:
+            "Checks the task version, the baseline, the stored dataset (every input against the version's input schema) and the gate now, pins the version and the dataset version, and queues the eval: 202 with the job. Each case is a recorded run; the job's eval_id names the eval's record (GET /v1/evals/{id}), which holds the scorecard, the paired comparison with the baseline and the gate's checks. A promotion of the version is refused while the eval runs.",
+          params: z.object({ name: taskName }).strict(),
+          body: evalJobBody,
+          response: { 200: z.object({ plan: evalPlan }), 202: jobResponse, 400: errorBody, 404: errorBody },
+        },
+      },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const { body } = request;
+        if (body.dry_run) {
+          const plan = await deps.planEval(principal.tenantId, {
+            task: request.params.name,
+            version: body.version,
+            baseline: body.baseline,
+            dataset: body.dataset,
+            gate: body.gate,
+            trials: body.trials,
+          });
+          return reply.status(200).send({ plan: presentEvalPlan(plan) });
+        }
+        const job = await deps.jobs.enqueueEval(principal.tenantId, {
+          task: request.params.name,
+          version: body.version,
+          baseline: body.baseline,
+          dataset: body.dataset,
+          gate: body.gate,
+          trials: body.trials,
+          concurrency: body.concurrency,
+          maxCostUsd: body.max_cost_usd,
+          promote: body.promote,
           webhookUrl: body.webhook_url,
           maxAttempts: body.max_attempts,
           timeoutMs: body.timeout_ms,

@@ -1,6 +1,7 @@
 import type { AskOutput } from '../grounding/ask.js';
 import type { Collection, DocumentRecord, SearchHit } from '../retrieval/ports.js';
 import type { RunOutcome } from '../tasks/run-task.js';
+import type { EvalPlan } from '../app/eval-service.js';
 import type { ReleaseOutcome } from '../tasks/release-service.js';
 import type { AttemptRecord, DatasetRecord, EvalRecord, ReleaseRecord, RunRecord, RunSummary, TaskSummary, TaskVersionRecord } from '../store/ports.js';
 
@@ -164,6 +165,18 @@ export function presentReleaseOutcome(outcome: ReleaseOutcome) {
 
 export function presentDataset(dataset: Omit<DatasetRecord, 'cases'>) {
   return { name: dataset.name, version: dataset.version, task: dataset.task, cases: dataset.caseCount, created_at: dataset.createdAt.toISOString() };
+}
+
+export function presentEvalPlan(plan: EvalPlan) {
+  return {
+    task: plan.task,
+    version: plan.version,
+    baseline_version: plan.baselineVersion ?? null,
+    dataset: { name: plan.dataset.name, version: plan.dataset.hash, cases: plan.dataset.cases },
+    trials: plan.trials,
+    calls: plan.calls,
+    estimated_usd: plan.estimatedUsd,
+  };
 }
 
 export function presentEvalSummary(record: Omit<EvalRecord, 'report'>) {

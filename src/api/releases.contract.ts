@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createApp, type App } from '../app/app.js';
+import { queueCandidateEvals } from '../app/eval-jobs.js';
 import { evaluateTask } from '../app/evaluate.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { toJUnit, toMarkdown } from '../evals/report.js';
@@ -191,17 +192,20 @@ export function releasesContract(storeUnderTest: () => Promise<StoreUnderTest>):
     // The tasks folder holds the broken file (rolled back) and a changed one: neither may go live.
     const changed = gated({ description: 'classify a ticket, v3' });
     writeFileSync(join(config.tasksDir, 'triage.yaml'), stringify(broken));
-    const restarted = await createApp(config, { lock: false, schema: target.schema, logger: { error: () => undefined } });
-    try {
-      expect(await restarted.syncTaskFiles(admin.tenantId)).toEqual([
-        { name: 'triage', version: version(broken), created: false, active: false, candidate: true },
-      ]);
-      writeFileSync(join(config.tasksDir, 'triage.yaml'), stringify(changed));
-      expect((await restarted.syncTaskFiles(admin.tenantId))[0]).toMatchObject({ version: version(changed), created: true, active: false, candidate: true });
-      expect((await restarted.tasks.resolve(admin.tenantId, 'triage')).version).toBe(version(good));
-    } finally {
-      await restarted.close();
-    }
+    // A restart: the app closed (the embedded store's folder released) and opened again.
+    await server.close();
+    await app.close();
+    app = await createApp(config, { lock: false, schema: target.schema, logger: { error: () => undefined } });
+    server = await buildServer(app, { logger: false });
+    expect(await app.syncTaskFiles(admin.tenantId)).toEqual([{ name: 'triage', version: version(broken), created: false, active: false, candidate: true }]);
+    writeFileSync(join(config.tasksDir, 'triage.yaml'), stringify(changed));
+    const pushed = await app.syncTaskFiles(admin.tenantId);
+    expect(pushed[0]).toMatchObject({ version: version(changed), created: true, active: false, candidate: true });
+    expect(await active()).toBe(version(good));
+    // What serve does next: the new candidate gets its gate eval, queued as a job.
+    const lines: string[] = [];
+    await queueCandidateEvals(app, admin.tenantId, pushed, { info: (_, message) => void lines.push(message), warn: (_, message) => void lines.push(message) });
+    expect(lines).toEqual([`candidate ${version(changed)} of "triage": its gate eval is queued; it goes live if the gate passes`]);
   });
 
   it('turns a production run into a case; keeps datasets and evals to their tenant', async () => {
@@ -221,6 +225,46 @@ export function releasesContract(storeUnderTest: () => Promise<StoreUnderTest>):
     const [someEval] = (await inject('GET', '/v1/tasks/triage/evals')).json().evals as Array<{ id: string }>;
     expect((await inject('GET', `/v1/evals/${someEval.id}`, undefined, other.key)).json().error.code).toBe('EVAL_NOT_FOUND');
     expect((await inject('GET', '/v1/tasks/triage/releases', undefined, other.key)).json().releases).toHaveLength(1);
+  });
+
+  it('runs an eval as a durable job, records it under the job, and promotes through the gate when asked', async () => {
+    await app.jobs.start(app);
+    const changed = version(gated({ description: 'classify a ticket, v3' }));
+    const missing = await inject('POST', '/v1/tasks/triage/evals', { dataset: 'nope', version: changed, gate: true });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json().error.code).toBe('EVAL_DATASET_NOT_FOUND');
+    expect((await inject('POST', '/v1/tasks/triage/evals', { dataset: 'tickets', version: changed, promote: true })).json().error.code).toBe(
+      'EVAL_GATE_INVALID',
+    );
+
+    const finished = async (id: string) => {
+      let job = (await inject('GET', `/v1/jobs/${id}`)).json().job as { status: string; result?: Record<string, unknown>; progress: unknown };
+      for (let waited = 0; !['succeeded', 'failed', 'cancelled'].includes(job.status) && waited < 30_000; waited += 50) {
+        await new Promise((r) => setTimeout(r, 50));
+        job = (await inject('GET', `/v1/jobs/${id}`)).json().job;
+      }
+      return job;
+    };
+    // The start-up candidate's eval passed its gate on the dataset as it was; a case was added since,
+    // so the promotion is refused (a gate is judged on the newest dataset) and the eval stays done.
+    const [startup] = (await inject('GET', '/v1/jobs?kind=eval')).json().jobs as Array<{ id: string }>;
+    const early = await finished(startup.id);
+    expect(early.status, JSON.stringify(early)).toBe('succeeded');
+    expect(early.result).toMatchObject({ exit_code: 0, gate_passed: true, promotion_refused: { code: 'EVAL_REQUIRED' } });
+    expect(await active()).toBe(version(good));
+
+    const queued = await inject('POST', '/v1/tasks/triage/evals', { dataset: 'tickets', version: changed, gate: true, promote: true, concurrency: 2 });
+    expect(queued.statusCode, queued.body).toBe(202);
+    const { id, eval_id: evalId } = queued.json().job as { id: string; eval_id: string };
+    expect(queued.json().job).toMatchObject({ kind: 'eval', task: 'triage', task_version: changed, dataset: 'tickets' });
+    const job = await finished(id);
+    expect(job.status, JSON.stringify(job)).toBe('succeeded');
+    expect(job.result).toMatchObject({ eval_id: evalId, exit_code: 0, gate_passed: true, promoted: { active_version: changed } });
+    expect(job.progress).toEqual({ done: 6, total: 6 });
+    expect((await inject('GET', `/v1/evals/${evalId}`)).json()).toMatchObject({ status: 'done', gate_passed: true, baseline_version: version(good) });
+    expect(await active()).toBe(changed);
+    const [latest] = (await inject('GET', '/v1/tasks/triage/releases')).json().releases;
+    expect(latest).toMatchObject({ action: 'promote', eval_id: evalId, to_version: changed });
   });
 
   it('answers bad uploads with every bad line and stores nothing', async () => {

@@ -122,6 +122,16 @@ export const evalBody = z
   })
   .strict();
 
+export const evalPlan = z.object({
+  task: z.string(),
+  version: z.string(),
+  baseline_version: z.string().nullable(),
+  dataset: z.object({ name: z.string(), version: z.string(), cases: z.number().int() }),
+  trials: z.number().int().describe('cases × trials, for each version evaluated'),
+  calls: z.number().int().describe('at least one model call per trial; re-asks and fallbacks add more'),
+  estimated_usd: z.number().describe("each trial's first call at its worst case (input tokens estimated, the output limit), on the first tier"),
+});
+
 export const evalSummary = z.object({
   id: z.string(),
   task: z.string(),

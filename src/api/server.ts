@@ -127,7 +127,12 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
   );
   await server.register(askRoutes({ runs: app }), { prefix: '/v1' });
   await server.register(keyRoutes({ auth: app.auth }), { prefix: '/v1' });
-  await server.register(jobRoutes({ jobs: app.jobs, uploadLimitBytes: app.config.uploadLimitBytes }), { prefix: '/v1' });
+  await server.register(
+    jobRoutes({ jobs: app.jobs, uploadLimitBytes: app.config.uploadLimitBytes, planEval: (tenantId, request) => app.planEval(tenantId, request) }),
+    {
+      prefix: '/v1',
+    },
+  );
   await server.register(usageRoutes({ limits: app.limits }), { prefix: '/v1' });
   await server.register(gatewayRoutes({ gateway: app.gateway }), { prefix: '/v1' });
   await server.register(operatorRoutes({ auth: app.auth, quotas: app.limits.quotas }, options.operatorKeyHash), { prefix: '/operator' });

@@ -12,7 +12,7 @@ import { createRetrievalRepository } from '../retrieval/index.js';
 import { createRetrievalService, type RetrievalService } from '../retrieval/retrieval-service.js';
 import { newId } from '../kernel/ids.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
-import { createJobService, type JobService } from '../jobs/index.js';
+import { createJobService, type EvalRequest, type JobHost, type JobService } from '../jobs/index.js';
 import { queuePurge } from '../jobs/queue-purge.js';
 import { createRunBatcher, type RunBatcher } from '../store/run-batcher.js';
 import { costUsd } from '../models/pricing.js';
@@ -25,6 +25,8 @@ import { createTaskRunner, firstCallWorstCase, type RunLogger, type RunOutcome, 
 import type { PreparedTask } from '../tasks/prepared-task.js';
 import { createReleaseService, type ReleaseService } from '../tasks/release-service.js';
 import { createEvalService, type EvalService } from './eval-service.js';
+import { checkEvalJob, planEvalRequest, runEvalJob } from './eval-jobs.js';
+import type { EvalPlan } from './evaluate.js';
 import { createTaskService, type PushResult, type TaskService } from '../tasks/task-service.js';
 import { loadTaskFiles } from '../tasks/task-files.js';
 
@@ -58,6 +60,10 @@ export interface App extends KeyedRuns {
   runTaskAs(principal: Principal | undefined, params: Omit<RunTaskParams, 'meter' | 'keyId'>, onSoftQuota?: () => void): Promise<RunOutcome>;
   /** The built-in ask on behalf of an API key (metered like runTaskAs). */
   askAs(principal: Principal | undefined, input: unknown, options?: Omit<AskOptions, 'meter' | 'keyId'> & { onSoftQuota?: () => void }): Promise<RunOutcome>;
+  /** What an eval would run and cost (a dry run): nothing called, nothing recorded. */
+  planEval(tenantId: string, request: EvalRequest): Promise<EvalPlan>;
+  /** An eval job's try: the eval run and recorded (and, when asked and its gate passed, the version promoted). */
+  runEval: JobHost['runEval'];
   /** Durable jobs: enqueue, read, cancel; `jobs.start(app)` works them in this process. */
   readonly jobs: JobService;
   /** Per-key rate limits, per-tenant quotas (reserve/settle) and usage reports. */
@@ -138,6 +144,7 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
     runs: store.runs,
     resolveTask: (tenantId, name, version) => tasks.resolve(tenantId, name, version),
     checkCollection: async (tenantId, name) => void (await retrieval.collection(tenantId, name)),
+    checkEval: (tenantId, request) => checkEvalJob(app, tenantId, request),
     webhookSecret: (tenantId) => auth.webhookSecret(tenantId),
     presentJob,
     logger: options.logger,
@@ -166,7 +173,9 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
   const metered = (principal: Principal | undefined, onSoftQuota?: () => void) =>
     principal ? { keyId: principal.keyId, meter: runMeter({ limits, principal, logger: options.logger, onSoftQuota }) } : {};
 
-  return {
+  const app: App = {
+    runEval: (job, signal, onProgress) => runEvalJob(app, job, signal, onProgress),
+    planEval: (tenantId, request) => planEvalRequest(app, tenantId, request),
     jobs,
     limits,
     gateway,
@@ -212,4 +221,5 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
       await store.close();
     },
   };
+  return app;
 }

@@ -4,6 +4,8 @@ import { checkCaseInputs } from '../evals/task-cases.js';
 import type { DatasetRecord, EvalRecord, EvalRepository, RunRecord } from '../store/ports.js';
 import type { TaskService } from '../tasks/task-service.js';
 
+export type { EvalPlan } from './evaluate.js';
+
 /**
  * Golden datasets as the API keeps them: uploaded per task (JSONL text or a JSON array of
  * cases, each line checked, every input checked against the task's active input schema), stored

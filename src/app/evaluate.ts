@@ -34,8 +34,8 @@ export interface EvaluateParams {
   candidate?: TaskDefinition;
   /** 'active' (the default: none when the version evaluated is the active one), 'none', or a version hash. */
   baseline?: string;
-  /** A file's text (stored under `name`), or a stored dataset's name (its newest version). */
-  dataset: { name: string; text?: string; lenient?: boolean };
+  /** A file's text (stored under `name`), or a stored dataset's name (its newest version, or `version`). */
+  dataset: { name: string; text?: string; lenient?: boolean; version?: string };
   trials?: number;
   concurrency?: number;
   maxCostUsd?: number;
@@ -46,6 +46,8 @@ export interface EvaluateParams {
   /** The eval's id (an eval job passes its own); default a new one. */
   evalId?: string;
   onProgress?: (side: 'candidate' | 'baseline', progress: Progress) => void;
+  /** Trials done of all the eval plans (the candidate's and the baseline's together). */
+  onOverallProgress?: (progress: { done: number; total: number }) => void;
   signal?: AbortSignal;
 }
 
@@ -166,6 +168,8 @@ async function run(
 ): Promise<{ report: EvalReport; exitCode: 0 | 1 | 3 }> {
   const { tenantId } = params;
   const scorers = defaultScorers({ normalisers: settings?.normalisers, k: settings?.k });
+  const perSide = dataset.cases.length * (params.trials ?? 1);
+  const overall = { done: 0, total: perSide * (baseline ? 2 : 1) };
   const evaluate = async (task: PreparedTask, side: 'candidate' | 'baseline', budget: number | undefined) =>
     runCases({
       cases: dataset.cases,
@@ -174,7 +178,11 @@ async function run(
       concurrency: params.concurrency,
       maxCostUsd: budget,
       signal: params.signal,
-      onProgress: (progress) => params.onProgress?.(side, progress),
+      onProgress: (progress) => {
+        params.onProgress?.(side, progress);
+        overall.done = (side === 'baseline' ? perSide : 0) + progress.done;
+        params.onOverallProgress?.({ ...overall });
+      },
       runCase: taskCaseRunner({
         tenantId,
         task,
@@ -217,10 +225,12 @@ function incomplete(report: EvalReport): string {
 async function loadDataset(app: App, params: EvaluateParams, task: PreparedTask): Promise<Dataset> {
   const { name, text, lenient } = params.dataset;
   if (text !== undefined) return parseDataset(text, { lenient });
-  const stored = await app.store.evals.getDataset(params.tenantId, name);
+  const { version } = params.dataset;
+  const stored = await app.store.evals.getDataset(params.tenantId, name, version);
   if (!stored) {
-    throw new GroundworkError('EVAL_DATASET_NOT_FOUND', `no dataset named "${name}": upload it (POST /v1/tasks/${task.name}/datasets) or name a file`, {
-      details: { dataset: name },
+    const which = version === undefined ? `no dataset named "${name}"` : `dataset "${name}" has no version ${version}`;
+    throw new GroundworkError('EVAL_DATASET_NOT_FOUND', `${which}: upload it (POST /v1/tasks/${task.name}/datasets) or name a file`, {
+      details: { dataset: name, ...(version === undefined ? {} : { version }) },
     });
   }
   return { cases: stored.cases as EvalCase[], hash: stored.version, skipped: [] };

@@ -58,7 +58,7 @@ export async function startServer(config: Config, options: { installSignalHandle
   });
   let localAdmin: RunningServer['localAdmin'];
   try {
-    await steps.run('pushing the task files', () => app.syncTaskFiles());
+    const pushed = await steps.run('pushing the task files', () => app.syncTaskFiles());
     // The embedded default stays two commands: the first start makes an admin key for the
     // default tenant and keeps it in the data folder (mode 0600), where the CLI finds it.
     if (!config.databaseUrl) localAdmin = await app.auth.ensureLocalAdmin(config.dataDir === MEMORY_DATA_DIR ? undefined : config.dataDir);
@@ -80,6 +80,11 @@ export async function startServer(config: Config, options: { installSignalHandle
     // Embedded (one process owns the data folder): serve works the jobs too. With DATABASE_URL
     // the default is separate `groundwork worker` processes (config jobs.in_process).
     if (config.jobs.in_process) await steps.run('starting the job worker', () => app.jobs.start(app, { logger: listening.log }));
+    // New versions of gated tasks in the task files wait as candidates: each gets its gate eval.
+    if (pushed.some((p) => p.candidate && p.created)) {
+      const [{ queueCandidateEvals }, { DEFAULT_TENANT }] = await Promise.all([import('./eval-jobs.js'), import('../store/ports.js')]);
+      await queueCandidateEvals(app, DEFAULT_TENANT, pushed, listening.log);
+    }
   } catch (error) {
     await server?.close().catch(() => undefined);
     await app.close();

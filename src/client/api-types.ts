@@ -914,7 +914,169 @@ export interface paths {
       };
     };
     put?: never;
-    post?: never;
+    /**
+     * Run an eval in the background
+     * @description Checks the task version, the baseline, the stored dataset (every input against the version's input schema) and the gate now, pins the version and the dataset version, and queues the eval: 202 with the job. Each case is a recorded run; the job's eval_id names the eval's record (GET /v1/evals/{id}), which holds the scorecard, the paired comparison with the baseline and the gate's checks. A promotion of the version is refused while the eval runs.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            dataset: string;
+            /** @description default: the active version */
+            version?: string;
+            /** @description 'active' (default), 'none', or a version */
+            baseline?: string;
+            gate?: boolean;
+            trials?: number;
+            concurrency?: number;
+            max_cost_usd?: number;
+            /** @description promote the version when its gate passes (needs `gate`) */
+            promote?: boolean;
+            /** @description answer 200 with the plan (trials, calls, estimated cost): no model called, nothing queued */
+            dry_run?: boolean;
+            /** @description http(s) URL POSTed `{ job }` when the job finishes, signed with the tenant webhook secret (header Groundwork-Signature) */
+            webhook_url?: string;
+            /** @description tries before the job fails for good (default: server config) */
+            max_attempts?: number;
+            /** @description deadline of one try (default: server config) */
+            timeout_ms?: number;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              plan: {
+                task: string;
+                version: string;
+                baseline_version: string | null;
+                dataset: {
+                  name: string;
+                  version: string;
+                  cases: number;
+                };
+                /** @description cases × trials, for each version evaluated */
+                trials: number;
+                /** @description at least one model call per trial; re-asks and fallbacks add more */
+                calls: number;
+                /** @description each trial's first call at its worst case (input tokens estimated, the output limit), on the first tier */
+                estimated_usd: number;
+              };
+            };
+          };
+        };
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description Job */
+              job: {
+                id: string;
+                /** @enum {string} */
+                kind: 'task_run' | 'ingest' | 'eval';
+                /** @enum {string} */
+                status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+                task?: string;
+                task_version?: string;
+                collection?: string;
+                /** @description documents in an ingestion job */
+                documents?: number;
+                /** @description the dataset of an eval job */
+                dataset?: string;
+                /** @description the record of an eval job: GET /v1/evals/{id} */
+                eval_id?: string;
+                progress: {
+                  done: number;
+                  total: number;
+                } | null;
+                /** @description a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] }; an eval: its id, exit code, gate verdict and scorecard */
+                result?: unknown;
+                /** @description failed: why; queued again after a failed try: that try’s error */
+                error?: {
+                  code: string;
+                  message: string;
+                  details: {
+                    [key: string]: unknown;
+                  };
+                };
+                attempts: number;
+                max_attempts: number;
+                timeout_ms: number;
+                webhook_url?: string;
+                webhook?: {
+                  /** @enum {string} */
+                  status: 'pending' | 'delivered' | 'failed';
+                  attempts: number;
+                  last_status?: number;
+                  last_error?: string;
+                  delivered_at?: string;
+                };
+                run_id?: string;
+                created_at: string;
+                updated_at: string;
+                started_at?: string;
+                finished_at?: string;
+              };
+            };
+          };
+        };
+        /** @description Typed error */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+        /** @description Typed error */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description stable UPPER_SNAKE error code */
+                code: string;
+                message: string;
+                details: {
+                  [key: string]: unknown;
+                };
+                run_id?: string;
+              };
+            };
+          };
+        };
+      };
+    };
     delete?: never;
     options?: never;
     head?: never;
@@ -2558,7 +2720,7 @@ export interface paths {
               job: {
                 id: string;
                 /** @enum {string} */
-                kind: 'task_run' | 'ingest';
+                kind: 'task_run' | 'ingest' | 'eval';
                 /** @enum {string} */
                 status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
                 task?: string;
@@ -2566,11 +2728,15 @@ export interface paths {
                 collection?: string;
                 /** @description documents in an ingestion job */
                 documents?: number;
+                /** @description the dataset of an eval job */
+                dataset?: string;
+                /** @description the record of an eval job: GET /v1/evals/{id} */
+                eval_id?: string;
                 progress: {
                   done: number;
                   total: number;
                 } | null;
-                /** @description a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] } */
+                /** @description a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] }; an eval: its id, exit code, gate verdict and scorecard */
                 result?: unknown;
                 /** @description failed: why; queued again after a failed try: that try’s error */
                 error?: {
@@ -2704,7 +2870,7 @@ export interface paths {
               job: {
                 id: string;
                 /** @enum {string} */
-                kind: 'task_run' | 'ingest';
+                kind: 'task_run' | 'ingest' | 'eval';
                 /** @enum {string} */
                 status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
                 task?: string;
@@ -2712,11 +2878,15 @@ export interface paths {
                 collection?: string;
                 /** @description documents in an ingestion job */
                 documents?: number;
+                /** @description the dataset of an eval job */
+                dataset?: string;
+                /** @description the record of an eval job: GET /v1/evals/{id} */
+                eval_id?: string;
                 progress: {
                   done: number;
                   total: number;
                 } | null;
-                /** @description a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] } */
+                /** @description a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] }; an eval: its id, exit code, gate verdict and scorecard */
                 result?: unknown;
                 /** @description failed: why; queued again after a failed try: that try’s error */
                 error?: {
@@ -2824,7 +2994,7 @@ export interface paths {
       parameters: {
         query?: {
           status?: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-          kind?: 'task_run' | 'ingest';
+          kind?: 'task_run' | 'ingest' | 'eval';
           limit?: number;
           /** @description job id: return older jobs (pagination) */
           before?: string;
@@ -2845,7 +3015,7 @@ export interface paths {
               jobs: {
                 id: string;
                 /** @enum {string} */
-                kind: 'task_run' | 'ingest';
+                kind: 'task_run' | 'ingest' | 'eval';
                 /** @enum {string} */
                 status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
                 task?: string;
@@ -2853,11 +3023,15 @@ export interface paths {
                 collection?: string;
                 /** @description documents in an ingestion job */
                 documents?: number;
+                /** @description the dataset of an eval job */
+                dataset?: string;
+                /** @description the record of an eval job: GET /v1/evals/{id} */
+                eval_id?: string;
                 progress: {
                   done: number;
                   total: number;
                 } | null;
-                /** @description a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] } */
+                /** @description a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] }; an eval: its id, exit code, gate verdict and scorecard */
                 result?: unknown;
                 /** @description failed: why; queued again after a failed try: that try’s error */
                 error?: {
@@ -2929,7 +3103,7 @@ export interface paths {
               job: {
                 id: string;
                 /** @enum {string} */
-                kind: 'task_run' | 'ingest';
+                kind: 'task_run' | 'ingest' | 'eval';
                 /** @enum {string} */
                 status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
                 task?: string;
@@ -2937,11 +3111,15 @@ export interface paths {
                 collection?: string;
                 /** @description documents in an ingestion job */
                 documents?: number;
+                /** @description the dataset of an eval job */
+                dataset?: string;
+                /** @description the record of an eval job: GET /v1/evals/{id} */
+                eval_id?: string;
                 progress: {
                   done: number;
                   total: number;
                 } | null;
-                /** @description a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] } */
+                /** @description a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] }; an eval: its id, exit code, gate verdict and scorecard */
                 result?: unknown;
                 /** @description failed: why; queued again after a failed try: that try’s error */
                 error?: {
@@ -3021,7 +3199,7 @@ export interface paths {
               job: {
                 id: string;
                 /** @enum {string} */
-                kind: 'task_run' | 'ingest';
+                kind: 'task_run' | 'ingest' | 'eval';
                 /** @enum {string} */
                 status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
                 task?: string;
@@ -3029,11 +3207,15 @@ export interface paths {
                 collection?: string;
                 /** @description documents in an ingestion job */
                 documents?: number;
+                /** @description the dataset of an eval job */
+                dataset?: string;
+                /** @description the record of an eval job: GET /v1/evals/{id} */
+                eval_id?: string;
                 progress: {
                   done: number;
                   total: number;
                 } | null;
-                /** @description a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] } */
+                /** @description a task run: the run result (as POST /v1/tasks/{name}/run answers); ingestion: { results: [per-document outcome] }; an eval: its id, exit code, gate verdict and scorecard */
                 result?: unknown;
                 /** @description failed: why; queued again after a failed try: that try’s error */
                 error?: {

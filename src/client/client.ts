@@ -60,6 +60,11 @@ export type DatasetInfo = Ok<'/v1/tasks/{name}/datasets', 'get'>['datasets'][num
 export type CaseFromRun = Body<'/v1/datasets/{name}/cases', 'post'>;
 export type EvalSummary = Ok<'/v1/tasks/{name}/evals', 'get'>['evals'][number];
 export type EvalDetail = Ok<'/v1/evals/{id}', 'get'>;
+export type JobInfo = Ok<'/v1/jobs/{id}', 'get'>['job'];
+export type EvalJobOptions = Omit<Body<'/v1/tasks/{name}/evals', 'post'>, 'dry_run'>;
+export type EvalPlanInfo = Ok<'/v1/tasks/{name}/evals', 'post'>['plan'];
+/** The 202 answer of a queued eval. */
+type EvalQueued = JsonBody<Operation<'/v1/tasks/{name}/evals', 'post'>['responses'][202]>;
 /** The body of every error answer. */
 type ErrorBody = JsonBody<Operation<'/v1/tasks/{name}/run', 'post'>['responses'][400]>;
 
@@ -96,6 +101,11 @@ export interface GroundworkApi {
   addCaseFromRun(dataset: string, params: CaseFromRun): Promise<StoredDataset>;
   listEvals(task: string): Promise<EvalSummary[]>;
   getEval(id: string): Promise<EvalDetail>;
+  /** Queues an eval of a stored dataset as a durable job (its eval_id names its record). */
+  startEval(task: string, options: EvalJobOptions): Promise<JobInfo>;
+  /** What that eval would run and cost; nothing called, nothing queued. */
+  planEval(task: string, options: EvalJobOptions): Promise<EvalPlanInfo>;
+  getJob(id: string): Promise<JobInfo>;
 }
 
 export class GroundworkApiError extends Error {
@@ -207,5 +217,11 @@ export function createClient(options: ClientOptions): GroundworkApi {
     addCaseFromRun: (dataset, params) => call('post', '/v1/datasets/{name}/cases', { path: { name: dataset }, body: params }),
     listEvals: async (task) => (await call('get', '/v1/tasks/{name}/evals', { path: { name: task } })).evals,
     getEval: (id) => call('get', '/v1/evals/{id}', { path: { id } }),
+    // The route answers 202 with the queued job, or 200 with the plan of a dry run.
+    startEval: async (task, evalOptions) =>
+      ((await call('post', '/v1/tasks/{name}/evals', { path: { name: task }, body: evalOptions })) as unknown as EvalQueued).job,
+    planEval: async (task, evalOptions) =>
+      (await call('post', '/v1/tasks/{name}/evals', { path: { name: task }, body: { ...evalOptions, dry_run: true } })).plan,
+    getJob: async (id) => (await call('get', '/v1/jobs/{id}', { path: { id } })).job,
   };
 }

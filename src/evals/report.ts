@@ -1,4 +1,4 @@
-import type { GateResult } from './gate.js';
+import { METRICS, type GateResult } from './gate.js';
 import { groupByCase, isPassFail, passed, type CaseTrial, type Comparison, type Scorecard } from './scorecard.js';
 
 /**
@@ -73,7 +73,7 @@ export function toMarkdown(report: EvalReport): string {
     '| metric | value (95 % interval) |' + (report.comparison ? ' baseline | change (95 % interval) | better / worse |' : ''),
     '|---|---|' + (report.comparison ? '---|---|---|' : ''),
   );
-  for (const [metric, summary] of Object.entries(report.scorecard.metrics)) {
+  for (const [metric, summary] of Object.entries(report.scorecard.metrics).sort(([a], [b]) => byMetric(a, b))) {
     let row = `| ${metric} | ${number(summary.value)} (${number(summary.low)}–${number(summary.high)}) |`;
     if (report.comparison) {
       const base = report.baselineScorecard?.metrics[metric];
@@ -125,11 +125,25 @@ export function toJson(report: EvalReport): string {
 /** Why a trial failed, in one line: its error, or the pass/fail metrics it missed. */
 function describeFailure(trial: CaseTrial): string {
   if (trial.result.status === 'error') return `${trial.result.error?.code ?? 'error'}: ${trial.result.error?.message ?? 'the run failed'}`;
+  // In the metrics' own order (a stored report's keys come back in the database's order).
   const missed = Object.entries(trial.scores)
     .filter(([metric, value]) => isPassFail(metric) && value !== 1)
-    .map(([metric]) => metric);
+    .map(([metric]) => metric)
+    .sort(byMetric);
   const why = trial.result.status === 'invalid_output' ? 'output never validated' : trial.result.status;
   return `${why}; missed ${missed.join(', ') || 'nothing'}`;
+}
+
+/**
+ * Metrics in METRICS' order (`field:<name>` beside field_match, unknown names last), then by
+ * name: a report read back from the store lists them as one made in-process does.
+ */
+function byMetric(a: string, b: string): number {
+  const order = (metric: string) => {
+    const index = (METRICS as readonly string[]).indexOf(metric.startsWith('field:') ? 'field_match' : metric);
+    return index === -1 ? METRICS.length : index;
+  };
+  return order(a) - order(b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 function xml(text: string): string {

@@ -6,7 +6,7 @@ import type { PreparedTask } from '../tasks/prepared-task.js';
 import type { RunOutcome, RunTaskParams } from '../tasks/run-task.js';
 import type { Hold, JobRepository } from './job.repository.js';
 import { textDocumentFile } from '../ingest/text-documents.js';
-import type { Job, JobError, JobProgress } from './types.js';
+import type { EvalPayload, Job, JobError, JobProgress } from './types.js';
 
 /**
  * What one try of a job does, through the app: a task run (metered on behalf of the key that
@@ -20,6 +20,12 @@ import type { Job, JobError, JobProgress } from './types.js';
 export interface JobHost {
   runTaskAs(principal: Principal | undefined, params: Omit<RunTaskParams, 'meter' | 'keyId'>): Promise<RunOutcome>;
   ingest(tenantId: string, collection: string, files: IngestFile[], signal?: AbortSignal): Promise<IngestOutcome[]>;
+  /** Runs and records an eval; `onProgress` with trials done of all planned. Its result is the job's. */
+  runEval(
+    job: { tenantId: string; id: string; keyId?: string; payload: EvalPayload },
+    signal: AbortSignal,
+    onProgress: (progress: JobProgress) => void,
+  ): Promise<unknown>;
 }
 
 export interface JobRunnerDeps {
@@ -55,6 +61,21 @@ export async function runTry(deps: JobRunnerDeps, host: JobHost, job: Job, hold:
       durable: true,
     });
     return { result, runId: result.runId, progress: { done: 1, total: 1 } };
+  }
+
+  if (job.kind === 'eval') {
+    // An eval's record is keyed by its job: a try delivered again runs it again under the same id.
+    let written = 0;
+    let latest: JobProgress = { done: 0, total: 0 };
+    const result = await host.runEval(job, signal, (progress) => {
+      latest = progress;
+      // Progress is written at most every tenth of the way: the job row is not a counter.
+      if (progress.done === progress.total || progress.done - written >= Math.max(1, progress.total / 10)) {
+        written = progress.done;
+        deps.repo.progress(hold, progress).catch(() => undefined);
+      }
+    });
+    return { result, progress: latest };
   }
 
   const { collection, documents } = job.payload;

@@ -10,7 +10,7 @@ import type { PreparedTask } from '../tasks/prepared-task.js';
 import { createJobRepository, type Hold } from './job.repository.js';
 import { runTry, timeoutError, toJobError, type JobHost } from './job-runner.js';
 import { bossDb, MAX_EXPIRE_SECONDS, openQueue, QUEUES, retryOptions, type Delivery, type QueueData } from './queue.js';
-import { isTerminal, type EnqueueOptions, type IngestDocument, type Job, type JobListQuery } from './types.js';
+import { isTerminal, type EnqueueOptions, type EvalPayload, type EvalRequest, type IngestDocument, type Job, type JobListQuery } from './types.js';
 import { createWebhookTargetPolicy, type HostResolver, type SelfAddress } from './webhook-target.js';
 import { checkWebhookUrl, deliverWebhook, WebhookDeliveryError } from './webhooks.js';
 import { SHUTDOWN, startWorkLoop, type WorkLoop } from './work-loop.js';
@@ -40,6 +40,11 @@ export interface JobServiceDeps {
   resolveTask(tenantId: string, name: string, version?: string): Promise<PreparedTask>;
   /** Throws COLLECTION_NOT_FOUND for a collection the tenant does not have. */
   checkCollection(tenantId: string, name: string): Promise<void>;
+  /**
+   * Checks an eval as it would run (the version, the baseline, the dataset and its inputs, the
+   * gate) and pins what it names: the version and the dataset version. Throws the typed refusal.
+   */
+  checkEval(tenantId: string, params: EvalRequest): Promise<{ version: string; datasetVersion: string }>;
   webhookSecret(tenantId: string): Promise<string>;
   /** A job as webhooks deliver it: the API's presenter (the wire shape is the api layer's). */
   presentJob(job: Job): unknown;
@@ -61,6 +66,8 @@ export interface JobService {
   enqueueTaskRun(tenantId: string, params: { task: string; version?: string; input: unknown } & EnqueueOptions): Promise<Job>;
   /** Queues an ingestion of text documents into an existing collection. */
   enqueueIngest(tenantId: string, params: { collection: string; documents: IngestDocument[] } & EnqueueOptions): Promise<Job>;
+  /** Queues an eval; everything it names is checked (and the version and dataset pinned) now. */
+  enqueueEval(tenantId: string, params: EvalRequest & EnqueueOptions): Promise<Job>;
   /** JOB_NOT_FOUND for another tenant's or an unknown id. */
   get(tenantId: string, id: string): Promise<Job>;
   /** Newest first. */
@@ -367,6 +374,23 @@ export function createJobService(deps: JobServiceDeps): JobService {
       const documents = checkedSources(params.documents);
       await deps.checkCollection(tenantId, params.collection);
       return enqueue(tenantId, 'ingest', { collection: params.collection, documents }, params);
+    },
+
+    async enqueueEval(tenantId: string, params: EvalRequest & EnqueueOptions): Promise<Job> {
+      const pinned = await deps.checkEval(tenantId, params);
+      const payload: EvalPayload = {
+        task: params.task,
+        version: pinned.version,
+        baseline: params.baseline ?? 'active',
+        dataset: params.dataset,
+        datasetVersion: pinned.datasetVersion,
+        gate: params.gate ?? false,
+        ...(params.trials === undefined ? {} : { trials: params.trials }),
+        ...(params.concurrency === undefined ? {} : { concurrency: params.concurrency }),
+        ...(params.maxCostUsd === undefined ? {} : { maxCostUsd: params.maxCostUsd }),
+        ...(params.promote ? { promote: true } : {}),
+      };
+      return enqueue(tenantId, 'eval', payload, params);
     },
 
     async get(tenantId: string, id: string): Promise<Job> {

@@ -5,11 +5,11 @@ import type { TextDocument } from '../ingest/text-documents.js';
  * (present.ts).
  */
 
-export type JobKind = 'task_run' | 'ingest';
+export type JobKind = 'task_run' | 'ingest' | 'eval';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
-export const JOB_KINDS: readonly JobKind[] = ['task_run', 'ingest'];
+export const JOB_KINDS: readonly JobKind[] = ['task_run', 'ingest', 'eval'];
 
 /** A job in one of these states will not change again. */
 export function isTerminal(status: JobStatus): boolean {
@@ -42,6 +42,44 @@ export type IngestDocument = TextDocument;
 export interface IngestPayload {
   collection: string;
   documents: IngestDocument[];
+}
+
+/**
+ * An eval: a dataset version through a task version (both pinned when the job is created) and
+ * its baseline. Its record (the `evals` row, id evalIdOf(job id)) holds the report; `promote`
+ * asks for the version to be promoted when its gate passes (serve's start-up candidates).
+ */
+export interface EvalPayload {
+  task: string;
+  version: string;
+  /** 'active' (as it is when the try runs), 'none', or a version. */
+  baseline: string;
+  dataset: string;
+  datasetVersion: string;
+  gate: boolean;
+  trials?: number;
+  concurrency?: number;
+  maxCostUsd?: number;
+  promote?: boolean;
+}
+
+/** What an eval job is asked to run: EvalPayload before the version and dataset are pinned. */
+export interface EvalRequest {
+  task: string;
+  /** Default: the active version (pinned at creation). */
+  version?: string;
+  baseline?: string;
+  dataset: string;
+  gate?: boolean;
+  trials?: number;
+  concurrency?: number;
+  maxCostUsd?: number;
+  promote?: boolean;
+}
+
+/** The id of an eval job's record: `eval_<job id body>` (a try delivered again records under it again). */
+export function evalIdOf(jobId: string): string {
+  return `eval_${jobId.replace(/^job_/, '')}`;
 }
 
 /** Delivery state of a job's completion webhook. */
@@ -81,7 +119,8 @@ interface JobBase {
   finishedAt?: Date;
 }
 
-export type Job = JobBase & ({ kind: 'task_run'; payload: TaskRunPayload } | { kind: 'ingest'; payload: IngestPayload });
+export type Job = JobBase &
+  ({ kind: 'task_run'; payload: TaskRunPayload } | { kind: 'ingest'; payload: IngestPayload } | { kind: 'eval'; payload: EvalPayload });
 
 export interface JobListQuery {
   status?: JobStatus;

@@ -60,12 +60,17 @@ describe('job webhook delivery', () => {
       runs: store.runs,
       resolveTask: () => Promise.reject(new Error('no tasks here')),
       checkCollection: async () => undefined,
+      checkEval: () => Promise.reject(new Error('no evals here')),
       webhookSecret: async () => 'whsec_test',
       presentJob,
       logger: { error: () => undefined, warn: (details) => void warnings.push(details) },
       resolveHost,
     });
-    await jobs.start({ runTaskAs: () => Promise.reject(new Error('no tasks here')), ingest: async () => [] });
+    await jobs.start({
+      runTaskAs: () => Promise.reject(new Error('no tasks here')),
+      ingest: async () => [],
+      runEval: () => Promise.reject(new Error('no evals here')),
+    });
   }, 60_000);
 
   afterAll(async () => {

@@ -42,7 +42,9 @@ export function createEvalRepository(db: Database): EvalRepository {
     async createEval(tenantId, record) {
       await db.query(
         `INSERT INTO evals (tenant_id, id, task_name, version, baseline_version, dataset_name, dataset_version, status, created_by, lease_until)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9)`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9)
+         ON CONFLICT (tenant_id, id) DO UPDATE
+           SET status = 'running', lease_until = excluded.lease_until, gate_passed = NULL, report = NULL, error = NULL, finished_at = NULL`,
         [
           tenantId,
           record.id,

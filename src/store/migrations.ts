@@ -6,6 +6,7 @@ import { LIMITS_SQL } from './sql/0006_limits.js';
 import { TENANT_LIFECYCLE_SQL } from './sql/0007_tenant_lifecycle.js';
 import { IDEMPOTENCY_LEASES_SQL } from './sql/0008_idempotency_leases.js';
 import { EVALS_RELEASES_SQL } from './sql/0009_evals_releases.js';
+import { EVAL_JOBS_SQL } from './sql/0010_eval_jobs.js';
 
 /**
  * Forward-only schema migrations, embedded in code so `dist/` needs no asset copying.
@@ -234,6 +235,7 @@ CREATE INDEX runs_by_time ON runs (tenant_id, created_at);
   { id: '0007_tenant_lifecycle', sql: TENANT_LIFECYCLE_SQL },
   { id: '0008_idempotency_leases', sql: IDEMPOTENCY_LEASES_SQL },
   { id: '0009_evals_releases', sql: EVALS_RELEASES_SQL },
+  { id: '0010_eval_jobs', sql: EVAL_JOBS_SQL },
 ];
 
 export interface MigrateOptions {

@@ -222,6 +222,7 @@ export interface EvalRepository {
   getDataset(tenantId: string, name: string, version?: string): Promise<DatasetRecord | undefined>;
   /** The newest version of each dataset (of one task, when named), without cases. */
   listDatasets(tenantId: string, task?: string): Promise<Array<Omit<DatasetRecord, 'cases'>>>;
+  /** Records an eval as running (again, for an id already recorded: an eval job's try delivered again). */
   createEval(tenantId: string, record: Omit<EvalRecord, 'status' | 'createdAt' | 'finishedAt' | 'report' | 'error' | 'gatePassed'>): Promise<void>;
   /** Extends a running eval's lease (its holder is alive). */
   renewEval(tenantId: string, id: string, leaseUntil: Date): Promise<void>;

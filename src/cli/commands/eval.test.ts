@@ -1,4 +1,5 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -157,6 +158,25 @@ describe('groundwork eval', () => {
     expect(await active()).toBe(good);
   });
 
+  it('runs the eval as a job on the server that owns the folder, with the same exit code and reports', async () => {
+    // A port of its own: the data folder's lock records the configured port, and the CLI follows it.
+    const port = await freePort();
+    const running = await startServer(loadConfig({ env: {}, file: configFile, overrides: { dataDir, port, logLevel: 'silent' } }));
+    try {
+      const junit = join(root, 'served.xml');
+      const result = await cli('eval', 'triage', '--dataset', join(root, 'tickets.jsonl'), '--version', broken, '--gate', '--junit', junit);
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toMatch(/eval job job_\S+ queued on the server \(eval eval_\S+\)/);
+      expect(result.stdout).toContain('❌ gate failed');
+      expect(readFileSync(junit, 'utf8')).toContain('output never validated; missed schema_valid');
+      const candidate = await cli('eval', 'triage', '--dataset', 'tickets', '--candidate', join(root, 'broken.yaml'));
+      expect(candidate.code).toBe(2);
+      expect(candidate.stderr).toMatch(/STORE_LOCKED: a running server owns the data folder, and --candidate/);
+    } finally {
+      await running.close();
+    }
+  });
+
   it('answers bad input with exit 2 and the line numbers, before any model call', async () => {
     const calls = mock.stats().total;
     const bad = await cli('eval', 'triage', '--dataset', join(root, 'bad.jsonl'));
@@ -171,3 +191,11 @@ describe('groundwork eval', () => {
     expect(mock.stats().total).toBe(calls);
   });
 });
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}

@@ -2,8 +2,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { GroundworkError, isGroundworkError } from '../../kernel/errors.js';
-import type { EvaluateParams } from '../../app/evaluate.js';
-import { action, configFrom, globalOptions, reportError, servingOwner } from '../context.js';
+import type { EvalPlan, EvaluateParams } from '../../app/evaluate.js';
+import { createClient, type GroundworkApi } from '../../client/client.js';
+import type { EvalReport } from '../../evals/report.js';
+import { action, configFrom, globalOptions, localApiKey, reportError, servingOwner } from '../context.js';
 
 /** The most a dataset file may hold. */
 const MAX_DATASET_BYTES = 64 * 1024 * 1024;
@@ -39,8 +41,8 @@ const amount = (value: string): number => {
  * `groundwork eval <task> --dataset file.jsonl`: runs a golden dataset through a task version
  * (and the active version as its baseline), prints the scorecard and comparison, and with
  * `--gate` judges it by the definition's gate. Exit codes: 0 done (gate passed), 1 gate failed,
- * 2 bad usage or input, 3 the eval could not finish. In-process on the store (the embedded
- * folder must not be held by a running `serve`: there is no HTTP eval API yet).
+ * 2 bad usage or input, 3 the eval could not finish. In-process on the store, or, when a running
+ * `serve` owns the embedded data folder, as a durable eval job on that server.
  */
 export function evalCommand(): Command {
   return new Command('eval')
@@ -78,25 +80,16 @@ export function evalCommand(): Command {
 async function evaluate(task: string, options: EvalOptions, command: Command, json: boolean): Promise<void> {
   const config = await configFrom(command);
   const owner = servingOwner(config);
-  if (owner) {
-    throw new GroundworkError(
-      'STORE_LOCKED',
-      `a server (pid ${owner.pid}) owns ${config.dataDir}: stop it, or run the eval against PostgreSQL (DATABASE_URL); evals do not run through the HTTP API yet`,
-      {
-        details: { dataDir: config.dataDir },
-      },
-    );
-  }
+  if (owner?.url) return evaluateThroughServer(task, options, createClient({ baseUrl: owner.url, apiKey: localApiKey(config) }), config.tasksDir, json);
   const dataset = readDataset(options.dataset, config.tasksDir);
   let candidate: EvaluateParams['candidate'];
   if (options.candidate) {
     const { loadTaskFileList } = await import('../../tasks/task-files.js');
     candidate = loadTaskFileList([resolve(options.candidate)], config)[0].definition;
   }
-  const [{ createApp }, { evaluateTask, planTaskEval }, { toJson, toJUnit, toMarkdown }, { DEFAULT_TENANT }] = await Promise.all([
+  const [{ createApp }, { evaluateTask, planTaskEval }, { DEFAULT_TENANT }] = await Promise.all([
     import('../../app/app.js'),
     import('../../app/evaluate.js'),
-    import('../../evals/report.js'),
     import('../../store/ports.js'),
   ]);
   const app = await createApp(config, { lock: { role: 'cli' }, logger: { error: (details, message) => console.error(message, details) } });
@@ -114,22 +107,9 @@ async function evaluate(task: string, options: EvalOptions, command: Command, js
       gate: options.gate,
       actor: 'cli',
     };
-    if (options.dryRun) {
-      const plan = await planTaskEval(app, params);
-      if (json) console.log(JSON.stringify(plan, null, 2));
-      else {
-        const versions = plan.baselineVersion ? `version ${plan.version} and the baseline ${plan.baselineVersion}` : `version ${plan.version}`;
-        console.log(
-          `dry run: ${plan.dataset.cases} cases of "${plan.dataset.name}" (${plan.dataset.hash.slice(0, 12)}) through ${versions}: ` +
-            `${plan.trials} trials, at least ${plan.calls} model calls, estimated at most $${plan.estimatedUsd.toFixed(4)} for their first calls (re-asks and fallbacks add to it)`,
-        );
-      }
-      return;
-    }
+    if (options.dryRun) return printPlan(await planTaskEval(app, params), json);
     const { evalId, report, exitCode } = await evaluateTask(app, { ...params, onProgress: progressPrinter() });
-    if (options.junit) writeFileSync(options.junit, toJUnit(report));
-    if (options.report) writeFileSync(options.report, toMarkdown(report));
-    console.log(json ? toJson(report) : `${toMarkdown(report).trimEnd()}\n\neval ${evalId} recorded`);
+    await printReport(report, evalId, options, json);
     process.exitCode = exitCode;
   } finally {
     await app.close();
@@ -162,11 +142,12 @@ function readDataset(given: string, tasksDir: string): { name: string; text?: st
  * Progress on stderr: on a terminal, one line redrawn in place as a bar (written here: a bar is
  * one `\r`-redrawn line, not worth a dependency); otherwise plain lines, at most one per tenth.
  */
-function progressPrinter(): NonNullable<EvaluateParams['onProgress']> {
+function progressPrinter(): (side: string, progress: { done: number; total: number; spentUsd?: number }) => void {
   const tty = process.stderr.isTTY === true;
   let last = 0;
   return (side, progress) => {
-    const line = `eval ${side}: ${progress.done}/${progress.total} trials, $${progress.spentUsd.toFixed(4)}`;
+    const spent = progress.spentUsd === undefined ? '' : `, $${progress.spentUsd.toFixed(4)}`;
+    const line = `eval ${side}: ${progress.done}/${progress.total} trials${spent}`;
     if (tty) {
       const width = 24;
       const filled = Math.round((progress.done / Math.max(progress.total, 1)) * width);
@@ -179,4 +160,79 @@ function progressPrinter(): NonNullable<EvaluateParams['onProgress']> {
       console.error(line);
     }
   };
+}
+
+/**
+ * The eval through the running server that owns the data folder: a dataset file is uploaded
+ * (stored by content hash under its name), the eval queued as a durable job and followed until it
+ * finishes, its record read back for the reports. A candidate file cannot be sent: it is evaluated
+ * in-process, or pushed (a gated task's new version waits as a candidate) and named by --version.
+ */
+async function evaluateThroughServer(task: string, options: EvalOptions, api: GroundworkApi, tasksDir: string, json: boolean): Promise<void> {
+  if (options.candidate) {
+    throw new GroundworkError(
+      'STORE_LOCKED',
+      "a running server owns the data folder, and --candidate evaluates an unstored file in-process: stop the server, or push the file (a gated task's new version waits as a candidate) and evaluate it with --version",
+      { details: { candidate: options.candidate } },
+    );
+  }
+  const dataset = readDataset(options.dataset, tasksDir);
+  if (dataset.text !== undefined) {
+    const stored = await api.uploadDataset(task, { name: dataset.name, jsonl: dataset.text, lenient: options.lenient });
+    for (const skipped of stored.skipped) console.error(`dataset line ${skipped.line} left out: ${skipped.message}`);
+  }
+  const request = {
+    dataset: dataset.name,
+    version: options.version,
+    baseline: options.baseline,
+    gate: options.gate,
+    trials: options.trials,
+    concurrency: options.concurrency,
+    max_cost_usd: options.maxCostUsd,
+  };
+  if (options.dryRun) {
+    const plan = await api.planEval(task, request);
+    return printPlan(
+      {
+        ...plan,
+        baselineVersion: plan.baseline_version ?? undefined,
+        estimatedUsd: plan.estimated_usd,
+        dataset: { ...plan.dataset, hash: plan.dataset.version },
+      },
+      json,
+    );
+  }
+  let job = await api.startEval(task, request);
+  console.error(`eval job ${job.id} queued on the server (eval ${job.eval_id})`);
+  const progress = progressPrinter();
+  while (!['succeeded', 'failed', 'cancelled'].includes(job.status)) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    job = await api.getJob(job.id);
+    if (job.progress) progress('job', job.progress);
+  }
+  if (job.status !== 'succeeded') {
+    const error = job.error ?? { code: 'JOB_CANCELLED', message: `eval job ${job.id} was cancelled`, details: {} };
+    throw new GroundworkError('EVAL_INCOMPLETE', `eval job ${job.id} ${job.status}: ${error.code}: ${error.message}`, { details: { job_id: job.id, error } });
+  }
+  const record = await api.getEval(job.eval_id!);
+  await printReport(record.report as EvalReport, record.id, options, json);
+  process.exitCode = (job.result as { exit_code: number }).exit_code;
+}
+
+/** The dry run's plan, in words or as JSON. */
+function printPlan(plan: EvalPlan, json: boolean): void {
+  if (json) return console.log(JSON.stringify(plan, null, 2));
+  const versions = plan.baselineVersion ? `version ${plan.version} and the baseline ${plan.baselineVersion}` : `version ${plan.version}`;
+  console.log(
+    `dry run: ${plan.dataset.cases} cases of "${plan.dataset.name}" (${plan.dataset.hash.slice(0, 12)}) through ${versions}: ` +
+      `${plan.trials} trials, at least ${plan.calls} model calls, estimated at most $${plan.estimatedUsd.toFixed(4)} for their first calls (re-asks and fallbacks add to it)`,
+  );
+}
+
+/** The report on stdout (Markdown, or JSON with --json) and in the files asked for. */
+async function printReport(report: EvalReport, evalId: string, options: EvalOptions, json: boolean): Promise<void> {
+  const { toJson, toJUnit, toMarkdown } = await import('../../evals/report.js');
+  if (options.junit) writeFileSync(options.junit, toJUnit(report));
+  if (options.report) writeFileSync(options.report, toMarkdown(report));
+  console.log(json ? toJson(report) : `${toMarkdown(report).trimEnd()}\n\neval ${evalId} recorded`);
 }
