@@ -132,6 +132,9 @@ export function groundingContract(storeUnderTest: () => Promise<StoreUnderTest>)
     const record = (await onlyModel.server.inject({ method: 'GET', url: `/v1/runs/${body.run_id}` })).json();
     expect(record).toMatchObject({ status: 'ok', grounding: { abstained: true, ungrounded: true, unverified_output: { answer: INVENTED } } });
     expect(record.attempts.map((a: { outcome: string }) => a.outcome)).toEqual(['ungrounded']);
+    // What retrieval ranked is recorded, best first (evals score recall@k, MRR and nDCG@k on it).
+    expect(record.grounding.retrieved[0]).toEqual({ document: 'refunds.md', chunk: expect.any(String) });
+    expect(record.grounding.retrieved).toHaveLength(record.grounding.retrieval_scores.length);
   });
 
   it('ask: an abstention without a model call (nothing relevant) is recorded as a run', async () => {

@@ -24,6 +24,7 @@ import { createAskTask, type AskOptions, type AskTask } from '../tasks/ask-task.
 import { createTaskRunner, firstCallWorstCase, type RunLogger, type RunOutcome, type RunTaskParams, type TaskRunner } from '../tasks/run-task.js';
 import type { PreparedTask } from '../tasks/prepared-task.js';
 import { createReleaseService, type ReleaseService } from '../tasks/release-service.js';
+import { createJudge, type Judge } from '../tasks/judge-task.js';
 import { createEvalService, type EvalService } from './eval-service.js';
 import { checkEvalJob, planEvalRequest, runEvalJob } from './eval-jobs.js';
 import type { EvalPlan } from './evaluate.js';
@@ -41,6 +42,8 @@ export interface App extends KeyedRuns {
   /** Tenants, API keys and the per-request key lookup. */
   readonly auth: AuthService;
   readonly tasks: TaskService;
+  /** The eval's LLM judge; undefined when no judge route is configured (evals.judge_route). */
+  readonly judge?: Judge;
   /** Golden datasets and eval records. */
   readonly evals: EvalService;
   /** Promotions through the gate, overrides, rollbacks, and their record. */
@@ -186,6 +189,7 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
     auth,
     tasks,
     evals: createEvalService({ tasks, evals: store.evals, runs }),
+    ...(config.evals.judge_route ? { judge: createJudge({ runTask, route: config.evals.judge_route, timeoutMs: config.evals.judge_timeout_ms }) } : {}),
     releases: createReleaseService({ tasks, taskRepo: store.tasks, evals: store.evals }),
     estimateFirstCall: (task, input) => firstCallWorstCase({ task, input }, models),
     runTask,

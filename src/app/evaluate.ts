@@ -158,6 +158,15 @@ async function prepare(app: App, params: EvaluateParams): Promise<Prepared> {
       { details: { task: candidate.name, version: candidate.version } },
     );
   }
+  for (const task of baseline ? [candidate, baseline] : [candidate]) {
+    if (task.definition.eval?.judge && !app.judge) {
+      throw new GroundworkError(
+        'EVAL_JUDGE_UNAVAILABLE',
+        `version ${task.version} of "${task.name}" is judged by an LLM judge, and this installation has no judge route: add evals.judge_route (models from \`models\`) to the config; the judge is never faked`,
+        { details: { task: task.name, version: task.version } },
+      );
+    }
+  }
   return { candidate, baseline, dataset, settings, gate: params.gate && settings ? parseGate(settings.gate) : undefined };
 }
 
@@ -167,7 +176,7 @@ async function run(
   { candidate, baseline, dataset, gate, settings }: Prepared,
 ): Promise<{ report: EvalReport; exitCode: 0 | 1 | 3 }> {
   const { tenantId } = params;
-  const scorers = defaultScorers({ normalisers: settings?.normalisers, k: settings?.k });
+  const scorers = defaultScorers({ normalisers: settings?.normalisers, k: settings?.k, judge: settings?.judge !== undefined });
   const perSide = dataset.cases.length * (params.trials ?? 1);
   const overall = { done: 0, total: perSide * (baseline ? 2 : 1) };
   const evaluate = async (task: PreparedTask, side: 'candidate' | 'baseline', budget: number | undefined) =>
@@ -183,12 +192,17 @@ async function run(
         overall.done = (side === 'baseline' ? perSide : 0) + progress.done;
         params.onOverallProgress?.({ ...overall });
       },
-      runCase: taskCaseRunner({
+      runCase: judgedBy(
+        app,
         tenantId,
         task,
-        runTask: (run) => app.runTask(run),
-        runCost: async (runId) => (await app.runs.get(tenantId, runId))?.costUsd,
-      }),
+        taskCaseRunner({
+          tenantId,
+          task,
+          runTask: (run) => app.runTask(run),
+          runCost: async (runId) => (await app.runs.get(tenantId, runId))?.costUsd,
+        }),
+      ),
     });
 
   const ran = await evaluate(candidate, 'candidate', params.maxCostUsd);
@@ -214,6 +228,28 @@ async function run(
   const unanswered = ran.trials.length > 0 && ran.trials.every((t) => t.result.status === 'error');
   return { report, exitCode: stopped || unanswered ? 3 : verdict && !verdict.passed ? 1 : 0 };
 }
+
+/** A task's case runner, with the LLM judge's verdict on each valid output when the version declares a judge. */
+function judgedBy(app: App, tenantId: string, task: PreparedTask, runCase: CaseRunner): CaseRunner {
+  const rubric = task.definition.eval?.judge?.rubric;
+  const judge = app.judge;
+  if (rubric === undefined || !judge) return runCase;
+  return async (testCase, trial, signal) => {
+    const result = await runCase(testCase, trial, signal);
+    if (result.status !== 'ok') return result;
+    try {
+      const verdict = await judge(tenantId, { rubric, input: testCase.input, expected: testCase.expected, output: result.output }, signal);
+      return { ...result, judge: verdict };
+    } catch (error) {
+      // A verdict that could not be had is reported on the case, never made up.
+      const failure = isGroundworkError(error) ? { code: error.code, message: error.message } : { code: 'INTERNAL', message: 'the judge failed' };
+      const costUsd = isGroundworkError(error) && error.runId ? ((await app.runs.get(tenantId, error.runId))?.costUsd ?? 0) : 0;
+      return { ...result, judge: { error: failure, costUsd } };
+    }
+  };
+}
+
+type CaseRunner = ReturnType<typeof taskCaseRunner>;
 
 function incomplete(report: EvalReport): string {
   if (report.stopped === 'budget') return 'the eval stopped before it would pass its cost budget';

@@ -60,6 +60,17 @@ const embedderSchema = z
   })
   .strict();
 
+const evalsSchema = z
+  .object({
+    /**
+     * Models of the eval's LLM judge, cheapest first (names from `models`). None: a task whose
+     * eval declares a judge cannot be evaluated here (the judge is never faked).
+     */
+    judge_route: z.array(z.string().min(1)).min(1).optional(),
+    judge_timeout_ms: z.number().int().min(100).max(600_000).default(60_000),
+  })
+  .strict();
+
 const askSchema = z
   .object({
     /** Models for the built-in `ask` task, cheapest first; the extractive engine is a good last tier. */
@@ -171,6 +182,7 @@ const fileSchema = z
     embedders: z.record(z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/i), embedderSchema).default({}),
     resilience: resilienceSchema.default(resilienceSchema.parse({})),
     ask: askSchema.default(askSchema.parse({})),
+    evals: evalsSchema.default(evalsSchema.parse({})),
     limits: limitsSchema.default(limitsSchema.parse({})),
     jobs: jobsSchema.default(jobsSchema.parse({})),
     auth: authSchema.default(authSchema.parse({})),
@@ -179,6 +191,7 @@ const fileSchema = z
   .strict();
 
 export type LimitsConfig = z.infer<typeof limitsSchema>;
+export type EvalsConfig = z.infer<typeof evalsSchema>;
 export type JobsConfig = z.infer<typeof jobsSchema> & { in_process: boolean };
 export type AuthConfig = z.infer<typeof authSchema>;
 export type HttpConfig = z.infer<typeof httpSchema>;
@@ -208,6 +221,8 @@ export interface Config {
   embedders: Readonly<Record<string, Readonly<EmbedderConfig>>>;
   resilience: Readonly<ResilienceConfig>;
   ask: Readonly<AskConfig>;
+  /** The eval's LLM judge: its route (none: no judge) and deadline. */
+  evals: Readonly<EvalsConfig>;
   limits: Readonly<LimitsConfig>;
   jobs: Readonly<JobsConfig>;
   auth: Readonly<AuthConfig>;
@@ -343,6 +358,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     embedders[name] = Object.freeze({ ...embedder, name, path: embedder.path ? resolve(baseDir, embedder.path) : undefined });
   }
 
+  fileValues.evals.judge_route?.forEach((model, index) => {
+    if (!models[model])
+      issues.push({ path: `evals.judge_route[${index}]`, message: `unknown model "${model}" (configured: ${Object.keys(models).join(', ')})` });
+  });
   fileValues.ask.route.forEach((model, index) => {
     if (!models[model]) issues.push({ path: `ask.route[${index}]`, message: `unknown model "${model}" (configured: ${Object.keys(models).join(', ')})` });
   });
@@ -383,6 +402,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     embedders: Object.freeze(embedders),
     resilience: Object.freeze({ ...fileValues.resilience }),
     ask: Object.freeze({ ...fileValues.ask, route: Object.freeze([...fileValues.ask.route]) as string[] }),
+    evals: Object.freeze({
+      ...fileValues.evals,
+      ...(fileValues.evals.judge_route ? { judge_route: Object.freeze([...fileValues.evals.judge_route]) as string[] } : {}),
+    }),
     limits: Object.freeze({ ...fileValues.limits, redis_url: env.GROUNDWORK_REDIS_URL ?? fileValues.limits.redis_url }),
     jobs: Object.freeze({
       ...fileValues.jobs,

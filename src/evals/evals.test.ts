@@ -3,7 +3,7 @@ import { parseDataset, type EvalCase } from './dataset.js';
 import { evaluateGate, parseGate } from './gate.js';
 import { normalise } from './normalise.js';
 import { buildScorecard, compare, type CaseTrial } from './scorecard.js';
-import { defaultScorers, scoreCase, tokens, type CaseResult } from './scorers.js';
+import { defaultScorers, judged, scoreCase, tokens, type CaseResult } from './scorers.js';
 import { bootstrapMeanInterval, percentile, weightedMean } from './stats.js';
 
 const testCase = (fields: Partial<EvalCase> = {}): EvalCase => ({ id: 'c1', line: 1, input: { q: 'x' }, tags: [], weight: 1, ...fields });
@@ -108,6 +108,18 @@ describe('scorers, against values worked out by hand', () => {
       latency_ms: 5,
       cost_usd: 0.002,
     });
+    // Even where the expected text is empty (SQuAD's F1 of two empty answers is 1).
+    expect(score(testCase({ expected: { order_id: '' } }), { status: 'invalid_output', latencyMs: 1, costUsd: 0 }).token_f1).toBe(0);
+    expect(score(testCase({ expected: { order_id: '' } }), ok({ order_id: '' })).token_f1).toBe(1);
+  });
+
+  it("the judge's verdict: its score for a valid output, 0 for one that never validated, its cost either way", () => {
+    const judge = judged();
+    const c = testCase({});
+    expect(judge.score(c, { ...ok({}), judge: { score: 0.8, reason: 'fine', costUsd: 0.001 } })).toEqual({ judge: 0.8, judge_cost_usd: 0.001 });
+    expect(judge.score(c, { status: 'invalid_output', latencyMs: 1, costUsd: 0 })).toEqual({ judge: 0 });
+    expect(judge.score(c, { ...ok({}), judge: { error: { code: 'MODEL_UNAVAILABLE', message: 'down' }, costUsd: 0 } })).toEqual({ judge_cost_usd: 0 });
+    expect(judge.score(c, { status: 'abstained', latencyMs: 1, costUsd: 0 })).toEqual({});
   });
 
   it('token F1 as SQuAD computes it', () => {

@@ -50,6 +50,8 @@ export const METRICS = [
   'abstain_accuracy',
   'latency_p95_ms',
   'cost_usd',
+  'judge',
+  'judge_cost_usd',
 ] as const;
 
 const KNOWN = new Set<string>(METRICS);

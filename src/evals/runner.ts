@@ -99,8 +99,10 @@ export async function runCases(options: RunCasesOptions): Promise<RunCasesResult
         result = { status: 'error', latencyMs: performance.now() - started, costUsd: 0, error: describe(error) };
       }
       heldUsd -= hold;
-      spentUsd += result.costUsd;
-      dearest = Math.max(dearest, result.costUsd);
+      // The judge's verdict is paid from the same budget as the run it judged.
+      const cost = result.costUsd + (result.judge?.costUsd ?? 0);
+      spentUsd += cost;
+      dearest = Math.max(dearest, cost);
       finished.push({
         order: next.index * trialsPerCase + next.trial,
         trial: {

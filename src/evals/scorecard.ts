@@ -46,7 +46,7 @@ const PASS_FAIL = new Set(['schema_valid', 'exact_match', 'abstain_accuracy', 'g
 /** Raw measurements, not scores: summarised by the scorecard's own rows. */
 const RAW = new Set(['latency_ms', 'cost_usd']);
 /** Metrics where lower is better: the raw measurements and the scorecard's latency row. */
-const LOWER_IS_BETTER = new Set([...RAW, 'latency_p95_ms']);
+const LOWER_IS_BETTER = new Set([...RAW, 'latency_p95_ms', 'judge_cost_usd']);
 
 export function lowerIsBetter(metric: string): boolean {
   return LOWER_IS_BETTER.has(metric);

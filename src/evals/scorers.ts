@@ -28,6 +28,8 @@ export interface CaseResult {
   error?: { code: string; message: string };
   /** The recorded run of this trial, when one was recorded. */
   runId?: string;
+  /** The LLM judge's verdict on the output (evals whose task declares a judge), or why there is none. */
+  judge?: { score: number; reason: string; costUsd: number; runId?: string } | { error: { code: string; message: string }; costUsd: number };
 }
 
 export type Scores = Record<string, number>;
@@ -42,13 +44,41 @@ export interface ScorerOptions {
   normalisers?: readonly Normaliser[];
   /** k of recall@k and nDCG@k (default 10). */
   k?: number;
+  /** Score the LLM judge's verdicts (the eval has a judge). */
+  judge?: boolean;
 }
 
 /** Every deterministic scorer (the LLM judge is separate: it costs money and needs a route). */
 export function defaultScorers(options: ScorerOptions = {}): Scorer[] {
   const normalisers = options.normalisers ?? [];
   const k = options.k ?? 10;
-  return [schemaValid(), exactMatch(normalisers), fieldMatch(normalisers), tokenF1(normalisers), retrieval(k), citations(), abstention(), latencyAndCost()];
+  const scorers = [
+    schemaValid(),
+    exactMatch(normalisers),
+    fieldMatch(normalisers),
+    tokenF1(normalisers),
+    retrieval(k),
+    citations(),
+    abstention(),
+    latencyAndCost(),
+  ];
+  return options.judge ? [...scorers, judged()] : scorers;
+}
+
+/**
+ * judge: the LLM judge's score (0..1) of a valid output, 0 for an output that never validated;
+ * judge_cost_usd: what the verdict cost. Not judged: an abstention, an error, a verdict that failed.
+ */
+export function judged(): Scorer {
+  return {
+    name: 'judge',
+    score(_, result): Scores {
+      const cost: Scores = result.judge ? { judge_cost_usd: result.judge.costUsd } : {};
+      if (result.status === 'invalid_output') return { judge: 0, ...cost };
+      if (result.status !== 'ok' || !result.judge || !('score' in result.judge)) return cost;
+      return { judge: result.judge.score, ...cost };
+    },
+  };
 }
 
 /** schema_valid: 1 for a valid output, 0 when the output never validated; not judged for an abstention or an error. */
@@ -111,9 +141,11 @@ export function tokenF1(normalisers: readonly Normaliser[] = []): Scorer {
           if (typeof value === 'string') pairs.push([isRecord(result.output) ? result.output[field] : undefined, value]);
       }
       if (pairs.length === 0) return {};
+      // An output that never validated earns nothing, even where an empty answer was expected.
+      if (result.status !== 'ok') return { token_f1: 0 };
       let sum = 0;
       for (const [actual, wanted] of pairs) {
-        const text = result.status === 'ok' && typeof actual === 'string' ? actual : '';
+        const text = typeof actual === 'string' ? actual : '';
         sum += f1(tokens(String(normalise(text, normalisers))), tokens(String(normalise(wanted, normalisers))));
       }
       return { token_f1: sum / pairs.length };

@@ -115,3 +115,35 @@ describe('an eval of a task version, through the real run path', () => {
     expect(mock.stats().total).toBe(calls);
   });
 });
+
+describe('retrieval metrics of a grounded run', () => {
+  it('come from the hits the run recorded, as the ids the case names (chunks where it names chunks, else documents)', async () => {
+    const runCase = taskCaseRunner({
+      tenantId: 't',
+      task: { name: 'grounded', version: 'v1', checkInput: () => undefined },
+      runTask: async () => ({
+        runId: 'run_1',
+        output: {},
+        latencyMs: 1,
+        usage: { costUsd: 0 },
+        grounding: {
+          citations_proposed: 1,
+          citations_verified: 1,
+          retrieved: [
+            { document: 'a.md', chunk: 'c1' },
+            { document: 'b.md', chunk: 'c2' },
+            { document: 'a.md', chunk: 'c3' },
+          ],
+        },
+      }),
+    });
+    const [testCase] = parseDataset('{"input":{},"expected_sources":["b.md","c3"]}').cases;
+    const result = await runCase(testCase, 0, new AbortController().signal);
+    expect(result.retrieved).toEqual(['a.md', 'b.md', 'c3']);
+    // k = 2: the top two hold b.md (one of the two relevant ids), first at rank 2.
+    const scores = defaultScorers({ k: 2 })
+      .map((scorer) => scorer.score(testCase, result))
+      .reduce((all, one) => ({ ...all, ...one }), {});
+    expect(scores).toMatchObject({ recall_at_k: 0.5, mrr: 0.5 });
+  });
+});

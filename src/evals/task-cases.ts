@@ -73,6 +73,7 @@ export function taskCaseRunner<T extends EvaluatedTask>(
         latencyMs: outcome.latencyMs,
         costUsd: outcome.usage.costUsd,
         citations: citationsOf(outcome.grounding),
+        ...rankedOf(outcome.grounding, testCase),
         runId: outcome.runId,
       };
     } catch (error) {
@@ -83,7 +84,7 @@ export function taskCaseRunner<T extends EvaluatedTask>(
       const base = { latencyMs, costUsd, ...(error.runId ? { runId: error.runId } : {}) };
       switch (error.code) {
         case 'TASK_ABSTAINED':
-          return { status: 'abstained', ...base };
+          return { status: 'abstained', ...base, ...rankedOf(error.details, testCase) };
         case 'MODEL_ALL_TIERS_FAILED':
           return { status: 'invalid_output', ...base, error: failure };
         case 'TASK_UNGROUNDED':
@@ -93,6 +94,24 @@ export function taskCaseRunner<T extends EvaluatedTask>(
       }
     }
   };
+}
+
+/**
+ * What the run's retrieval ranked (grounding.retrieved: each hit's document and chunk), as ids
+ * the case's expected_sources can match: the chunk id where the case names chunks, else the
+ * document (several chunks of one document count once, at the first one's rank).
+ */
+function rankedOf(grounding: Record<string, unknown> | undefined, testCase: EvalCase): Pick<CaseResult, 'retrieved'> {
+  const hits = grounding?.retrieved;
+  if (!Array.isArray(hits)) return {};
+  const expected = new Set(testCase.expectedSources ?? []);
+  const ids = hits.flatMap((hit: unknown) => {
+    if (typeof hit !== 'object' || hit === null) return [];
+    const { document, chunk } = hit as { document?: unknown; chunk?: unknown };
+    if (typeof chunk === 'string' && expected.has(chunk)) return [chunk];
+    return typeof document === 'string' ? [document] : [];
+  });
+  return { retrieved: ids };
 }
 
 function citationsOf(grounding: Record<string, unknown> | undefined): CaseResult['citations'] {

@@ -92,6 +92,8 @@ export const ERROR_CODES = {
   EVAL_DATASET_INVALID: { httpStatus: 400, category: 'user' },
   /** A gate threshold that names no metric, or a threshold that is not a number. */
   EVAL_GATE_INVALID: { httpStatus: 400, category: 'user' },
+  /** The task's eval asks for an LLM judge, and no judge route is configured (evals.judge_route). */
+  EVAL_JUDGE_UNAVAILABLE: { httpStatus: 400, category: 'user' },
   /** A dataset name this tenant has not stored (nor a file of that name in the evals folder). */
   EVAL_DATASET_NOT_FOUND: { httpStatus: 404, category: 'user' },
   /** No eval with this id for this tenant. */

@@ -10,7 +10,7 @@ import {
 } from '../grounding/ask.js';
 import type { RetrievalService } from '../retrieval/retrieval-service.js';
 import { taskVersion, type TaskDefinition } from './definition.js';
-import { retrieveSources } from './grounded-task.js';
+import { retrievalMetrics, retrieveSources } from './grounded-task.js';
 import type { GroundingStep } from './grounding-step.js';
 import { fromDefinition } from './prepared-task.js';
 import type { RunOutcome, RunTaskParams, TaskRunner } from './run-task.js';
@@ -66,7 +66,7 @@ export function createAskTask(deps: AskDeps): AskTask {
       // After the input check and the quota hold (the pipeline calls it then).
       async ground(signal): Promise<GroundingStep> {
         const { question, collection, k, filters } = input as AskInput;
-        const { sources, retrievalScores, emptyReason } = await retrieveSources(deps.retrieval, tenantId, {
+        const retrieved = await retrieveSources(deps.retrieval, tenantId, {
           collection,
           query: question,
           k: k ?? deps.config.k,
@@ -75,6 +75,7 @@ export function createAskTask(deps: AskDeps): AskTask {
           maxSourceTokens: deps.config.max_source_tokens,
           signal,
         });
+        const { sources, emptyReason } = retrieved;
         if (sources.length === 0) {
           return {
             kind: 'abstain',
@@ -87,7 +88,7 @@ export function createAskTask(deps: AskDeps): AskTask {
               citations_dropped: 0,
               abstained: true,
               ungrounded: false,
-              retrieval_scores: retrievalScores,
+              ...retrievalMetrics(retrieved),
               reason: emptyReason,
             },
           };
@@ -97,7 +98,7 @@ export function createAskTask(deps: AskDeps): AskTask {
           userPrompt: buildAskUserPrompt({ question, sources }),
           verify: (modelOutput) => {
             const { output, metrics } = finalizeGroundedAnswer(modelOutput as AskModelOutput, sources);
-            return { output, metrics: { ...metrics, retrieval_scores: retrievalScores }, grounded: !metrics.ungrounded };
+            return { output, metrics: { ...metrics, ...retrievalMetrics(retrieved) }, grounded: !metrics.ungrounded };
           },
           // No tier's answer was supported by its citations: decline rather than pass on an unverified answer.
           whenUngrounded: () => ({ answer: { ...notAnswerable.answer, confidence: 0 } }),

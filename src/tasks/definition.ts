@@ -70,6 +70,11 @@ export const taskDefinitionSchema = z
         normalisers: z.array(z.enum(NORMALISERS)).default([]),
         /** k of recall@k and nDCG@k. */
         k: z.number().int().min(1).max(100).default(10),
+        /** The LLM judge's rubric (metric `judge`, 0..1); needs `evals.judge_route` in the config. */
+        judge: z
+          .object({ rubric: z.string().min(1).max(4_000) })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),

@@ -19,6 +19,8 @@ export interface RetrievedSources {
   sources: GroundingSource[];
   /** Fused scores of everything retrieved, relevant or not (recorded with the run). */
   retrievalScores: number[];
+  /** What was retrieved, best first: each hit's document (its source name) and chunk id (recorded: evals score retrieval on it). */
+  ranked: Array<{ document: string; chunk: string }>;
   /** Why nothing was usable, when sources is empty. */
   emptyReason?: 'no_hits' | 'below_relevance_floor';
 }
@@ -40,8 +42,17 @@ export async function retrieveSources(
   return {
     sources,
     retrievalScores: hits.map((h) => Math.round(h.score * 1e4) / 1e4),
+    ranked: hits.map((h) => ({ document: h.source, chunk: h.chunkId })),
     emptyReason: sources.length > 0 ? undefined : hits.length === 0 ? 'no_hits' : 'below_relevance_floor',
   };
+}
+
+/** What a run records of its retrieval: the fused scores and the ranked hits. */
+export function retrievalMetrics(retrieved: Pick<RetrievedSources, 'retrievalScores' | 'ranked'>): {
+  retrieval_scores: number[];
+  retrieved: RetrievedSources['ranked'];
+} {
+  return { retrieval_scores: retrieved.retrievalScores, retrieved: retrieved.ranked };
 }
 
 /** A hit clears the floor when it shares a term with the query or is similar enough by embedding. */
@@ -73,9 +84,9 @@ export async function groundTask(
         maxSourceTokens: spec.max_source_tokens,
         signal: params.signal,
       })
-    : { sources: [], retrievalScores: [], emptyReason: 'no_hits' as const };
+    : { sources: [], retrievalScores: [], ranked: [], emptyReason: 'no_hits' as const };
   if (retrieved.sources.length === 0) {
-    const details = { collection: spec.collection, reason: retrieved.emptyReason, retrieval_scores: retrieved.retrievalScores };
+    const details = { collection: spec.collection, reason: retrieved.emptyReason, ...retrievalMetrics(retrieved) };
     return {
       kind: 'abstain',
       abstention: {
@@ -88,7 +99,7 @@ export async function groundTask(
         citations_dropped: 0,
         abstained: true,
         ungrounded: false,
-        retrieval_scores: retrieved.retrievalScores,
+        ...retrievalMetrics(retrieved),
         reason: retrieved.emptyReason,
       },
     };
@@ -116,7 +127,7 @@ export async function groundTask(
  * them. Grounded only with at least one verified citation.
  */
 function checkCitations(output: unknown, retrieved: RetrievedSources): GroundingVerdict {
-  const base = { chunks_used: retrieved.sources.length, retrieval_scores: retrieved.retrievalScores };
+  const base = { chunks_used: retrieved.sources.length, ...retrievalMetrics(retrieved) };
   const citations = (output as { citations?: unknown } | null)?.citations;
   if (!Array.isArray(citations))
     return { output, grounded: false, metrics: { ...base, citations_proposed: 0, citations_verified: 0, citations_dropped: 0, ungrounded: true } };
