@@ -48,6 +48,7 @@ function runBase(run: RunSummary | RunRecord) {
     error: run.error,
     grounding: run.grounding,
     key_id: run.keyId,
+    eval_id: run.evalId,
   };
 }
 

@@ -107,6 +107,11 @@ export function releasesContract(storeUnderTest: () => Promise<StoreUnderTest>):
     expect(toMarkdown(outcome.report)).toContain('**Cases that got worse (2):** `refund`, `crash`');
     const trialRuns = outcome.report.trials.map((t) => t.result.runId);
     expect(trialRuns.every((id) => typeof id === 'string')).toBe(true);
+    // Every case's run, the candidate's and the baseline's, is recorded tagged with the eval.
+    const tagged = (await inject('GET', `/v1/runs?eval_id=${outcome.evalId}`)).json().runs as Array<{ id: string; eval_id: string; task_version: string }>;
+    expect(tagged).toHaveLength(4);
+    expect(tagged.every((r) => r.eval_id === outcome.evalId)).toBe(true);
+    expect(tagged.map((r) => r.id)).toEqual(expect.arrayContaining(trialRuns as string[]));
 
     const recorded = await inject('GET', `/v1/evals/${outcome.evalId}`);
     expect(recorded.json()).toMatchObject({ status: 'done', gate_passed: false, version: version(broken), baseline_version: version(good) });

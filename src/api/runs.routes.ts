@@ -19,7 +19,8 @@ export function runRoutes(deps: { runs: RunReader }): FastifyPluginAsyncZod {
         },
       },
       async (request) => {
-        const runs = await deps.runs.list(tenantOf(request), request.query);
+        const { eval_id: evalId, ...query } = request.query;
+        const runs = await deps.runs.list(tenantOf(request), { ...query, ...(evalId === undefined ? {} : { evalId }) });
         const last = runs.at(-1);
         return { runs: runs.map(presentRunSummary), next_before: runs.length === request.query.limit && last ? last.id : undefined };
       },

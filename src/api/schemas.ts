@@ -182,6 +182,7 @@ const runBase = {
     .optional()
     .describe('grounded runs: retrieval scores, citations proposed/verified/dropped, abstained, ungrounded'),
   key_id: z.string().optional().describe('the API key that made the run'),
+  eval_id: z.string().optional().describe('the eval this run is a case (or a judge verdict) of'),
 };
 
 export const runSummary = z.object({ ...runBase, attempt_count: z.number().int() });
@@ -191,6 +192,7 @@ export const runListQuery = z
   .object({
     task: taskName.optional(),
     status: z.enum(['ok', 'error']).optional(),
+    eval_id: z.string().max(200).optional().describe('only the runs of this eval'),
     limit: z.coerce.number().int().min(1).max(500).default(50),
     before: z.string().max(100).optional().describe('run id: return older runs (pagination)'),
   })

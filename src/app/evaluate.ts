@@ -104,7 +104,7 @@ export async function evaluateTask(app: App, params: EvaluateParams): Promise<Ev
   }, RENEW_MS);
   renew.unref();
   try {
-    const { report, exitCode } = await run(app, params, prepared);
+    const { report, exitCode } = await run(app, { ...params, evalId }, prepared);
     await app.store.evals.finishEval(tenantId, evalId, {
       status: exitCode === 3 ? 'failed' : 'done',
       gatePassed: exitCode === 3 ? undefined : report.gate?.passed,
@@ -194,12 +194,13 @@ async function run(
       },
       runCase: judgedBy(
         app,
-        tenantId,
+        { tenantId, evalId: params.evalId },
         task,
         taskCaseRunner({
           tenantId,
           task,
-          runTask: (run) => app.runTask(run),
+          // Each case is a recorded run tagged with the eval.
+          runTask: (run) => app.runTask({ ...run, evalId: params.evalId }),
           runCost: async (runId) => (await app.runs.get(tenantId, runId))?.costUsd,
         }),
       ),
@@ -230,7 +231,7 @@ async function run(
 }
 
 /** A task's case runner, with the LLM judge's verdict on each valid output when the version declares a judge. */
-function judgedBy(app: App, tenantId: string, task: PreparedTask, runCase: CaseRunner): CaseRunner {
+function judgedBy(app: App, { tenantId, evalId }: { tenantId: string; evalId?: string }, task: PreparedTask, runCase: CaseRunner): CaseRunner {
   const rubric = task.definition.eval?.judge?.rubric;
   const judge = app.judge;
   if (rubric === undefined || !judge) return runCase;
@@ -238,7 +239,7 @@ function judgedBy(app: App, tenantId: string, task: PreparedTask, runCase: CaseR
     const result = await runCase(testCase, trial, signal);
     if (result.status !== 'ok') return result;
     try {
-      const verdict = await judge(tenantId, { rubric, input: testCase.input, expected: testCase.expected, output: result.output }, signal);
+      const verdict = await judge(tenantId, { rubric, input: testCase.input, expected: testCase.expected, output: result.output }, { signal, evalId });
       return { ...result, judge: verdict };
     } catch (error) {
       // A verdict that could not be had is reported on the case, never made up.

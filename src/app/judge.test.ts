@@ -68,7 +68,7 @@ describe('the LLM judge', () => {
       expect(judgeRequests.at(-1)).toContain('"summary":"double charge"');
       expect(judgeRequests.at(-1)).toContain('"category":"billing"');
       const [run] = await app.runs.list('default', { task: 'eval-judge', limit: 5 });
-      expect(run).toMatchObject({ taskName: 'eval-judge', status: 'ok' });
+      expect(run).toMatchObject({ taskName: 'eval-judge', status: 'ok', evalId: expect.stringMatching(/^eval_/) });
       expect(run.costUsd).toBe(report.scorecard.metrics.judge_cost_usd.value);
       // min 0.9 on the judge's 0.75: the gate fails, as for any metric.
       expect(exitCode).toBe(1);

@@ -1487,6 +1487,8 @@ export interface paths {
         query?: {
           task?: string;
           status?: 'ok' | 'error';
+          /** @description only the runs of this eval */
+          eval_id?: string;
           limit?: number;
           /** @description run id: return older runs (pagination) */
           before?: string;
@@ -1532,6 +1534,8 @@ export interface paths {
                 };
                 /** @description the API key that made the run */
                 key_id?: string;
+                /** @description the eval this run is a case (or a judge verdict) of */
+                eval_id?: string;
                 attempt_count: number;
               }[];
               next_before?: string;
@@ -1601,6 +1605,8 @@ export interface paths {
               };
               /** @description the API key that made the run */
               key_id?: string;
+              /** @description the eval this run is a case (or a judge verdict) of */
+              eval_id?: string;
               input: unknown;
               output?: unknown;
               attempts: {

@@ -7,6 +7,7 @@ import { TENANT_LIFECYCLE_SQL } from './sql/0007_tenant_lifecycle.js';
 import { IDEMPOTENCY_LEASES_SQL } from './sql/0008_idempotency_leases.js';
 import { EVALS_RELEASES_SQL } from './sql/0009_evals_releases.js';
 import { EVAL_JOBS_SQL } from './sql/0010_eval_jobs.js';
+import { RUN_EVALS_SQL } from './sql/0011_run_evals.js';
 
 /**
  * Forward-only schema migrations, embedded in code so `dist/` needs no asset copying.
@@ -236,6 +237,7 @@ CREATE INDEX runs_by_time ON runs (tenant_id, created_at);
   { id: '0008_idempotency_leases', sql: IDEMPOTENCY_LEASES_SQL },
   { id: '0009_evals_releases', sql: EVALS_RELEASES_SQL },
   { id: '0010_eval_jobs', sql: EVAL_JOBS_SQL },
+  { id: '0011_run_evals', sql: RUN_EVALS_SQL },
 ];
 
 export interface MigrateOptions {

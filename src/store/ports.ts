@@ -162,6 +162,8 @@ export interface RunRecord {
   grounding?: Record<string, unknown>;
   /** The API key that made the run (usage by key); undefined for in-process callers. */
   keyId?: string;
+  /** The eval this run is a case (or a judge's verdict) of. */
+  evalId?: string;
 }
 
 export type RunSummary = Omit<RunRecord, 'input' | 'output' | 'attempts'> & { attemptCount: number };
@@ -169,6 +171,8 @@ export type RunSummary = Omit<RunRecord, 'input' | 'output' | 'attempts'> & { at
 export interface RunListQuery {
   task?: string;
   status?: 'ok' | 'error';
+  /** Only the runs of this eval. */
+  evalId?: string;
   limit: number;
   /** Return runs with id < before (ids sort by time): keyset pagination. */
   before?: string;

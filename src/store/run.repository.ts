@@ -10,14 +10,14 @@ import type { AttemptRecord, Database, RunError, RunListQuery, RunRecord, RunRep
 
 /** The columns of a run and of an attempt, in the order every write below gives their values. */
 const RUN_COLUMNS = `tenant_id, id, task_name, task_version, status, model, degraded, input, output, error,
-  input_tokens, output_tokens, cost_usd, latency_ms, created_at, grounding, key_id`;
+  input_tokens, output_tokens, cost_usd, latency_ms, created_at, grounding, key_id, eval_id`;
 const ATTEMPT_COLUMNS = `tenant_id, run_id, seq, tier, model, provider, outcome, input_tokens, output_tokens,
   tokens_estimated, cost_usd, latency_ms, error, validation_errors, escalation_reason, reask, repaired`;
 
 const RECORD_SQL = `
 WITH run AS (
   INSERT INTO runs (${RUN_COLUMNS})
-  VALUES ($1::text, $2::text, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13, $14, $15, $17::jsonb, $18::text)
+  VALUES ($1::text, $2::text, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11, $12, $13, $14, $15, $17::jsonb, $18::text, $19::text)
 )
 INSERT INTO run_attempts (${ATTEMPT_COLUMNS})
 SELECT $1::text, $2::text, a.seq, a.tier, a.model, a.provider, a.outcome, a.input_tokens, a.output_tokens,
@@ -37,24 +37,24 @@ WITH run AS (
   INSERT INTO runs (${RUN_COLUMNS})
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[], $8::jsonb[],
                        $9::jsonb[], $10::jsonb[], $11::int[], $12::int[], $13::float8[], $14::float8[], $15::timestamptz[],
-                       $16::jsonb[], $17::text[])
+                       $16::jsonb[], $17::text[], $18::text[])
 )
 INSERT INTO run_attempts (${ATTEMPT_COLUMNS})
-SELECT * FROM unnest($18::text[], $19::text[], $20::int[], $21::int[], $22::text[], $23::text[], $24::text[], $25::int[],
-                     $26::int[], $27::boolean[], $28::float8[], $29::float8[], $30::text[], $31::jsonb[], $32::text[],
-                     $33::boolean[], $34::boolean[])`;
+SELECT * FROM unnest($19::text[], $20::text[], $21::int[], $22::int[], $23::text[], $24::text[], $25::text[], $26::int[],
+                     $27::int[], $28::boolean[], $29::float8[], $30::float8[], $31::text[], $32::jsonb[], $33::text[],
+                     $34::boolean[], $35::boolean[])`;
 
 /** The embedded store's `recordMany`: the same columns, loaded with COPY (see `copyRows`). */
 const COPY_RUNS_SQL = `COPY runs (${RUN_COLUMNS}) FROM '/dev/blob'`;
 const COPY_ATTEMPTS_SQL = `COPY run_attempts (${ATTEMPT_COLUMNS}) FROM '/dev/blob'`;
 
 const SUMMARY_COLUMNS = `r.id, r.task_name, r.task_version, r.status, r.model, r.degraded, r.error,
-  r.input_tokens, r.output_tokens, r.cost_usd, r.latency_ms, r.created_at, r.grounding, r.key_id`;
+  r.input_tokens, r.output_tokens, r.cost_usd, r.latency_ms, r.created_at, r.grounding, r.key_id, r.eval_id`;
 
 const MAX_LIST_LIMIT = 1_000;
 
 const RECORD_PARAM_TYPES =
-  'text, text, text, text, text, text, boolean, jsonb, jsonb, jsonb, integer, integer, float8, float8, timestamptz, jsonb, jsonb, text';
+  'text, text, text, text, text, text, boolean, jsonb, jsonb, jsonb, integer, integer, float8, float8, timestamptz, jsonb, jsonb, text, text';
 
 export function createRunRepository(db: Database): RunRepository {
   const recordEmbedded = db.kind === 'embedded' ? preparedRecord(db) : undefined;
@@ -127,6 +127,7 @@ export function createRunRepository(db: Database): RunRepository {
       const where = ['r.tenant_id = $1'];
       if (query.task !== undefined) where.push(`r.task_name = $${params.push(query.task)}`);
       if (query.status !== undefined) where.push(`r.status = $${params.push(query.status)}`);
+      if (query.evalId !== undefined) where.push(`r.eval_id = $${params.push(query.evalId)}`);
       if (query.before !== undefined) where.push(`r.id < $${params.push(query.before)}`);
       const limit = Math.min(Math.max(Math.trunc(query.limit) || 1, 1), MAX_LIST_LIMIT);
       const rows = await db.query<RunRow & { attempt_count: number }>(
@@ -174,6 +175,7 @@ function runRow(tenantId: string, run: RunRecord): Cell[] {
     run.createdAt.toISOString(),
     jsonParam(run.grounding),
     run.keyId,
+    run.evalId,
   ];
 }
 
@@ -200,15 +202,15 @@ function attemptRow(tenantId: string, runId: string, a: AttemptRecord): Cell[] {
   ];
 }
 
-/** RECORD_MANY_SQL's 34 column arrays: 17 of runs, then 17 of attempts. */
+/** RECORD_MANY_SQL's 35 column arrays: 18 of runs, then 17 of attempts. */
 function recordManyParams(entries: ReadonlyArray<{ tenantId: string; run: RunRecord }>): unknown[][] {
-  const columns: unknown[][] = Array.from({ length: 34 }, () => []);
+  const columns: unknown[][] = Array.from({ length: 35 }, () => []);
   const push = (offset: number, values: Cell[]) => {
     for (let i = 0; i < values.length; i++) columns[offset + i].push(clean(values[i]));
   };
   for (const { tenantId, run } of entries) {
     push(0, runRow(tenantId, run));
-    for (const a of run.attempts) push(17, attemptRow(tenantId, run.id, a));
+    for (const a of run.attempts) push(18, attemptRow(tenantId, run.id, a));
   }
   return columns;
 }
@@ -343,6 +345,7 @@ interface RunRow {
   created_at: Date;
   grounding: Record<string, unknown> | null;
   key_id: string | null;
+  eval_id: string | null;
 }
 
 function toSummary(row: RunRow & { attempt_count: number }): RunSummary {
@@ -361,6 +364,7 @@ function toSummary(row: RunRow & { attempt_count: number }): RunSummary {
     createdAt: row.created_at,
     ...(row.grounding === null ? {} : { grounding: row.grounding }),
     ...(row.key_id === null ? {} : { keyId: row.key_id }),
+    ...(row.eval_id === null ? {} : { evalId: row.eval_id }),
     attemptCount: row.attempt_count,
   };
 }

@@ -24,7 +24,8 @@ export interface JudgeRequest {
   output: unknown;
 }
 
-export type Judge = (tenantId: string, request: JudgeRequest, signal?: AbortSignal) => Promise<JudgeVerdict>;
+/** `evalId` tags the verdict's run with the eval it belongs to. */
+export type Judge = (tenantId: string, request: JudgeRequest, options?: { signal?: AbortSignal; evalId?: string }) => Promise<JudgeVerdict>;
 
 export const JUDGE_SYSTEM_PROMPT =
   'You grade the output of an AI task against a rubric. Judge only what the rubric asks; be strict and consistent; ' +
@@ -59,8 +60,8 @@ export function createJudge(deps: { runTask: TaskRunner; route: readonly string[
     { version: taskVersion(definition), active: true, createdAt: new Date(0) },
     { models: {}, providers: {}, routes: {} },
   );
-  return async (tenantId, request, signal) => {
-    const outcome = await deps.runTask({ tenantId, task, input: { ...request, expected: request.expected ?? null }, signal });
+  return async (tenantId, request, options = {}) => {
+    const outcome = await deps.runTask({ tenantId, task, input: { ...request, expected: request.expected ?? null }, ...options });
     const verdict = outcome.output as { score: number; reason: string };
     return { score: verdict.score, reason: verdict.reason, costUsd: outcome.usage.costUsd, runId: outcome.runId };
   };

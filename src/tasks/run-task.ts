@@ -73,6 +73,8 @@ export interface RunTaskParams {
   signal?: AbortSignal;
   /** The API key the run is made with (recorded for usage by key). */
   keyId?: string;
+  /** The eval this run is a case of (recorded with the run). */
+  evalId?: string;
   /** A caller-chosen run id (jobs key runs by job and attempt, so a re-delivered job finds its run). */
   runId?: string;
   /** Quota for this run; absent: not metered (in-process callers with no key). */
@@ -178,6 +180,7 @@ export function createTaskRunner(deps: RunTaskDeps): TaskRunner {
       createdAt: new Date(startedAt),
       attempts: log.records,
       keyId: params.keyId,
+      ...(params.evalId === undefined ? {} : { evalId: params.evalId }),
     };
     const totals = () => {
       const spent = log.spent();
