@@ -103,6 +103,9 @@ function unpackTemplate(file: string, dir: string): void {
     sync: true,
     preserveOwner: false,
     noMtime: true,
+    // Read in small slices: the default (16 MB) reads left this thread's heap ~25 MB larger for
+    // the life of the process (idle RSS after a first start); 256 KB slices are as fast.
+    maxReadSize: 256 * 1024,
     onwarn: (code, message) => {
       if (code !== 'TAR_ENTRY_INFO') problems.push(`${code}: ${String(message)}`);
     },
