@@ -3,13 +3,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp, type App } from '../src/app/app.js';
+import { evaluateTask } from '../src/app/evaluate.js';
 import { loadConfig } from '../src/config/config.js';
 import { parseDataset, type Dataset } from '../src/evals/dataset.js';
-import { runCases } from '../src/evals/runner.js';
-import { buildScorecard } from '../src/evals/scorecard.js';
-import { defaultScorers, type CaseResult } from '../src/evals/scorers.js';
 import { checkCaseInputs } from '../src/evals/task-cases.js';
-import type { AskOutput, GroundingMetrics } from '../src/grounding/ask.js';
+import type { AskOutput } from '../src/grounding/ask.js';
 import { DEFAULT_TENANT } from '../src/store/ports.js';
 import { taskVersion } from '../src/tasks/definition.js';
 import { validateValue } from '../src/tasks/json-schema.js';
@@ -81,28 +79,15 @@ describe('examples/support-kb/evals/ask.jsonl', () => {
   });
 
   it('abstains where the documents are silent, and answers the rest citing an expected document', async () => {
-    const cited = new Map<string, readonly string[]>();
-    const { trials } = await runCases({
-      cases: dataset.cases,
-      scorers: defaultScorers(),
-      runCase: async (testCase): Promise<CaseResult> => {
-        const outcome = await app.ask(DEFAULT_TENANT, { ...testCase.input, collection: 'support-kb' });
-        const output = outcome.output as AskOutput;
-        const metrics = outcome.grounding as Partial<GroundingMetrics> | undefined;
-        const names = output.citations.map((c) => c.document);
-        cited.set(testCase.id, names);
-        return {
-          status: output.answerable ? 'ok' : 'abstained',
-          output,
-          citations: { proposed: metrics?.citations_proposed ?? 0, verified: metrics?.citations_verified ?? 0, cited: names },
-          // What retrieval ranked, as documents (the dataset names documents).
-          retrieved: ((outcome.grounding?.retrieved as Array<{ document: string }> | undefined) ?? []).map((hit) => hit.document),
-          latencyMs: outcome.latencyMs,
-          costUsd: outcome.usage.costUsd,
-        };
-      },
+    // groundwork eval ask --collection support-kb --dataset examples/support-kb/evals/ask.jsonl, in-process.
+    const { report } = await evaluateTask(app, {
+      tenantId: DEFAULT_TENANT,
+      task: 'ask',
+      collection: 'support-kb',
+      dataset: { name: 'support-kb-ask', text: read('support-kb/evals/ask.jsonl') },
     });
-    const scorecard = buildScorecard(trials);
+    const cited = new Map(report.trials.map((t) => [t.caseId, ((t.result.output as AskOutput | undefined)?.citations ?? []).map((c) => c.document)]));
+    const { scorecard } = report;
     expect(scorecard.errors).toBe(0);
     // Measured when the dataset was written: 28 of 32 (0.875). Every unanswerable question
     // abstained; four answerable ones did too (lost packages, downgrades, customs, PayPal refunds).

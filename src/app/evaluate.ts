@@ -41,6 +41,11 @@ export interface EvaluateParams {
   maxCostUsd?: number;
   /** Judge the result by the definition's `eval.gate` (an error when it has none). */
   gate?: boolean;
+  /**
+   * The built-in `ask` (evaluated when no stored task is named `ask`): the collection a case asks
+   * of when its input names none.
+   */
+  collection?: string;
   /** Who runs it (recorded): 'cli', an API key id. */
   actor?: string;
   /** The eval's id (an eval job passes its own); default a new one. */
@@ -129,6 +134,8 @@ export async function evaluateTask(app: App, params: EvaluateParams): Promise<Ev
 
 interface Prepared {
   candidate: PreparedTask;
+  /** The candidate is the built-in ask (run through app.ask, which retrieves its sources). */
+  builtin: boolean;
   baseline: PreparedTask | undefined;
   dataset: Dataset;
   gate: ReturnType<typeof parseGate> | undefined;
@@ -145,9 +152,15 @@ async function prepare(app: App, params: EvaluateParams): Promise<Prepared> {
       details: { task: params.task, candidate: params.candidate.name },
     });
   }
-  const candidate = params.candidate ? app.tasks.prepareUnstored(params.candidate) : await app.tasks.resolve(params.tenantId, params.task, params.version);
-  const baseline = await baselineOf(app, params, candidate);
-  const dataset = await loadDataset(app, params, candidate);
+  const candidate = params.candidate ? app.tasks.prepareUnstored(params.candidate) : await resolveTask(app, params);
+  const builtin = candidate === app.ask.task;
+  const baseline = builtin ? undefined : await baselineOf(app, params, candidate);
+  const loaded = await loadDataset(app, params, candidate);
+  // The built-in ask's cases ask of --collection unless they name their own.
+  const dataset =
+    builtin && params.collection !== undefined
+      ? { ...loaded, cases: loaded.cases.map((c) => ({ ...c, input: { collection: params.collection, ...c.input } })) }
+      : loaded;
   checkCaseInputs(candidate, dataset.cases);
   if (baseline) checkCaseInputs(baseline, dataset.cases);
   const settings = candidate.definition.eval;
@@ -167,13 +180,13 @@ async function prepare(app: App, params: EvaluateParams): Promise<Prepared> {
       );
     }
   }
-  return { candidate, baseline, dataset, settings, gate: params.gate && settings ? parseGate(settings.gate) : undefined };
+  return { candidate, baseline, dataset, settings, builtin, gate: params.gate && settings ? parseGate(settings.gate) : undefined };
 }
 
 async function run(
   app: App,
   params: EvaluateParams,
-  { candidate, baseline, dataset, gate, settings }: Prepared,
+  { candidate, baseline, dataset, gate, settings, builtin }: Prepared,
 ): Promise<{ report: EvalReport; exitCode: 0 | 1 | 3 }> {
   const { tenantId } = params;
   const scorers = defaultScorers({ normalisers: settings?.normalisers, k: settings?.k, judge: settings?.judge !== undefined });
@@ -200,7 +213,10 @@ async function run(
           tenantId,
           task,
           // Each case is a recorded run tagged with the eval.
-          runTask: (run) => app.runTask({ ...run, evalId: params.evalId }),
+          runTask: builtin
+            ? (run) => app.ask(run.tenantId, run.input, { signal: run.signal, evalId: params.evalId })
+            : (run) => app.runTask({ ...run, evalId: params.evalId }),
+          abstained: builtin ? (output) => (output as { answerable?: unknown }).answerable === false : undefined,
           runCost: async (runId) => (await app.runs.get(tenantId, runId))?.costUsd,
         }),
       ),
@@ -292,6 +308,17 @@ function planOf(app: App, params: EvaluateParams, dataset: Dataset, candidate: P
     calls: count,
     estimatedUsd,
   };
+}
+
+/** The stored task (the version asked for, else the active one); with none named `ask`, the built-in ask. */
+async function resolveTask(app: App, params: EvaluateParams): Promise<PreparedTask> {
+  try {
+    return await app.tasks.resolve(params.tenantId, params.task, params.version);
+  } catch (error) {
+    const builtin = params.version === undefined || params.version === app.ask.task.version;
+    if (params.task === 'ask' && builtin && isGroundworkError(error) && error.code === 'TASK_NOT_FOUND') return app.ask.task;
+    throw error;
+  }
 }
 
 async function baselineOf(app: App, params: EvaluateParams, candidate: PreparedTask): Promise<PreparedTask | undefined> {

@@ -36,6 +36,8 @@ export interface TaskCaseDeps<T extends EvaluatedTask> {
   runTask(params: { tenantId: string; task: T; input: unknown; signal?: AbortSignal }): Promise<TaskRunResult>;
   /** What a run that failed cost, from its record (the error names the run). */
   runCost?(runId: string): Promise<number | undefined>;
+  /** An answer that is an abstention (the built-in ask answers `answerable: false` rather than failing). */
+  abstained?(output: unknown): boolean;
 }
 
 /** Checks every case's input against the task before anything runs: EVAL_DATASET_INVALID lists the lines it refuses. */
@@ -68,7 +70,7 @@ export function taskCaseRunner<T extends EvaluatedTask>(
     try {
       const outcome = await deps.runTask({ tenantId: deps.tenantId, task: deps.task, input: testCase.input, signal });
       return {
-        status: 'ok',
+        status: deps.abstained?.(outcome.output) ? 'abstained' : 'ok',
         output: outcome.output,
         latencyMs: outcome.latencyMs,
         costUsd: outcome.usage.costUsd,

@@ -12,7 +12,7 @@ import type { RetrievalService } from '../retrieval/retrieval-service.js';
 import { taskVersion, type TaskDefinition } from './definition.js';
 import { retrievalMetrics, retrieveSources } from './grounded-task.js';
 import type { GroundingStep } from './grounding-step.js';
-import { fromDefinition } from './prepared-task.js';
+import { fromDefinition, type PreparedTask } from './prepared-task.js';
 import type { RunOutcome, RunTaskParams, TaskRunner } from './run-task.js';
 
 /**
@@ -33,9 +33,10 @@ export const ASK_MAX_OUTPUT_TOKENS = 1_024;
 export const ASK_PROMPT_CHARS = ASK_SYSTEM_PROMPT.length + 1_000;
 
 /** What a caller adds to an ask: who runs it (quota, key), cancellation, its request's logger. */
-export type AskOptions = Pick<RunTaskParams, 'signal' | 'meter' | 'keyId' | 'logger'>;
+export type AskOptions = Pick<RunTaskParams, 'signal' | 'meter' | 'keyId' | 'logger' | 'evalId'>;
 
-export type AskTask = (tenantId: string, input: unknown, options?: AskOptions) => Promise<RunOutcome>;
+/** The built-in ask, and the prepared task it runs (what an eval of `ask` checks inputs against and records). */
+export type AskTask = ((tenantId: string, input: unknown, options?: AskOptions) => Promise<RunOutcome>) & { readonly task: PreparedTask };
 
 export function createAskTask(deps: AskDeps): AskTask {
   const definition: TaskDefinition = {
@@ -56,8 +57,8 @@ export function createAskTask(deps: AskDeps): AskTask {
   );
   const notAnswerable = { answer: { answer: '', citations: [], answerable: false, confidence: 1 } };
 
-  return async function ask(tenantId, input, options = {}) {
-    return deps.runTask({
+  const ask = async (tenantId: string, input: unknown, options: AskOptions = {}): Promise<RunOutcome> =>
+    deps.runTask({
       ...options,
       tenantId,
       task,
@@ -105,5 +106,5 @@ export function createAskTask(deps: AskDeps): AskTask {
         };
       },
     });
-  };
+  return Object.assign(ask, { task });
 }

@@ -12,6 +12,7 @@ const MAX_DATASET_BYTES = 64 * 1024 * 1024;
 
 interface EvalOptions {
   dataset: string;
+  collection?: string;
   candidate?: string;
   version?: string;
   dryRun?: boolean;
@@ -54,6 +55,7 @@ export function evalCommand(): Command {
     )
     .option('--candidate <task-file>', 'evaluate this task file without storing it or making it active (the pull-request case)')
     .option('--version <hash>', 'evaluate this stored version instead of the active one')
+    .option('--collection <name>', 'the built-in ask (task "ask"): the collection a case asks of when its input names none')
     .option('--baseline <active|none|hash>', 'compare with this version (default: the active one, when another version is evaluated)')
     .option('--gate', "judge the result by the definition's eval.gate: exit 1 when it fails")
     .option('--junit <file>', 'write JUnit XML (one test case per dataset case and per gate threshold)')
@@ -99,6 +101,7 @@ async function evaluate(task: string, options: EvalOptions, command: Command, js
       task,
       version: options.version,
       candidate,
+      collection: options.collection,
       baseline: options.baseline,
       dataset: { ...dataset, lenient: options.lenient },
       trials: options.trials,
