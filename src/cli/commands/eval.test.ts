@@ -3,13 +3,14 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../app/app.js';
 import { startServer } from '../../app/serve.js';
 import { loadConfig } from '../../config/config.js';
 import { triageDefinition } from '../../tasks/test-fixtures.js';
 import { startMockLlm, type MockLlm } from '../../testing/index.js';
 import { runCli } from '../test-cli.js';
+import { progressPrinter } from './eval.js';
 
 /**
  * `groundwork eval` end to end on an embedded data folder with the mock model: a candidate
@@ -199,3 +200,35 @@ async function freePort(): Promise<number> {
   await new Promise((resolve) => probe.close(resolve));
   return port;
 }
+
+describe('eval progress', () => {
+  it('is a bar redrawn in place on a terminal, and plain lines (at most one per tenth) otherwise', () => {
+    const written: string[] = [];
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    const lines = vi.spyOn(console, 'error').mockImplementation((line: string) => void written.push(`${line}\n`));
+    const tty = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
+    try {
+      Object.defineProperty(process.stderr, 'isTTY', { value: true, configurable: true });
+      const bar = progressPrinter();
+      bar('candidate', { done: 1, total: 4, spentUsd: 0.001 });
+      bar('candidate', { done: 4, total: 4, spentUsd: 0.004 });
+      expect(written).toEqual([
+        '\r[######..................] eval candidate: 1/4 trials, $0.0010',
+        '\r[########################] eval candidate: 4/4 trials, $0.0040\n',
+      ]);
+      written.length = 0;
+      Object.defineProperty(process.stderr, 'isTTY', { value: false, configurable: true });
+      const plain = progressPrinter();
+      for (let done = 1; done <= 20; done++) plain('baseline', { done, total: 20 });
+      expect(written).toEqual([2, 4, 6, 8, 10, 12, 14, 16, 18, 20].map((done) => `eval baseline: ${done}/20 trials\n`));
+    } finally {
+      if (tty) Object.defineProperty(process.stderr, 'isTTY', tty);
+      else delete (process.stderr as { isTTY?: boolean }).isTTY;
+      write.mockRestore();
+      lines.mockRestore();
+    }
+  });
+});

@@ -145,7 +145,7 @@ function readDataset(given: string, tasksDir: string): { name: string; text?: st
  * Progress on stderr: on a terminal, one line redrawn in place as a bar (written here: a bar is
  * one `\r`-redrawn line, not worth a dependency); otherwise plain lines, at most one per tenth.
  */
-function progressPrinter(): (side: string, progress: { done: number; total: number; spentUsd?: number }) => void {
+export function progressPrinter(): (side: string, progress: { done: number; total: number; spentUsd?: number }) => void {
   const tty = process.stderr.isTTY === true;
   let last = 0;
   return (side, progress) => {
