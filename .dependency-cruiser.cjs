@@ -71,6 +71,8 @@ module.exports = {
     // models/spec.ts, store/ports.ts, limits/ports.ts and auth/principal.ts (types only).
     may(folder('runs'), [folder('kernel')]),
     mayTypes(folder('runs'), [file('models/spec.ts'), file('store/ports.ts'), file('limits/ports.ts'), file('auth/principal.ts')]),
+    // observability (metrics) → store/ports.ts (types: the run records it counts), prom-client.
+    mayTypes(folder('observability'), [file('store/ports.ts')]),
     // tasks → kernel, config, models/spec.ts, store/ports.ts, grounding, runs, retrieval (the service type), the eval gate and normalisers (definitions declare them).
     may(folder('tasks'), [
       folder('kernel'),
@@ -121,7 +123,7 @@ module.exports = {
     ]),
     // api → tasks, store/ports.ts, kernel, auth, limits, jobs (index, types; the job presenter is the api's own),
     // gateway (types), ingest (types; text-documents.ts, source-path.ts), grounding and retrieval/ports.ts (types),
-    // app/app.ts and app/eval-service.ts (types).
+    // app/app.ts and app/eval-service.ts (types), observability (types: the metrics the /metrics route renders).
     may(folder('api'), [
       folder('tasks'),
       file('store/ports.ts'),
@@ -143,6 +145,7 @@ module.exports = {
       file('retrieval/retrieval-service.ts'),
       file('app/app.ts'),
       file('app/eval-service.ts'),
+      folder('observability'),
     ]),
     // client → nothing of ours. app → everything above (not cli, testing, bench).
     may(folder('app'), ['^src/(?!cli/|testing/)']),

@@ -51,13 +51,15 @@ export function toHttpError(error: unknown): GroundworkError | undefined {
   return undefined;
 }
 
-export function registerErrorHandling(app: FastifyInstance): void {
+/** `onTypedError`: each typed error answered, by code (the metrics count refusals with it). */
+export function registerErrorHandling(app: FastifyInstance, onTypedError?: (code: string) => void): void {
   app.setErrorHandler((error, request, reply) => {
     const known = toHttpError(error);
     // Refused before its body was read (401 before an upload, 413): close the connection rather
     // than let Node read and discard the rest of the body to keep the connection alive.
     if (!request.raw.complete) reply.header('connection', 'close');
     if (known) {
+      onTypedError?.(known.code);
       // The client is gone: nobody reads this answer, and it is not a server fault.
       if (known.code === 'CLIENT_DISCONNECTED') {
         request.log.info({ code: known.code }, known.message);

@@ -22,6 +22,7 @@ import { collectionRoutes } from './collections.routes.js';
 import { runRoutes } from './runs.routes.js';
 import { taskRoutes } from './tasks.routes.js';
 import { evalRoutes } from './evals.routes.js';
+import { metricsRoute } from './metrics.routes.js';
 import { usageRoutes } from './usage.routes.js';
 
 /** Builds the HTTP server (not listening). Routes live in *.routes.ts, one file per resource. */
@@ -77,7 +78,12 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
     if (state.shuttingDown) reply.header('connection', 'close');
     done(null, payload);
   });
-  registerErrorHandling(server);
+  // Each answer is timed by its route's template (bounded labels: never the path with its ids).
+  server.addHook('onResponse', (request, reply, done) => {
+    app.metrics.request(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  });
+  registerErrorHandling(server, (code) => app.metrics.refusal(code));
   registerAuthentication(server, app, options.routeTable);
   registerIdempotency(server, { ...options.idempotency, db: app.store.db });
   // Files over the limit are cut, not thrown, so each fails alone with a typed error.
@@ -114,6 +120,7 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
   server.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
 
   await server.register(healthRoutes({ db: app.store.db }, state));
+  if (app.config.metrics.enabled) await server.register(metricsRoute({ metrics: app.metrics, token: app.config.metrics.token }));
   await server.register(taskRoutes({ tasks: app.tasks, runs: app }), { prefix: '/v1' });
   await server.register(evalRoutes({ evals: app.evals, releases: app.releases }), { prefix: '/v1' });
   await server.register(runRoutes({ runs: app.runs }), { prefix: '/v1' });

@@ -18,7 +18,8 @@ import { createRunBatcher, type RunBatcher } from '../store/run-batcher.js';
 import { costUsd } from '../models/pricing.js';
 import { createModelRegistry } from '../models/registry.js';
 import { openStore, type Store } from '../store/index.js';
-import { DEFAULT_TENANT } from '../store/ports.js';
+import { DEFAULT_TENANT, type RunRecord, type RunRepository } from '../store/ports.js';
+import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { createExtractiveEngine } from '../grounding/extractive-engine.js';
 import { createAskTask, type AskOptions, type AskTask } from '../tasks/ask-task.js';
 import { createTaskRunner, firstCallWorstCase, type RunLogger, type RunOutcome, type RunTaskParams, type TaskRunner } from '../tasks/run-task.js';
@@ -44,6 +45,8 @@ export interface App extends KeyedRuns {
   readonly tasks: TaskService;
   /** The eval's LLM judge; undefined when no judge route is configured (evals.judge_route). */
   readonly judge?: Judge;
+  /** Prometheus metrics: runs, model calls, tokens, cost, grounding, HTTP, jobs. */
+  readonly metrics: Metrics;
   /** Golden datasets and eval records. */
   readonly evals: EvalService;
   /** Promotions through the gate, overrides, rollbacks, and their record. */
@@ -112,6 +115,21 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
   // every reader of runs flushes what is queued first, so a run is readable as soon as its
   // answer is. Jobs write theirs durably (see RunTaskParams.durable).
   const runBatcher = createRunBatcher({ runs: store.runs, logger: options.logger });
+  // Every run is counted as it is recorded (queued or written durably), off its answer's path.
+  const metrics = createMetrics({ jobs: () => jobs.stats() });
+  const observedQueue = {
+    add(tenantId: string, run: RunRecord) {
+      metrics.run(tenantId, run);
+      runBatcher.add(tenantId, run);
+    },
+  };
+  const observedRuns: RunRepository = {
+    ...store.runs,
+    async record(tenantId, run) {
+      metrics.run(tenantId, run);
+      await store.runs.record(tenantId, run);
+    },
+  };
   const runs: RunReader = {
     async get(tenantId, id) {
       await runBatcher.flush();
@@ -127,8 +145,8 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
     cost: (model: string, usage: { inputTokens: number; outputTokens: number }) => costUsd(registry.price(model), usage),
   };
   const runTask = createTaskRunner({
-    runs: store.runs,
-    queue: runBatcher,
+    runs: observedRuns,
+    queue: observedQueue,
     config,
     retrieval,
     models,
@@ -165,7 +183,7 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
     config,
     models: registry,
     embedders,
-    runs: runBatcher,
+    runs: observedQueue,
     limits,
     logger: options.logger,
     newId,
@@ -188,6 +206,7 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
     store,
     auth,
     tasks,
+    metrics,
     evals: createEvalService({ tasks, evals: store.evals, runs }),
     ...(config.evals.judge_route ? { judge: createJudge({ runTask, route: config.evals.judge_route, timeoutMs: config.evals.judge_timeout_ms }) } : {}),
     releases: createReleaseService({ tasks, taskRepo: store.tasks, evals: store.evals }),

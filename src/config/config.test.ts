@@ -35,9 +35,24 @@ describe('loadConfig', () => {
   it('reports every problem at once, naming each variable', () => {
     const cwd = dirWith();
     const issues = problems(() =>
-      loadConfig({ env: { GROUNDWORK_PORT: 'eighty', GROUNDWORK_LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://x', GROUNDWORK_BODY_LIMIT_BYTES: '-1' }, cwd }),
+      loadConfig({
+        env: {
+          GROUNDWORK_PORT: 'eighty',
+          GROUNDWORK_LOG_LEVEL: 'loud',
+          DATABASE_URL: 'mysql://x',
+          GROUNDWORK_BODY_LIMIT_BYTES: '-1',
+          GROUNDWORK_METRICS_TOKEN: 'short',
+        },
+        cwd,
+      }),
     );
-    expect(issues.map((i) => i.path).sort()).toEqual(['DATABASE_URL', 'GROUNDWORK_BODY_LIMIT_BYTES', 'GROUNDWORK_LOG_LEVEL', 'GROUNDWORK_PORT']);
+    expect(issues.map((i) => i.path).sort()).toEqual([
+      'DATABASE_URL',
+      'GROUNDWORK_BODY_LIMIT_BYTES',
+      'GROUNDWORK_LOG_LEVEL',
+      'GROUNDWORK_METRICS_TOKEN',
+      'GROUNDWORK_PORT',
+    ]);
   });
 
   it('reads providers, models and routes from groundwork.yaml and resolves API keys from the named variable', () => {

@@ -152,6 +152,18 @@ const authSchema = z
   })
   .strict();
 
+const metricsSchema = z
+  .object({
+    /** Serve GET /metrics (Prometheus text). */
+    enabled: z.boolean().default(true),
+    /**
+     * The bearer token a scraper sends (env GROUNDWORK_METRICS_TOKEN). Without one, /metrics
+     * answers only requests from this machine (loopback): its labels name tasks and tenants.
+     */
+    token: z.string().min(16).optional(),
+  })
+  .strict();
+
 const httpSchema = z
   .object({
     /** A client must send its request head within this time (slow-header clients are cut). */
@@ -183,6 +195,7 @@ const fileSchema = z
     resilience: resilienceSchema.default(resilienceSchema.parse({})),
     ask: askSchema.default(askSchema.parse({})),
     evals: evalsSchema.default(evalsSchema.parse({})),
+    metrics: metricsSchema.default(metricsSchema.parse({})),
     limits: limitsSchema.default(limitsSchema.parse({})),
     jobs: jobsSchema.default(jobsSchema.parse({})),
     auth: authSchema.default(authSchema.parse({})),
@@ -192,6 +205,7 @@ const fileSchema = z
 
 export type LimitsConfig = z.infer<typeof limitsSchema>;
 export type EvalsConfig = z.infer<typeof evalsSchema>;
+export type MetricsConfig = z.infer<typeof metricsSchema>;
 export type JobsConfig = z.infer<typeof jobsSchema> & { in_process: boolean };
 export type AuthConfig = z.infer<typeof authSchema>;
 export type HttpConfig = z.infer<typeof httpSchema>;
@@ -223,6 +237,8 @@ export interface Config {
   ask: Readonly<AskConfig>;
   /** The eval's LLM judge: its route (none: no judge) and deadline. */
   evals: Readonly<EvalsConfig>;
+  /** GET /metrics: on or off, and the scraper's token. */
+  metrics: Readonly<MetricsConfig>;
   limits: Readonly<LimitsConfig>;
   jobs: Readonly<JobsConfig>;
   auth: Readonly<AuthConfig>;
@@ -358,6 +374,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     embedders[name] = Object.freeze({ ...embedder, name, path: embedder.path ? resolve(baseDir, embedder.path) : undefined });
   }
 
+  if (env.GROUNDWORK_METRICS_TOKEN !== undefined && env.GROUNDWORK_METRICS_TOKEN.length < 16)
+    issues.push({ path: 'GROUNDWORK_METRICS_TOKEN', message: 'must be at least 16 characters (the token guarding /metrics)' });
   fileValues.evals.judge_route?.forEach((model, index) => {
     if (!models[model])
       issues.push({ path: `evals.judge_route[${index}]`, message: `unknown model "${model}" (configured: ${Object.keys(models).join(', ')})` });
@@ -407,6 +425,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       ...(fileValues.evals.judge_route ? { judge_route: Object.freeze([...fileValues.evals.judge_route]) as string[] } : {}),
     }),
     limits: Object.freeze({ ...fileValues.limits, redis_url: env.GROUNDWORK_REDIS_URL ?? fileValues.limits.redis_url }),
+    metrics: Object.freeze({ ...fileValues.metrics, token: env.GROUNDWORK_METRICS_TOKEN ?? fileValues.metrics.token }),
     jobs: Object.freeze({
       ...fileValues.jobs,
       webhook_allow: Object.freeze([...fileValues.jobs.webhook_allow]) as string[],

@@ -75,6 +75,8 @@ export interface JobService {
   cancel(tenantId: string, id: string): Promise<Job>;
   /** The job at every change, until it has finished (or `signal` aborts). */
   watch(tenantId: string, id: string, signal?: AbortSignal): AsyncGenerator<Job>;
+  /** Every tenant's jobs by status, the age of the oldest queued one, and the dead letters (jobs failed for good): for operators' metrics. */
+  stats(): Promise<{ byStatus: Record<string, number>; oldestQueuedSeconds: number; deadLetters: number }>;
   /** Starts working jobs in this process, through `host` (the app: metered runs, ingestion). */
   start(host: JobHost, options?: StartOptions): Promise<void>;
   /** Stops fetching; waits up to `timeoutMs` for tries in flight, then releases them to the queue. */
@@ -391,6 +393,16 @@ export function createJobService(deps: JobServiceDeps): JobService {
         ...(params.promote ? { promote: true } : {}),
       };
       return enqueue(tenantId, 'eval', payload, params);
+    },
+
+    async stats() {
+      const rows = await deps.db.query<{ status: string; n: number; oldest: number | null }>(
+        `SELECT status, count(*)::int AS n, extract(epoch FROM clock_timestamp() - min(created_at))::float8 AS oldest
+           FROM jobs GROUP BY status`,
+      );
+      const byStatus = Object.fromEntries(rows.map((row) => [row.status, row.n]));
+      const queued = rows.find((row) => row.status === 'queued');
+      return { byStatus, oldestQueuedSeconds: Number(queued?.oldest ?? 0), deadLetters: byStatus.failed ?? 0 };
     },
 
     async get(tenantId: string, id: string): Promise<Job> {
