@@ -144,26 +144,45 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     });
   }
 
+  // The series every run and every call touch, looked up once per label set: prom-client
+  // hashes a label object on each call, which costs more than the observation itself.
+  const perRun = cached((task: string, version: string, outcome: string) => ({
+    runs: runs.labels({ task, version, outcome }),
+    added: added.labels({ task }),
+  }));
+  const perCall = cached((operation: string, provider: string, model: string, outcome: string) => {
+    const labels = { gen_ai_operation_name: operation, gen_ai_provider_name: provider, gen_ai_request_model: model };
+    return {
+      attempts: attempts.labels({ provider, model, outcome }),
+      duration: operationDuration.labels({ ...labels, error_type: outcome === 'ok' ? '' : outcome }),
+      input: tokenUsage.labels({ ...labels, gen_ai_token_type: 'input' }),
+      output: tokenUsage.labels({ ...labels, gen_ai_token_type: 'output' }),
+    };
+  });
+  const perRequest = cached((method: string, route: string, status: string) => httpDuration.labels({ method, route, status_code: status }));
+  const perSpend = cached((task: string, model: string, tenant: string) => usd.labels({ task, model, tenant }));
+
   return {
     registry,
     run(tenantId, run) {
       const task = run.taskName;
-      runs.inc({ task, version: run.taskVersion, outcome: run.status === 'ok' ? 'ok' : (run.error?.code ?? 'error') });
+      const series = perRun(task, run.taskVersion, run.status === 'ok' ? 'ok' : (run.error?.code ?? 'error'));
+      series.runs.inc();
       const operation = task === 'embeddings' ? 'embeddings' : 'chat';
       let modelSeconds = 0;
       for (const a of run.attempts) {
-        attempts.inc({ provider: a.provider, model: a.model, outcome: a.outcome });
-        const labels = { gen_ai_operation_name: operation, gen_ai_provider_name: a.provider, gen_ai_request_model: a.model };
-        operationDuration.observe({ ...labels, error_type: a.outcome === 'ok' ? '' : a.outcome }, a.latencyMs / 1000);
-        if (a.inputTokens > 0) tokenUsage.observe({ ...labels, gen_ai_token_type: 'input' }, a.inputTokens);
-        if (a.outputTokens > 0) tokenUsage.observe({ ...labels, gen_ai_token_type: 'output' }, a.outputTokens);
-        if (a.costUsd > 0) usd.inc({ task, model: a.model, tenant: tenantId }, a.costUsd);
+        const call = perCall(operation, a.provider, a.model, a.outcome);
+        call.attempts.inc();
+        call.duration.observe(a.latencyMs / 1000);
+        if (a.inputTokens > 0) call.input.observe(a.inputTokens);
+        if (a.outputTokens > 0) call.output.observe(a.outputTokens);
+        if (a.costUsd > 0) perSpend(task, a.model, tenantId).inc(a.costUsd);
         if (a.escalationReason) escalations.inc({ task, reason: a.escalationReason });
         if (a.repaired) repairs.inc({ task });
         if (a.reask) reasks.inc({ task });
         modelSeconds += a.latencyMs / 1000;
       }
-      added.observe({ task }, Math.max(0, run.latencyMs / 1000 - modelSeconds));
+      series.added.observe(Math.max(0, run.latencyMs / 1000 - modelSeconds));
       const g = run.grounding;
       if (g) {
         if (typeof g.citations_proposed === 'number') citations.inc({ task, state: 'proposed' }, g.citations_proposed);
@@ -172,11 +191,28 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
       }
     },
     request(method, route, status, seconds) {
-      httpDuration.observe({ method, route, status_code: String(status) }, seconds);
+      perRequest(method, route, String(status)).observe(seconds);
     },
     refusal(code) {
       refusals.inc({ code });
     },
     render: () => registry.metrics(),
+  };
+}
+
+/**
+ * `make` memoised by its string arguments (joined with NUL, which no label value holds here).
+ * The label sets are bounded (see the module comment), so the cache is too.
+ */
+function cached<A extends string[], T>(make: (...args: A) => T): (...args: A) => T {
+  const made = new Map<string, T>();
+  return (...args: A) => {
+    const key = args.join('\u0000');
+    let found = made.get(key);
+    if (found === undefined) {
+      found = make(...args);
+      made.set(key, found);
+    }
+    return found;
   };
 }
