@@ -74,14 +74,12 @@ export async function buildServer(app: App, options: ServerOptions): Promise<Fas
   });
   // While draining, answers close their keep-alive connection so shutdown need not wait
   // for idle clients (Node closes only connections that are idle when close() starts).
-  server.addHook('onSend', (_request, reply, payload, done) => {
+  // It also times each answer by its route's template (bounded labels: never the path with its
+  // ids) as it is sent: one hook less per request than an onResponse hook.
+  server.addHook('onSend', (request, reply, payload, done) => {
     if (state.shuttingDown) reply.header('connection', 'close');
-    done(null, payload);
-  });
-  // Each answer is timed by its route's template (bounded labels: never the path with its ids).
-  server.addHook('onResponse', (request, reply, done) => {
     app.metrics.request(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
-    done();
+    done(null, payload);
   });
   registerErrorHandling(server, (code) => app.metrics.refusal(code));
   registerAuthentication(server, app, options.routeTable);
