@@ -19,7 +19,7 @@ import { costUsd } from '../models/pricing.js';
 import { createModelRegistry } from '../models/registry.js';
 import { openStore, type Store } from '../store/index.js';
 import { DEFAULT_TENANT, type RunRecord, type RunRepository } from '../store/ports.js';
-import { createMetrics, type Metrics } from '../observability/metrics.js';
+import { createMetrics, noMetrics, type Metrics } from '../observability/metrics.js';
 import { createExtractiveEngine } from '../grounding/extractive-engine.js';
 import { createAskTask, type AskOptions, type AskTask } from '../tasks/ask-task.js';
 import { createTaskRunner, firstCallWorstCase, type RunLogger, type RunOutcome, type RunTaskParams, type TaskRunner } from '../tasks/run-task.js';
@@ -116,7 +116,7 @@ export async function createApp(config: Config, options: CreateAppOptions): Prom
   // answer is. Jobs write theirs durably (see RunTaskParams.durable).
   const runBatcher = createRunBatcher({ runs: store.runs, logger: options.logger });
   // Every run is counted as it is recorded (queued or written durably), off its answer's path.
-  const metrics = createMetrics({ jobs: () => jobs.stats() });
+  const metrics = config.metrics.enabled ? createMetrics({ jobs: () => jobs.stats() }) : noMetrics();
   const observedQueue = {
     add(tenantId: string, run: RunRecord) {
       metrics.run(tenantId, run);

@@ -154,7 +154,7 @@ const authSchema = z
 
 const metricsSchema = z
   .object({
-    /** Serve GET /metrics (Prometheus text). */
+    /** Count and serve GET /metrics (Prometheus text); false: nothing counted, no route. */
     enabled: z.boolean().default(true),
     /**
      * The bearer token a scraper sends (env GROUNDWORK_METRICS_TOKEN). Without one, /metrics

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RunRecord } from '../store/ports.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, noMetrics } from './metrics.js';
 
 /** What a recorded run becomes in the Prometheus text: names, labels and values, never an id. */
 
@@ -85,6 +85,13 @@ describe('metrics', () => {
     const text = await metrics.render();
     expect(text).toContain('groundwork_http_request_duration_seconds_count{method="POST",route="/v1/tasks/:name/run",status_code="200"} 1');
     expect(text).toContain('groundwork_errors_total{code="RATE_LIMITED"} 1');
+  });
+
+  it('counts nothing when switched off', async () => {
+    const metrics = noMetrics();
+    metrics.run('acme', run());
+    metrics.request('GET', '/v1/tasks', 200, 0.001);
+    expect(await metrics.render()).toBe('\n');
   });
 
   it('reads the job queue when scraped', async () => {

@@ -24,6 +24,12 @@ export interface Metrics {
   render(): Promise<string>;
 }
 
+/** Metrics switched off (`metrics.enabled: false`): nothing counted, nothing served. */
+export function noMetrics(): Metrics {
+  const registry = new Registry();
+  return { registry, run: () => undefined, request: () => undefined, refusal: () => undefined, render: () => registry.metrics() };
+}
+
 export interface MetricsSources {
   /** Jobs by queue state and the age of the oldest queued one, read when the metrics are scraped. */
   jobs?(): Promise<{ byStatus: Record<string, number>; oldestQueuedSeconds: number; deadLetters: number }>;
