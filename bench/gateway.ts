@@ -13,7 +13,9 @@
  * (a) latency: sequential requests on one keep-alive connection after warm-up; added = the
  *     difference of percentiles, through Groundwork minus direct.
  * (b) throughput: `--connections` keep-alive connections, each sending its next request as
- *     soon as the last one answered, for `--seconds` (two interleaved rounds each side).
+ *     soon as the last one answered, for `--seconds` (two interleaved rounds each side), and
+ *     the same gateway with metrics off (metrics.enabled: false) in the same rounds: what
+ *     recording metrics costs (metrics_on_vs_off_req_per_s).
  * A bare pass-through proxy (fastify + undici, nothing else) is measured the same way in the
  * same run (`bare_proxy_*`): the issue's yardstick, in this layout.
  * Groundwork's own CPU time per request (from /proc on Linux) is reported too, for its main
@@ -163,6 +165,12 @@ async function main(): Promise<void> {
   };
   const app = await createApp(config, { lock: false, logger: { error: (details, message) => console.error(message, details) } });
   const server = await buildServer(app, { logger: false });
+  // The same gateway with metrics off (nothing counted), in the same run: what recording metrics costs.
+  const quiet = await createApp(
+    { ...config, dataDir: join(workDir, 'data-no-metrics'), metrics: { enabled: false } },
+    { lock: false, logger: { error: (details, message) => console.error(message, details) } },
+  );
+  const quietServer = await buildServer(quiet, { logger: false });
   const mockBase = new URL(mockUrl);
   const upstream = new Pool(mockBase.origin, { connections: 256 });
   // The same forwarding the gateway does, without the gateway: for --breakdown.
@@ -180,6 +188,7 @@ async function main(): Promise<void> {
   );
   await server.listen({ port: 0, host: '127.0.0.1' });
   const address = server.server.address() as { port: number };
+  await quietServer.listen({ port: 0, host: '127.0.0.1' });
   // The reference the issue quotes: a bare pass-through proxy (fastify + undici, nothing else),
   // measured in the same layout and run, so what Groundwork adds over plain proxying shows.
   const Fastify = (await import('fastify')).default;
@@ -187,15 +196,25 @@ async function main(): Promise<void> {
   bare.post('/forward', async (request, reply) => reply.type('application/json').send(await forward(request.body)));
   await bare.listen({ port: 0, host: '127.0.0.1' });
 
-  // A real tenant, key and hard quotas that this run will not exhaust.
-  await app.auth.createTenant({ id: 'bench' });
-  const { key } = await app.auth.createKey('bench', { role: 'runner', name: 'bench' });
-  await app.limits.quotas.setQuota('bench', { metric: 'usd', period: 'day', limit: 1_000_000, enforcement: 'hard' });
-  await app.limits.quotas.setQuota('bench', { metric: 'tokens', period: 'day', limit: 10_000_000_000, enforcement: 'hard' });
+  // A real tenant, key and hard quotas that this run will not exhaust (on both gateways).
+  const tenantOn = async (target: App) => {
+    await target.auth.createTenant({ id: 'bench' });
+    const { key: made } = await target.auth.createKey('bench', { role: 'runner', name: 'bench' });
+    await target.limits.quotas.setQuota('bench', { metric: 'usd', period: 'day', limit: 1_000_000, enforcement: 'hard' });
+    await target.limits.quotas.setQuota('bench', { metric: 'tokens', period: 'day', limit: 10_000_000_000, enforcement: 'hard' });
+    return made;
+  };
+  const key = await tenantOn(app);
+  const quietKey = await tenantOn(quiet);
 
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
   const direct: LoadTarget = { origin: mockBase.origin, path: `${mockBase.pathname}/chat/completions`, headers };
   const through: LoadTarget = { origin: `http://127.0.0.1:${address.port}`, path: '/v1/chat/completions', headers };
+  const quietTarget: LoadTarget = {
+    origin: `http://127.0.0.1:${(quietServer.server.address() as { port: number }).port}`,
+    path: '/v1/chat/completions',
+    headers: { ...headers, authorization: `Bearer ${quietKey}` },
+  };
   const bareTarget: LoadTarget = { origin: `http://127.0.0.1:${(bare.server.address() as { port: number }).port}`, path: '/forward', headers };
 
   const loadWorker = new Worker(new URL(import.meta.url), { workerData: { role: 'load' } });
@@ -254,6 +273,8 @@ async function main(): Promise<void> {
   const directRps: number[] = [];
   const bareRps: number[] = [];
   const gwRps: number[] = [];
+  const quietRps: number[] = [];
+  const quietCpuLoaded: number[] = [];
   const cpuPerRequestLoaded: number[] = [];
   const allCpuPerRequestLoaded: number[] = [];
   let failed = 0;
@@ -262,6 +283,10 @@ async function main(): Promise<void> {
     directRps.push(d.completed / d.seconds);
     const b = await throughput(bareTarget);
     bareRps.push(b.completed / b.seconds);
+    const q = await throughput(quietTarget);
+    quietRps.push(q.completed / q.seconds);
+    quietCpuLoaded.push((q.cpuMs * 1000) / q.completed);
+    failed += q.failed;
     const g = await throughput(through);
     gwRps.push(g.completed / g.seconds);
     cpuPerRequestLoaded.push((g.cpuMs * 1000) / g.completed);
@@ -296,6 +321,9 @@ async function main(): Promise<void> {
     groundwork_cpu_us_per_request: cpuKnown ? Math.round(Math.min(...cpuPerRequest)) : null,
     groundwork_cpu_us_per_request_at_100_connections: cpuKnown ? Math.round(Math.min(...cpuPerRequestLoaded)) : null,
     groundwork_all_threads_cpu_us_per_request_at_100_connections: cpuKnown ? Math.round(Math.min(...allCpuPerRequestLoaded)) : null,
+    metrics_off_req_per_s: Math.round(average(quietRps)),
+    metrics_off_cpu_us_per_request_at_100_connections: cpuKnown ? Math.round(Math.min(...quietCpuLoaded)) : null,
+    metrics_on_vs_off_req_per_s: Math.round((average(gwRps) / average(quietRps)) * 1000) / 1000,
     ...(breakdown ? { cpu_us_per_request_by_layer: breakdown } : {}),
     sequential_requests: gwLat.length,
     connections,
@@ -310,9 +338,11 @@ async function main(): Promise<void> {
 
   loadWorker.postMessage({ kind: 'stop' } satisfies LoadCommand);
   await server.close();
+  await quietServer.close();
   await bare.close();
   await upstream.close();
   await app.close();
+  await quiet.close();
   await mockWorker.terminate();
   writeResult('gateway', result);
   process.exit(0);

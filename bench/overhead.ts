@@ -2,7 +2,8 @@
  * bench:overhead — Groundwork's own cost per task run: everything but the model (validate
  * input, render, route + structured output, call the mock with zero latency, parse and
  * validate output, cost, record the run in the embedded store), compared in the same
- * process with calling the mock directly with the same request.
+ * process with calling the mock directly with the same request; and the same task path with
+ * metrics off (metrics.enabled: false) in the same rounds: what recording metrics costs.
  *
  *   npm run bench:overhead [-- --runs 3000 --warmup 300]
  *
@@ -90,10 +91,19 @@ async function direct(): Promise<void> {
 
 const app = await createApp(withMock, { lock: { role: 'cli' }, logger: { error: (d, m) => console.error(m, d) } });
 await app.tasks.push(DEFAULT_TENANT, [definition]);
-async function throughGroundwork(): Promise<void> {
-  const task = await app.tasks.resolve(DEFAULT_TENANT, definition.name);
-  await app.runTask({ tenantId: DEFAULT_TENANT, task, input });
-}
+// The same task path with metrics off (nothing counted), in the same run: what recording metrics costs.
+const quietDir = mkdtempSync(join(tmpdir(), 'gw-bench-overhead-quiet-'));
+const quiet = await createApp(
+  { ...withMock, dataDir: quietDir, metrics: { enabled: false } },
+  { lock: { role: 'cli' }, logger: { error: (d, m) => console.error(m, d) } },
+);
+await quiet.tasks.push(DEFAULT_TENANT, [definition]);
+const runOn = (target: typeof app) => async (): Promise<void> => {
+  const task = await target.tasks.resolve(DEFAULT_TENANT, definition.name);
+  await target.runTask({ tenantId: DEFAULT_TENANT, task, input });
+};
+const throughGroundwork = runOn(app);
+const withoutMetrics = runOn(quiet);
 
 async function measure(fn: () => Promise<void>): Promise<{ latencies: number[]; perSecond: number }> {
   for (let i = 0; i < warmup; i++) await fn();
@@ -109,9 +119,11 @@ async function measure(fn: () => Promise<void>): Promise<{ latencies: number[]; 
 
 // Interleave two rounds of each so drift on a noisy machine hits both sides alike.
 const directRounds = [await measure(direct)];
+const quietRounds = [await measure(withoutMetrics)];
 const gwRounds = [await measure(throughGroundwork)];
 directRounds.push(await measure(direct));
 gwRounds.push(await measure(throughGroundwork));
+quietRounds.push(await measure(withoutMetrics));
 const directLat = directRounds.flatMap((r) => r.latencies);
 const gwLat = gwRounds.flatMap((r) => r.latencies);
 
@@ -125,14 +137,24 @@ const result = {
   groundwork_p99_ms: round(percentile(gwLat, 99)),
   direct_p50_ms: round(percentile(directLat, 50)),
   direct_p99_ms: round(percentile(directLat, 99)),
+  metrics_off_runs_per_s: Math.round(Math.min(...quietRounds.map((r) => r.perSecond))),
+  metrics_off_p50_ms: round(
+    percentile(
+      quietRounds.flatMap((r) => r.latencies),
+      50,
+    ),
+  ),
+  metrics_on_vs_off_runs_per_s: round(Math.min(...gwRounds.map((r) => r.perSecond)) / Math.min(...quietRounds.map((r) => r.perSecond))),
   runs_measured: gwLat.length,
   store: 'embedded (PGlite)',
   machine: machine(),
 };
 
 await app.close();
+await quiet.close();
 await mock.close();
 rmSync(dataDir, { recursive: true, force: true });
+rmSync(quietDir, { recursive: true, force: true });
 writeResult('overhead', result);
 
 function round(ms: number): number {
