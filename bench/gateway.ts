@@ -283,11 +283,16 @@ async function main(): Promise<void> {
     directRps.push(d.completed / d.seconds);
     const b = await throughput(bareTarget);
     bareRps.push(b.completed / b.seconds);
-    const q = await throughput(quietTarget);
-    quietRps.push(q.completed / q.seconds);
-    quietCpuLoaded.push((q.cpuMs * 1000) / q.completed);
-    failed += q.failed;
+    // Metrics off before on in one round, after it in the other: the order's drift cancels.
+    const quietRound = async () => {
+      const q = await throughput(quietTarget);
+      quietRps.push(q.completed / q.seconds);
+      quietCpuLoaded.push((q.cpuMs * 1000) / q.completed);
+      failed += q.failed;
+    };
+    if (round === 0) await quietRound();
     const g = await throughput(through);
+    if (round === 1) await quietRound();
     gwRps.push(g.completed / g.seconds);
     cpuPerRequestLoaded.push((g.cpuMs * 1000) / g.completed);
     allCpuPerRequestLoaded.push((g.allCpuMs * 1000) / g.completed);

@@ -122,6 +122,7 @@ const directRounds = [await measure(direct)];
 const quietRounds = [await measure(withoutMetrics)];
 const gwRounds = [await measure(throughGroundwork)];
 directRounds.push(await measure(direct));
+// Metrics off before on in the first round, after it in the second: the order's drift cancels.
 gwRounds.push(await measure(throughGroundwork));
 quietRounds.push(await measure(withoutMetrics));
 const directLat = directRounds.flatMap((r) => r.latencies);
