@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { FastCounter, FastHistogram } from './series.js';
 import type { RunRecord } from '../store/ports.js';
 
 /**
@@ -44,39 +45,35 @@ const ADDED_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 export function createMetrics(sources: MetricsSources = {}): Metrics {
   const registry = new Registry();
   const r = { registers: [registry] };
-  const httpDuration = new Histogram({
-    name: 'groundwork_http_request_duration_seconds',
-    help: 'HTTP requests by route template, method and status',
-    labelNames: ['method', 'route', 'status_code'],
-    buckets: HTTP_BUCKETS,
-    ...r,
-  });
-  const operationDuration = new Histogram({
-    name: 'gen_ai_client_operation_duration_seconds',
-    help: 'GenAI operation duration (OpenTelemetry gen_ai.client.operation.duration): one per model call',
-    labelNames: ['gen_ai_operation_name', 'gen_ai_provider_name', 'gen_ai_request_model', 'error_type'],
-    buckets: DURATION_BUCKETS,
-    ...r,
-  });
-  const tokenUsage = new Histogram({
-    name: 'gen_ai_client_token_usage',
-    help: 'Tokens used per model call (OpenTelemetry gen_ai.client.token.usage)',
-    labelNames: ['gen_ai_operation_name', 'gen_ai_provider_name', 'gen_ai_request_model', 'gen_ai_token_type'],
-    buckets: TOKEN_BUCKETS,
-    ...r,
-  });
-  const runs = new Counter({
-    name: 'groundwork_runs_total',
-    help: 'Runs by task, version and outcome (ok or an error code)',
-    labelNames: ['task', 'version', 'outcome'],
-    ...r,
-  });
-  const attempts = new Counter({
-    name: 'groundwork_attempts_total',
-    help: 'Model calls by provider, model and outcome',
-    labelNames: ['provider', 'model', 'outcome'],
-    ...r,
-  });
+  // The series every run and request touch: kept by hand (series.ts says why).
+  const httpDuration = new FastHistogram(
+    'groundwork_http_request_duration_seconds',
+    'HTTP requests by route template, method and status',
+    ['method', 'route', 'status_code'],
+    HTTP_BUCKETS,
+  );
+  const operationDuration = new FastHistogram(
+    'gen_ai_client_operation_duration_seconds',
+    'GenAI operation duration (OpenTelemetry gen_ai.client.operation.duration): one per model call',
+    ['gen_ai_operation_name', 'gen_ai_provider_name', 'gen_ai_request_model', 'error_type'],
+    DURATION_BUCKETS,
+  );
+  const tokenUsage = new FastHistogram(
+    'gen_ai_client_token_usage',
+    'Tokens used per model call (OpenTelemetry gen_ai.client.token.usage)',
+    ['gen_ai_operation_name', 'gen_ai_provider_name', 'gen_ai_request_model', 'gen_ai_token_type'],
+    TOKEN_BUCKETS,
+  );
+  const runs = new FastCounter('groundwork_runs_total', 'Runs by task, version and outcome (ok or an error code)', ['task', 'version', 'outcome']);
+  const attempts = new FastCounter('groundwork_attempts_total', 'Model calls by provider, model and outcome', ['provider', 'model', 'outcome']);
+  const usd = new FastCounter('groundwork_cost_usd_total', 'USD spent, by task, model and tenant', ['task', 'model', 'tenant']);
+  const added = new FastHistogram(
+    'groundwork_added_latency_seconds',
+    "Groundwork's own time per run: its latency less its model calls' (the gateway's overhead per call)",
+    ['task'],
+    ADDED_BUCKETS,
+  );
+  const handKept = [httpDuration, operationDuration, tokenUsage, runs, attempts, usd, added];
   const escalations = new Counter({
     name: 'groundwork_escalations_total',
     help: 'Calls made on a later tier, by task and reason',
@@ -85,7 +82,6 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
   });
   const repairs = new Counter({ name: 'groundwork_repairs_total', help: 'Outputs repaired into valid JSON, by task', labelNames: ['task'], ...r });
   const reasks = new Counter({ name: 'groundwork_reasks_total', help: 'Re-asks after invalid output, by task', labelNames: ['task'], ...r });
-  const usd = new Counter({ name: 'groundwork_cost_usd_total', help: 'USD spent, by task, model and tenant', labelNames: ['task', 'model', 'tenant'], ...r });
   const citations = new Counter({
     name: 'groundwork_citations_total',
     help: 'Citations of grounded runs: proposed and verified',
@@ -96,13 +92,6 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     name: 'groundwork_grounded_runs_total',
     help: 'Grounded runs by result: answered, abstained, ungrounded',
     labelNames: ['task', 'result'],
-    ...r,
-  });
-  const added = new Histogram({
-    name: 'groundwork_added_latency_seconds',
-    help: "Groundwork's own time per run: its latency less its model calls' (the gateway's overhead per call)",
-    labelNames: ['task'],
-    buckets: ADDED_BUCKETS,
     ...r,
   });
   const refusals = new Counter({
@@ -150,45 +139,25 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
     });
   }
 
-  // The series every run and every call touch, looked up once per label set: prom-client
-  // hashes a label object on each call, which costs more than the observation itself.
-  const perRun = cached((task: string, version: string, outcome: string) => ({
-    runs: runs.labels({ task, version, outcome }),
-    added: added.labels({ task }),
-  }));
-  const perCall = cached((operation: string, provider: string, model: string, outcome: string) => {
-    const labels = { gen_ai_operation_name: operation, gen_ai_provider_name: provider, gen_ai_request_model: model };
-    return {
-      attempts: attempts.labels({ provider, model, outcome }),
-      duration: operationDuration.labels({ ...labels, error_type: outcome === 'ok' ? '' : outcome }),
-      input: tokenUsage.labels({ ...labels, gen_ai_token_type: 'input' }),
-      output: tokenUsage.labels({ ...labels, gen_ai_token_type: 'output' }),
-    };
-  });
-  const perRequest = cached((method: string, route: string, status: string) => httpDuration.labels({ method, route, status_code: status }));
-  const perSpend = cached((task: string, model: string, tenant: string) => usd.labels({ task, model, tenant }));
-
   return {
     registry,
     run(tenantId, run) {
       const task = run.taskName;
-      const series = perRun(task, run.taskVersion, run.status === 'ok' ? 'ok' : (run.error?.code ?? 'error'));
-      series.runs.inc();
+      runs.inc([task, run.taskVersion, run.status === 'ok' ? 'ok' : (run.error?.code ?? 'error')]);
       const operation = task === 'embeddings' ? 'embeddings' : 'chat';
       let modelSeconds = 0;
       for (const a of run.attempts) {
-        const call = perCall(operation, a.provider, a.model, a.outcome);
-        call.attempts.inc();
-        call.duration.observe(a.latencyMs / 1000);
-        if (a.inputTokens > 0) call.input.observe(a.inputTokens);
-        if (a.outputTokens > 0) call.output.observe(a.outputTokens);
-        if (a.costUsd > 0) perSpend(task, a.model, tenantId).inc(a.costUsd);
+        attempts.inc([a.provider, a.model, a.outcome]);
+        operationDuration.observe([operation, a.provider, a.model, a.outcome === 'ok' ? '' : a.outcome], a.latencyMs / 1000);
+        if (a.inputTokens > 0) tokenUsage.observe([operation, a.provider, a.model, 'input'], a.inputTokens);
+        if (a.outputTokens > 0) tokenUsage.observe([operation, a.provider, a.model, 'output'], a.outputTokens);
+        if (a.costUsd > 0) usd.inc([task, a.model, tenantId], a.costUsd);
         if (a.escalationReason) escalations.inc({ task, reason: a.escalationReason });
         if (a.repaired) repairs.inc({ task });
         if (a.reask) reasks.inc({ task });
         modelSeconds += a.latencyMs / 1000;
       }
-      series.added.observe(Math.max(0, run.latencyMs / 1000 - modelSeconds));
+      added.observe([task], Math.max(0, run.latencyMs / 1000 - modelSeconds));
       const g = run.grounding;
       if (g) {
         if (typeof g.citations_proposed === 'number') citations.inc({ task, state: 'proposed' }, g.citations_proposed);
@@ -197,28 +166,11 @@ export function createMetrics(sources: MetricsSources = {}): Metrics {
       }
     },
     request(method, route, status, seconds) {
-      perRequest(method, route, String(status)).observe(seconds);
+      httpDuration.observe([method, route, String(status)], seconds);
     },
     refusal(code) {
       refusals.inc({ code });
     },
-    render: () => registry.metrics(),
-  };
-}
-
-/**
- * `make` memoised by its string arguments (joined with NUL, which no label value holds here).
- * The label sets are bounded (see the module comment), so the cache is too.
- */
-function cached<A extends string[], T>(make: (...args: A) => T): (...args: A) => T {
-  const made = new Map<string, T>();
-  return (...args: A) => {
-    const key = args.join('\u0000');
-    let found = made.get(key);
-    if (found === undefined) {
-      found = make(...args);
-      made.set(key, found);
-    }
-    return found;
+    render: async () => (await registry.metrics()) + handKept.map((family) => family.render()).join(''),
   };
 }
