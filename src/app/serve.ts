@@ -92,6 +92,8 @@ export async function startServer(config: Config, options: { installSignalHandle
   }
   const address = server.server.address();
   const actualUrl = typeof address === 'object' && address ? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${address.port}` : url;
+  // Bound to port 0, the lock said ":0" until now: CLI commands follow the lock to this server.
+  if (actualUrl !== url) await app.store.announce(actualUrl);
 
   let closing: Promise<void> | undefined;
   const running: RunningServer = {

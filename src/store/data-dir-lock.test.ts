@@ -64,6 +64,14 @@ describe('data folder lock', () => {
     expect(readDataDirLock(dir)).toEqual(lock.info);
   });
 
+  it('records where the owner listens once it knows (a server bound to port 0), and still releases', async () => {
+    const lock = await acquire('serve', 'http://127.0.0.1:0');
+    await lock.announce('http://127.0.0.1:41234');
+    expect(readDataDirLock(dir)).toMatchObject({ pid: process.pid, role: 'serve', url: 'http://127.0.0.1:41234' });
+    await lock.release();
+    expect(existsSync(lockFile)).toBe(false);
+  });
+
   it('refuses a second owner in the same process, naming the first', async () => {
     await acquire('serve', 'http://127.0.0.1:8080');
     const error = await acquireDataDirLock(dir, { role: 'cli' }).catch((e: unknown) => e);

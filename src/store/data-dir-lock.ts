@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
-import { link, mkdir, readFile, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GroundworkError } from '../kernel/errors.js';
@@ -28,6 +28,8 @@ export interface DataDirLockInfo {
 export interface DataDirLock {
   readonly path: string;
   readonly info: DataDirLockInfo;
+  /** Records where the owner listens (a server bound to port 0 knows its port only once listening). */
+  announce(url: string): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -45,7 +47,7 @@ export async function acquireDataDirLock(dataDir: string, owner: { role: DataDir
     ...(owner.url === undefined ? {} : { url: owner.url }),
     startedAt: new Date().toISOString(),
   };
-  const content = `${JSON.stringify(info)}\n`;
+  let content = `${JSON.stringify(info)}\n`;
   if (held.has(path)) throw locked(path, parseLock(held.get(path)!)!);
   held.set(path, content); // claims the path against concurrent acquires in this process
   try {
@@ -62,6 +64,21 @@ export async function acquireDataDirLock(dataDir: string, owner: { role: DataDir
   return {
     path,
     info,
+    async announce(url) {
+      if (released) return;
+      const next = `${JSON.stringify({ ...info, url })}\n`;
+      // Written beside the lock and renamed over it: a reader sees the old owner or the new one, whole.
+      const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+      await writeFile(temporary, next, { mode: 0o600, flag: 'wx' });
+      try {
+        await rename(temporary, path);
+      } catch (error) {
+        await unlink(temporary).catch(() => {});
+        throw error;
+      }
+      content = next;
+      held.set(path, next);
+    },
     async release() {
       if (released) return;
       released = true;

@@ -65,6 +65,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     evals: createEvalRepository(database),
     runs: createRunRepository(database),
     tightened,
+    announce: (url) => lock?.announce(url) ?? Promise.resolve(),
     close() {
       closing ??= (async () => {
         try {

@@ -254,6 +254,8 @@ export interface Store {
   readonly runs: RunRepository;
   /** Embedded data folder: entries opening found open to other users and made private (0 otherwise). */
   readonly tightened: number;
+  /** Records in the data folder's lock where this process serves (nothing without a lock). */
+  announce(url: string): Promise<void>;
   /** Closes the database and releases the data-folder lock (embedded mode). */
   close(): Promise<void>;
 }

@@ -1,5 +1,4 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -160,9 +159,8 @@ describe('groundwork eval', () => {
   });
 
   it('runs the eval as a job on the server that owns the folder, with the same exit code and reports', async () => {
-    // A port of its own: the data folder's lock records the configured port, and the CLI follows it.
-    const port = await freePort();
-    const running = await startServer(loadConfig({ env: {}, file: configFile, overrides: { dataDir, port, logLevel: 'silent' } }));
+    // Port 0: the server records the port it got in the data folder's lock, and the CLI follows it there.
+    const running = await startServer(loadConfig({ env: {}, file: configFile, overrides: { dataDir, port: 0, logLevel: 'silent' } }));
     try {
       const junit = join(root, 'served.xml');
       const result = await cli('eval', 'triage', '--dataset', join(root, 'tickets.jsonl'), '--version', broken, '--gate', '--junit', junit);
@@ -192,14 +190,6 @@ describe('groundwork eval', () => {
     expect(mock.stats().total).toBe(calls);
   });
 });
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 describe('eval progress', () => {
   it('is a bar redrawn in place on a terminal, and plain lines (at most one per tenth) otherwise', () => {
