@@ -99,6 +99,21 @@ const listQuery = z
 // Comments keep idle event streams open through proxies that close silent connections.
 const KEEPALIVE_MS = 15_000;
 
+/** An eval's options as the API takes them (snake_case), as the job service takes them: the route's and the in-process API's one mapping. */
+export function toEvalRequest(task: string, body: Omit<z.infer<typeof evalJobBody>, 'dry_run'>): EvalRequest {
+  return {
+    task,
+    version: body.version,
+    baseline: body.baseline,
+    dataset: body.dataset,
+    gate: body.gate,
+    trials: body.trials,
+    concurrency: body.concurrency,
+    maxCostUsd: body.max_cost_usd,
+    promote: body.promote,
+  };
+}
+
 /** What the job routes use: the job service, the upload limit, and an eval's dry run. */
 export interface JobRoutesDeps {
   jobs: JobService;
@@ -161,27 +176,10 @@ export function jobRoutes(deps: JobRoutesDeps): FastifyPluginAsyncZod {
       async (request, reply) => {
         const principal = principalOf(request);
         const { body } = request;
-        if (body.dry_run) {
-          const plan = await deps.planEval(principal.tenantId, {
-            task: request.params.name,
-            version: body.version,
-            baseline: body.baseline,
-            dataset: body.dataset,
-            gate: body.gate,
-            trials: body.trials,
-          });
-          return reply.status(200).send({ plan: presentEvalPlan(plan) });
-        }
+        const evalRequest = toEvalRequest(request.params.name, body);
+        if (body.dry_run) return reply.status(200).send({ plan: presentEvalPlan(await deps.planEval(principal.tenantId, evalRequest)) });
         const job = await deps.jobs.enqueueEval(principal.tenantId, {
-          task: request.params.name,
-          version: body.version,
-          baseline: body.baseline,
-          dataset: body.dataset,
-          gate: body.gate,
-          trials: body.trials,
-          concurrency: body.concurrency,
-          maxCostUsd: body.max_cost_usd,
-          promote: body.promote,
+          ...evalRequest,
           webhookUrl: body.webhook_url,
           maxAttempts: body.max_attempts,
           timeoutMs: body.timeout_ms,

@@ -2,6 +2,7 @@ import { GroundworkError } from '../kernel/errors.js';
 import { caseLine, parseDataset, type Dataset, type EvalCase } from '../evals/dataset.js';
 import { checkCaseInputs } from '../evals/task-cases.js';
 import type { DatasetRecord, EvalRecord, EvalRepository, RunRecord } from '../store/ports.js';
+import type { PreparedTask } from '../tasks/prepared-task.js';
 import type { TaskService } from '../tasks/task-service.js';
 
 export type { EvalPlan } from './evaluate.js';
@@ -45,12 +46,12 @@ export interface EvalServiceDeps {
 }
 
 export function createEvalService(deps: EvalServiceDeps): EvalService {
-  async function store(tenantId: string, task: string, name: string, dataset: Dataset): Promise<StoredDataset> {
-    const active = await deps.tasks.resolve(tenantId, task);
+  /** Checks every case against the task's active version, then stores the dataset under `name`. */
+  async function store(tenantId: string, active: PreparedTask, name: string, dataset: Dataset): Promise<StoredDataset> {
     checkCaseInputs(active, dataset.cases);
     const { created } = await deps.evals.saveDataset(tenantId, { name, version: dataset.hash, task: active.name, cases: dataset.cases });
-    const saved = await deps.evals.getDataset(tenantId, name, dataset.hash);
-    return { dataset: withoutCases(saved!), created, skipped: dataset.skipped };
+    const saved = await deps.evals.datasetHead(tenantId, name, dataset.hash);
+    return { dataset: saved!, created, skipped: dataset.skipped };
   }
 
   return {
@@ -59,11 +60,11 @@ export function createEvalService(deps: EvalServiceDeps): EvalService {
         throw new GroundworkError('EVAL_DATASET_INVALID', 'send the cases either as "jsonl" text or as a "cases" array', { details: { dataset: upload.name } });
       }
       // Resolve the task first: an unknown task is TASK_NOT_FOUND, whatever the cases hold.
-      await deps.tasks.resolve(tenantId, task);
+      const active = await deps.tasks.resolve(tenantId, task);
       const text = upload.jsonl ?? upload.cases!.map((c) => JSON.stringify(c) ?? 'undefined').join('\n');
-      const owner = await deps.evals.getDataset(tenantId, upload.name);
+      const owner = await deps.evals.datasetHead(tenantId, upload.name);
       if (owner && owner.task !== task) throw otherTask(upload.name, owner.task, task);
-      return store(tenantId, task, upload.name, parseDataset(text, { lenient: upload.lenient }));
+      return store(tenantId, active, upload.name, parseDataset(text, { lenient: upload.lenient }));
     },
 
     async listDatasets(tenantId, task) {
@@ -89,7 +90,7 @@ export function createEvalService(deps: EvalServiceDeps): EvalService {
       }
       const line = JSON.stringify({ id: params.id, input: run.input, expected, tags: params.tags });
       const text = [...(current.cases as EvalCase[]).map(caseLine), line].join('\n');
-      return store(tenantId, current.task, name, parseDataset(text));
+      return store(tenantId, await deps.tasks.resolve(tenantId, current.task), name, parseDataset(text));
     },
 
     async getEval(tenantId, id) {
@@ -103,11 +104,6 @@ export function createEvalService(deps: EvalServiceDeps): EvalService {
       return deps.evals.listEvals(tenantId, task, 100);
     },
   };
-}
-
-function withoutCases(record: DatasetRecord): Omit<DatasetRecord, 'cases'> {
-  const { cases: _cases, ...rest } = record;
-  return rest;
 }
 
 function datasetNotFound(name: string): GroundworkError {

@@ -15,8 +15,8 @@ import {
   presentTaskVersion,
 } from '../api/presenters.js';
 import { presentJob } from '../api/job-presenter.js';
+import { toEvalRequest } from '../api/jobs.routes.js';
 import type { EvalJobOptions, GroundworkApi, JobInfo } from '../client/client.js';
-import type { EvalRequest } from '../jobs/index.js';
 import { GroundworkError } from '../kernel/errors.js';
 import { DEFAULT_TENANT } from '../store/ports.js';
 import type { App } from './app.js';
@@ -83,23 +83,8 @@ export function createLocalApi(app: App, tenantId: string = DEFAULT_TENANT): Gro
     },
     listEvals: async (task) => (await app.evals.listEvals(tenantId, task)).map(presentEvalSummary),
     getEval: async (id) => presentEval(await app.evals.getEval(tenantId, id)),
-    startEval: async (task, options) => presentJob(await app.jobs.enqueueEval(tenantId, evalRequest(task, options))) as JobInfo,
-    planEval: async (task, options) => presentEvalPlan(await app.planEval(tenantId, evalRequest(task, options))),
+    startEval: async (task, options) => presentJob(await app.jobs.enqueueEval(tenantId, toEvalRequest(task, options))) as JobInfo,
+    planEval: async (task, options) => presentEvalPlan(await app.planEval(tenantId, toEvalRequest(task, options))),
     getJob: async (id) => presentJob(await app.jobs.get(tenantId, id)) as JobInfo,
-  };
-}
-
-/** The API's eval options as the job service takes them. */
-function evalRequest(task: string, options: EvalJobOptions): EvalRequest {
-  return {
-    task,
-    version: options.version,
-    baseline: options.baseline,
-    dataset: options.dataset,
-    gate: options.gate,
-    trials: options.trials,
-    concurrency: options.concurrency,
-    maxCostUsd: options.max_cost_usd,
-    promote: options.promote,
   };
 }

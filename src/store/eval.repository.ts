@@ -29,6 +29,16 @@ export function createEvalRepository(db: Database): EvalRepository {
       return rows[0] && { ...toDataset(rows[0]), cases: rows[0].cases };
     },
 
+    async datasetHead(tenantId, name, version) {
+      const rows = await db.query<Omit<DatasetRow, 'cases'>>(
+        `SELECT name, version, task_name, case_count, created_at FROM eval_datasets
+          WHERE tenant_id = $1 AND name = $2 AND ($3::text IS NULL OR version = $3)
+          ORDER BY created_at DESC, version DESC LIMIT 1`,
+        [tenantId, name, version ?? null],
+      );
+      return rows[0] && toDataset(rows[0]);
+    },
+
     async listDatasets(tenantId, task) {
       const rows = await db.query<Omit<DatasetRow, 'cases'>>(
         `SELECT DISTINCT ON (name) name, version, task_name, case_count, created_at FROM eval_datasets

@@ -224,6 +224,8 @@ export interface EvalRepository {
   saveDataset(tenantId: string, dataset: Omit<DatasetRecord, 'createdAt' | 'caseCount'>): Promise<{ created: boolean }>;
   /** The named version, else the newest version of the name. */
   getDataset(tenantId: string, name: string, version?: string): Promise<DatasetRecord | undefined>;
+  /** A dataset's record without its cases (what a gate or an ownership check needs): the named version, else the newest. */
+  datasetHead(tenantId: string, name: string, version?: string): Promise<Omit<DatasetRecord, 'cases'> | undefined>;
   /** The newest version of each dataset (of one task, when named), without cases. */
   listDatasets(tenantId: string, task?: string): Promise<Array<Omit<DatasetRecord, 'cases'>>>;
   /** Records an eval as running (again, for an id already recorded: an eval job's try delivered again). */

@@ -37,7 +37,7 @@ export interface ReleaseService {
 export interface ReleaseServiceDeps {
   tasks: TaskService;
   taskRepo: Pick<TaskRepository, 'activate' | 'rollback' | 'releases'>;
-  evals: Pick<EvalRepository, 'running' | 'getDataset' | 'latestGated' | 'listEvals'>;
+  evals: Pick<EvalRepository, 'running' | 'datasetHead' | 'latestGated' | 'listEvals'>;
 }
 
 export function createReleaseService(deps: ReleaseServiceDeps): ReleaseService {
@@ -107,7 +107,7 @@ async function gateEvidence(
   active: string,
   datasetName: string,
 ): Promise<{ evalId: string; evidence: unknown }> {
-  const dataset = await deps.evals.getDataset(tenantId, datasetName);
+  const dataset = await deps.evals.datasetHead(tenantId, datasetName);
   const run = `groundwork eval ${task} --dataset ${datasetName} --version ${version} --gate`;
   if (!dataset) {
     throw new GroundworkError('EVAL_REQUIRED', `task "${task}" is gated on dataset "${datasetName}", which is not stored yet: run ${run}`, {
